@@ -1,0 +1,101 @@
+"""`curator train DATA`: SASRec+ / GRU4Rec on the leave-one-out split, a results table, metrics.json."""
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from curator.data.dataset import load_dataset
+from curator.errors import OptionError
+
+console = Console()
+
+
+class ModelName(str, Enum):
+    sasrec = "sasrec"
+    gru4rec = "gru4rec"
+
+
+def parse_seeds(seeds: Optional[str], seed: int) -> list[int]:
+    if seeds is None:
+        return [seed]
+    try:
+        parsed = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise OptionError(f"--seeds takes comma-separated integers, got '{seeds}'") from None
+    if len(set(parsed)) != len(parsed) or not parsed:
+        raise OptionError(f"--seeds must list distinct integers, got '{seeds}'")
+    return parsed
+
+
+def results_table(summary: dict) -> Table:
+    seeds = summary["seeds"]
+    table = Table(title=f"test metrics, {len(seeds)} seed(s): mean ± std over {summary['users_evaluated']} users, "
+                        f"{summary['num_items']} items")
+    table.add_column("metric")
+    for k in (10, 20, 50):
+        table.add_column(f"@{k}", justify="right")
+    for metric in ("HR", "NDCG", "MRR"):
+        cells = []
+        for k in (10, 20, 50):
+            value = summary["test"][f"{metric}@{k}"]
+            cells.append(f"{value['mean']:.4f} ± {value['std']:.4f}" if len(seeds) > 1 else f"{value['mean']:.4f}")
+        table.add_row(metric, *cells)
+    return table
+
+
+def train(
+    data: Annotated[Path, typer.Argument(help="Dataset folder (from `curator data import` or a curation stage).")],
+    model: Annotated[ModelName, typer.Option(help="Backbone.")] = ModelName.sasrec,
+    seed: Annotated[int, typer.Option(help="Seed for initialisation, shuffling and dropout.")] = 0,
+    seeds: Annotated[Optional[str], typer.Option(help="Several seeds, e.g. 1,2,3: reports mean ± std.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder [default: runs/<dataset>-<model>].")] = None,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 200,
+    patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better validation NDCG@10.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Users per batch.")] = 128,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    max_len: Annotated[int, typer.Option(help="Most recent items the model reads per user.")] = 50,
+    hidden: Annotated[int, typer.Option(help="Embedding and hidden size.")] = 64,
+    layers: Annotated[int, typer.Option(help="Transformer blocks (SASRec) or GRU layers.")] = 2,
+    heads: Annotated[int, typer.Option(help="Attention heads (SASRec).")] = 1,
+    dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.1,
+    weights: Annotated[bool, typer.Option(help="Weight each user's loss by users.weight.")] = True,
+    resume: Annotated[bool, typer.Option(help="Continue a killed run in --out.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run in --out.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+):
+    """Train an ID-based sequential recommender with full cross-entropy and evaluate it by full ranking."""
+    from curator.training import TrainOptions, train_dataset  # torch loads only when a command needs it
+
+    dataset = load_dataset(data)
+    options = TrainOptions(model=model.value, seeds=parse_seeds(seeds, seed), max_epochs=epochs,
+                           patience=patience, batch_size=batch_size, lr=lr, max_len=max_len, hidden=hidden,
+                           layers=layers, heads=heads, dropout=dropout, use_weights=weights)
+    run_dir = out or Path("runs") / f"{dataset.name}-{model.value}"
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.fields[note]}"), console=console, transient=True) as bar:
+        task = bar.add_task("starting", total=None, note="")
+
+        def progress(phase: str, done: int, total: int):
+            bar.update(task, description=phase, completed=done, total=total)
+
+        def on_epoch(seed: int, log):
+            note = f"seed {seed} epoch {log.epoch}: loss {log.loss:.4f}, valid NDCG@10 {log.valid['NDCG@10']:.4f}"
+            bar.update(task, note=note)
+            bar.console.log(note + f" ({log.seconds:.0f}s)")
+
+        summary = train_dataset(dataset, options, run_dir, resume=resume, overwrite=overwrite,
+                                progress=progress, on_epoch=on_epoch)
+
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    console.print(results_table(summary))
+    console.print(f"{summary['seconds_per_epoch']:.1f} s/epoch, peak memory {summary['peak_memory_mib']:.0f} MiB; "
+                  f"metrics, config and data hash in {run_dir / 'metrics.json'}")

@@ -1,0 +1,158 @@
+"""Training with full cross-entropy over all items, validation-only early stopping, checkpoints and resume.
+
+A checkpoint is written after every epoch and holds everything the next epoch depends on (weights,
+optimizer, the shuffling generator, torch's RNG, the early-stopping state), so a killed run continued
+with `resume=True` ends exactly where an uninterrupted one would.
+"""
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from recsys.data import LeaveOneOut, left_pad, num_train_batches, train_batches
+from recsys.loss import projected_cross_entropy
+from recsys.metrics import DEFAULT_KS, filter_seen, ranking_metrics, target_ranks
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainConfig:
+    max_epochs: int = 200
+    patience: int = 10  # epochs without a better validation NDCG@10 before stopping
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    max_len: int = 50
+    eval_batch_size: int = 512
+    seed: int = 0
+    ks: tuple[int, ...] = DEFAULT_KS
+    monitor: str = "NDCG@10"
+
+
+@dataclass
+class EpochLog:
+    epoch: int
+    loss: float
+    seconds: float
+    valid: dict[str, float]
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    valid: dict[str, float]
+    test: dict[str, float]
+    history: list[EpochLog] = field(default_factory=list)
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return float(np.mean([e.seconds for e in self.history])) if self.history else 0.0
+
+
+ProgressCallback = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+def full_ce_loss(model: nn.Module, inputs, targets, weights) -> torch.Tensor:
+    """Cross-entropy over all items at every non-padding position, weighted per user.
+
+    Only real positions are projected onto the catalog: with short sequences most of a padded batch is
+    padding.
+    """
+    hidden = model(inputs)  # (B, L, D)
+    real = targets > 0  # (B, L)
+    position_weights = weights[:, None].expand_as(targets)[real]  # (P,)
+    return projected_cross_entropy(hidden[real], model.item_embedding.weight, targets[real],
+                                   position_weights)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: LeaveOneOut, stage: str, config: TrainConfig,
+             progress: ProgressCallback | None = None) -> dict[str, float]:
+    """Full-ranking HR/NDCG/MRR@K of the `stage` ('valid' or 'test') targets, seen items filtered."""
+    model.eval()
+    histories, targets = split.histories_and_targets(stage)
+    ranks = []
+    total = len(histories)
+    for start in range(0, total, config.eval_batch_size):
+        batch = histories[start:start + config.eval_batch_size]
+        inputs = left_pad(batch, min(config.max_len, max(len(h) for h in batch)))
+        hidden = model(inputs)[:, -1]  # (B, D) state after the most recent item
+        scores = hidden @ model.item_embedding.weight.T  # (B, N+1)
+        # Filter against the whole history, not only the last max_len items the model saw.
+        filter_seen(scores, left_pad(batch, max(len(h) for h in batch)))
+        ranks.append(target_ranks(scores, torch.from_numpy(targets[start:start + len(batch)])).numpy())
+        if progress:
+            progress(stage, min(start + len(batch), total), total)
+    return ranking_metrics(np.concatenate(ranks), config.ks)
+
+
+def _save(path: Path, state: dict):
+    # Write-then-rename: a run killed while saving keeps its previous checkpoint.
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def fit(model: nn.Module, split: LeaveOneOut, config: TrainConfig, run_dir: Path,
+        resume: bool = False, progress: ProgressCallback | None = None,
+        on_epoch: Callable[[EpochLog], None] | None = None) -> FitResult:
+    """Trains until validation `config.monitor` stops improving, then tests the best weights once."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = run_dir / CHECKPOINT
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    rng = np.random.default_rng(config.seed)
+    torch.manual_seed(config.seed)
+    state = {"epoch": 0, "best_epoch": 0, "best_score": -1.0, "best_valid": {}, "best_model": None,
+             "history": []}
+
+    if resume and checkpoint_path.exists():
+        saved = torch.load(checkpoint_path, weights_only=False)
+        if saved["config"] != asdict(config):
+            raise ValueError(f"{checkpoint_path} was written with another config; start a new run")
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        rng.bit_generator.state = saved["rng"]
+        torch.set_rng_state(saved["torch_rng"])
+        state = saved["state"]
+
+    train = split.train_sequences()
+    total_batches = num_train_batches(train, config.batch_size)
+    while state["epoch"] < config.max_epochs and state["epoch"] - state["best_epoch"] < config.patience:
+        epoch = state["epoch"] + 1
+        model.train()
+        started = time.perf_counter()
+        losses = []
+        for i, batch in enumerate(train_batches(train, split.user_weights, config.batch_size,
+                                                config.max_len, rng)):
+            loss = full_ce_loss(model, batch.inputs, batch.targets, batch.weights)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            if progress:
+                progress(f"epoch {epoch}", i + 1, total_batches)
+        seconds = time.perf_counter() - started
+        valid = evaluate(model, split, "valid", config, progress)
+        log = EpochLog(epoch, float(np.mean(losses)), seconds, valid)
+        state["history"].append(asdict(log))
+        state["epoch"] = epoch
+        if valid[config.monitor] > state["best_score"]:
+            state.update(best_epoch=epoch, best_score=valid[config.monitor], best_valid=valid,
+                         best_model={k: v.clone() for k, v in model.state_dict().items()})
+        _save(checkpoint_path, {"config": asdict(config), "model": model.state_dict(),
+                                "optimizer": optimizer.state_dict(), "rng": rng.bit_generator.state,
+                                "torch_rng": torch.get_rng_state(), "state": state})
+        if on_epoch:
+            on_epoch(log)
+
+    model.load_state_dict(state["best_model"])
+    test = evaluate(model, split, "test", config, progress)
+    history = [EpochLog(**e) for e in state["history"]]
+    return FitResult(state["best_epoch"], state["best_valid"], test, history)
