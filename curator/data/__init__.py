@@ -1,0 +1,23 @@
+"""Dataset folders: schema, loading and atomic writing, importers, export, statistics."""
+
+from curator.data.dataset import Dataset, load_dataset, tables_hash, write_dataset
+from curator.data.export import export_recbole
+from curator.data.hashing import content_hash, table_hash
+from curator.data.importers import IMPORTERS, import_dataset
+from curator.data.ordering import order_interactions, raw_interactions
+from curator.data.stats import dataset_stats
+
+__all__ = [
+    "IMPORTERS",
+    "Dataset",
+    "content_hash",
+    "dataset_stats",
+    "export_recbole",
+    "import_dataset",
+    "load_dataset",
+    "order_interactions",
+    "raw_interactions",
+    "table_hash",
+    "tables_hash",
+    "write_dataset",
+]

@@ -1,0 +1,109 @@
+"""Importers: one per source format, one registry, one pipeline.
+
+An importer reads its source into `SourceTables`; `import_dataset` does the rest for all of them:
+order interactions into sequences, complete the items and users tables, validate and write the folder.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from curator.data.atomic import check_not_overlapping, check_output_free
+from curator.data.dataset import Dataset, write_dataset
+from curator.data.importers.common import SourceTables, build_items, build_users, describe_files
+from curator.data.importers.delimited import read_csv
+from curator.data.importers.llm4dsr import read_llm4dsr
+from curator.data.importers.movielens import read_movielens
+from curator.data.importers.recbole import bundled_movielens_100k, read_recbole
+from curator.data.importers.sequence import read_sequence
+from curator.data.ordering import order_interactions
+from curator.errors import InputError, OptionError
+
+Importer = Callable[..., SourceTables]
+
+# Format name -> reader. A reader takes the source path and keyword options (its own, see its signature).
+IMPORTERS: dict[str, Importer] = {
+    "recbole": read_recbole,
+    "movielens": read_movielens,
+    "sequence": read_sequence,
+    "csv": read_csv,
+    "llm4dsr": read_llm4dsr,
+}
+
+# Source names that need no path: (format, function giving the path).
+SHORTCUTS: dict[str, tuple[str, Callable[[], Path]]] = {
+    "movielens-100k": ("recbole", bundled_movielens_100k),
+    "ml-100k": ("recbole", bundled_movielens_100k),
+}
+
+
+def import_options(format: str) -> list[str]:
+    """The keyword options the reader of `format` accepts."""
+    parameters = inspect.signature(IMPORTERS[format]).parameters.values()
+    return [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
+def resolve_source(source: str, format: str | None) -> tuple[Path, str]:
+    """(path, format) for a SOURCE argument: a shortcut name or a path plus --format."""
+    if source in SHORTCUTS and not Path(source).exists():
+        shortcut_format, locate = SHORTCUTS[source]
+        if format not in (None, shortcut_format):
+            raise OptionError(f"--format {format} does not fit '{source}', which is in {shortcut_format} format")
+        return locate(), shortcut_format
+    if format is None:
+        raise OptionError(f"--format is required for '{source}' (one of {', '.join(IMPORTERS)})")
+    if format not in IMPORTERS:
+        raise OptionError(f"--format: unknown format '{format}' (one of {', '.join(IMPORTERS)})")
+    path = Path(source)
+    if not path.exists() and not (format == "recbole" and path.with_name(path.name + ".inter").is_file()):
+        raise InputError(f"{source}: no such file or folder")
+    return path, format
+
+
+def import_dataset(
+    source: str,
+    out_dir: str | Path,
+    *,
+    format: str | None = None,
+    name: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    command: Sequence[str] = (),
+) -> Dataset:
+    """Read `source` in `format` and write it as a dataset folder at `out_dir`.
+
+    `options` are the reader's keyword options (e.g. {'variant': 'noisy'} for llm4dsr); one the format
+    does not take is an OptionError.
+    """
+    out_dir = Path(out_dir)
+    check_output_free(out_dir, overwrite)  # before the slow part
+    path, format = resolve_source(source, format)
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(import_options(format)))
+    if unknown:
+        raise OptionError(f"format {format} does not take option(s): {', '.join(unknown)}")
+    check_not_overlapping([path], out_dir)
+    tables = IMPORTERS[format](path, **options)
+    interactions = order_interactions(tables.interactions)
+    items, item_notes = build_items(interactions["item_id"], tables.items, tables.items_file)
+    users = build_users(interactions["user_id"], tables.users, tables.users_file)
+    return write_dataset(
+        out_dir,
+        interactions,
+        items,
+        users,
+        name=name or _default_name(path),
+        source={"format": format, "files": describe_files(tables.files)},
+        command=command,
+        config={"format": format, **{key: str(value) for key, value in options.items()}},
+        notes=[*tables.notes, *item_notes],
+        extra_files=tables.labels,
+        overwrite=overwrite,
+    )
+
+
+def _default_name(path: Path) -> str:
+    return path.stem if path.is_file() else path.name
