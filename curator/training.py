@@ -96,7 +96,11 @@ def peak_memory_mib() -> float:
 
 
 def _run_identity(dataset: Dataset, options: TrainOptions) -> dict:
-    return {"data": str(dataset.path), "data_hash": dataset.content_hash, "options": asdict(options)}
+    """What a run folder is bound to. Seeds are not part of it: each seed has its own sub-folder, so seeds
+    can be added later, or trained by separate processes, and collected with --resume."""
+    run_options = asdict(options)
+    del run_options["seeds"]
+    return {"data_hash": dataset.content_hash, "options": run_options}
 
 
 def prepare_run_dir(run_dir: Path, identity: dict, resume: bool, overwrite: bool) -> None:
@@ -153,6 +157,7 @@ def train_dataset(dataset: Dataset, options: TrainOptions, run_dir: Path, *, res
         results.append(result)
 
     summary = {
+        "data": str(dataset.path),
         **identity,
         "protocol": "leave-one-out by time; full ranking over all items; seen items filtered; "
                     "ties counted against the model; early stopping on validation NDCG@10",

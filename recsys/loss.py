@@ -2,14 +2,21 @@
 
 The (positions x items) logits dominate SASRec+ training on a CPU: with 54k items a batch's logits are
 ~200 MB and the plain matmul -> log_softmax -> backward chain walks through them about eight times.
-Here rows are processed in small chunks whose logits stay in cache, and the gradient is computed in the
-same pass as the loss (the softmax is already at hand), so the logits are never stored for backward.
+Here rows are processed in chunks and the gradient is computed in the same pass as the loss (the softmax
+is already at hand), so each chunk's logits are touched a few times while hot and never stored for
+backward, which made a Beauty epoch roughly twice as fast as the plain chain on a 2-core CPU.
 Results equal F.cross_entropy(hidden @ weight.T) up to float rounding (tests/test_recsys_loss.py).
 """
 
 import torch
 
-ROWS_PER_CHUNK = 128  # measured fastest on a 2-core CPU with 54k items (32: slower, 512: slower)
+# Logit elements per chunk: 128 rows of a 54k-item catalog measured fastest on a 2-core CPU (64 and 256
+# rows were slower); small catalogs get proportionally more rows so per-chunk overhead stays small.
+CHUNK_ELEMENTS = 128 * 54_543
+
+
+def rows_per_chunk(num_classes: int) -> int:
+    return max(1, CHUNK_ELEMENTS // num_classes)
 
 
 class _ProjectedCrossEntropy(torch.autograd.Function):
@@ -20,20 +27,21 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
         grad_weight = torch.zeros_like(weight)
         total_weight = row_weights.sum().clamp(min=1e-12)
         loss = hidden.new_zeros(())
-        for start in range(0, hidden.shape[0], ROWS_PER_CHUNK):
-            h = hidden[start:start + ROWS_PER_CHUNK]  # (C, D)
-            t = targets[start:start + ROWS_PER_CHUNK]  # (C,)
-            w = row_weights[start:start + ROWS_PER_CHUNK] / total_weight  # (C,)
+        rows = rows_per_chunk(weight.shape[0])
+        for start in range(0, hidden.shape[0], rows):
+            h = hidden[start:start + rows]  # (C, D)
+            t = targets[start:start + rows]  # (C,)
+            w = row_weights[start:start + rows] / total_weight  # (C,)
             logits = h @ weight.T  # (C, N+1)
             logits[:, 0] = float("-inf")  # padding is never an answer
             log_norm = torch.logsumexp(logits, dim=1)  # (C,)
-            rows = torch.arange(len(t), device=t.device)
-            loss += ((log_norm - logits[rows, t]) * w).sum()
+            chunk_rows = torch.arange(len(t), device=t.device)
+            loss += ((log_norm - logits[chunk_rows, t]) * w).sum()
             # d loss / d logits = w * (softmax - onehot), built in place over the logits buffer
             grad_logits = logits.sub_(log_norm[:, None]).exp_()
-            grad_logits[rows, t] -= 1.0
+            grad_logits[chunk_rows, t] -= 1.0
             grad_logits.mul_(w[:, None])
-            grad_hidden[start:start + ROWS_PER_CHUNK] = grad_logits @ weight
+            grad_hidden[start:start + rows] = grad_logits @ weight
             grad_weight.addmm_(grad_logits.T, h)
         ctx.save_for_backward(grad_hidden, grad_weight)
         return loss

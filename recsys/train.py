@@ -22,6 +22,10 @@ from recsys.metrics import DEFAULT_KS, filter_seen, ranking_metrics, target_rank
 CHECKPOINT = "checkpoint.pt"
 
 
+class CheckpointMismatch(Exception):
+    """The checkpoint to resume was written by a run with another configuration."""
+
+
 @dataclass
 class TrainConfig:
     max_epochs: int = 200
@@ -115,7 +119,7 @@ def fit(model: nn.Module, split: LeaveOneOut, config: TrainConfig, run_dir: Path
     if resume and checkpoint_path.exists():
         saved = torch.load(checkpoint_path, weights_only=False)
         if saved["config"] != asdict(config):
-            raise ValueError(f"{checkpoint_path} was written with another config; start a new run")
+            raise CheckpointMismatch(f"{checkpoint_path} was written with another config; start a new run")
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         rng.bit_generator.state = saved["rng"]

@@ -13,7 +13,7 @@ def reference(hidden, weight, targets, row_weights):
 
 
 def test_fused_loss_and_gradients_match_plain_cross_entropy(monkeypatch):
-    monkeypatch.setattr(loss_module, "ROWS_PER_CHUNK", 7)  # several chunks, last one partial
+    monkeypatch.setattr(loss_module, "CHUNK_ELEMENTS", 7 * 50)  # 7 rows a chunk: several, the last partial
     torch.manual_seed(0)
     hidden = torch.randn(30, 8, dtype=torch.float64, requires_grad=True)
     weight = torch.randn(50, 8, dtype=torch.float64, requires_grad=True)

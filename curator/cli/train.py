@@ -14,6 +14,7 @@ from curator.data.dataset import load_dataset
 from curator.errors import OptionError
 
 console = Console()
+progress_console = Console(stderr=True)  # progress and epoch logs; stdout keeps the results (and --json)
 
 
 class ModelName(str, Enum):
@@ -35,7 +36,8 @@ def parse_seeds(seeds: Optional[str], seed: int) -> list[int]:
 
 def results_table(summary: dict) -> Table:
     seeds = summary["seeds"]
-    table = Table(title=f"test metrics, {len(seeds)} seed(s): mean ± std over {summary['users_evaluated']} users, "
+    over_seeds = f"mean ± std over {len(seeds)} seeds" if len(seeds) > 1 else f"seed {seeds[0]['seed']}"
+    table = Table(title=f"test metrics ({over_seeds}): {summary['users_evaluated']} users ranked against "
                         f"{summary['num_items']} items")
     table.add_column("metric")
     for k in (10, 20, 50):
@@ -79,7 +81,7 @@ def train(
     run_dir = out or Path("runs") / f"{dataset.name}-{model.value}"
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  TextColumn("{task.fields[note]}"), console=console, transient=True) as bar:
+                  TextColumn("{task.fields[note]}"), console=progress_console, transient=True) as bar:
         task = bar.add_task("starting", total=None, note="")
 
         def progress(phase: str, done: int, total: int):
