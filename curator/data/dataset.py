@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from curator import __version__
 from curator.data.atomic import atomic_output_dir
 from curator.data.hashing import content_hash, table_hash
-from curator.data.ordering import check_sequences, sort_by_position
+from curator.data.ordering import check_sequences, sequence_bounds, sort_by_position
 from curator.data.schema import (
     INTERACTIONS_FILE,
     INTERACTIONS_SCHEMA,
@@ -64,6 +64,10 @@ class Dataset:
         return self.manifest["content_hash"]
 
     @property
+    def tables(self) -> Tables:
+        return Tables(self.interactions, self.items, self.users)
+
+    @property
     def extras(self) -> list[str]:
         """Names of the optional things in the folder (e.g. 'labels', 'ledger.parquet', 'profiles')."""
         return sorted(entry.name for entry in self.path.iterdir() if entry.name not in REQUIRED_FILES)
@@ -71,9 +75,18 @@ class Dataset:
     def sequence_bounds(self) -> np.ndarray:
         """Row offsets of each user's sequence: user k (row k of `users`) is rows bounds[k]:bounds[k+1]
         of `interactions`."""
-        ranks = pc.dictionary_encode(self.interactions["user_id"].combine_chunks()).indices.to_numpy()
-        starts = np.flatnonzero(np.r_[True, ranks[1:] != ranks[:-1]])
-        return np.r_[starts, len(ranks)]
+        return sequence_bounds(self.interactions)
+
+
+class Tables(NamedTuple):
+    """The three tables of a dataset folder, as stages hand them to each other before writing."""
+
+    interactions: pa.Table
+    items: pa.Table
+    users: pa.Table
+
+    def content_hash(self) -> str:
+        return tables_hash(self.interactions, self.items, self.users)
 
 
 def tables_hash(interactions: pa.Table, items: pa.Table, users: pa.Table) -> str:

@@ -101,6 +101,14 @@ def positions_from_ranks(sorted_ranks: np.ndarray) -> np.ndarray:
     return np.arange(n) - np.repeat(starts, lengths)
 
 
+def sequence_bounds(interactions: pa.Table) -> np.ndarray:
+    """Row offsets of each user's sequence in a table grouped by user: the k-th user is rows
+    bounds[k]:bounds[k+1]."""
+    ranks = pc.dictionary_encode(_as_array(interactions["user_id"])).indices.to_numpy()
+    starts = np.flatnonzero(np.r_[True, ranks[1:] != ranks[:-1]])
+    return np.r_[starts, len(ranks)].astype(np.int64)
+
+
 def sort_by_position(interactions: pa.Table, user_order: pa.ChunkedArray) -> pa.Table:
     """Rows grouped by user in `user_order` (every user of `interactions` must be in it), then by
     position; positions must be 0..n-1 per user.

@@ -1,0 +1,1 @@
+"""LoRA adapters (one folder each), shipped as package data."""

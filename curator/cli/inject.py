@@ -1,0 +1,54 @@
+"""`curator inject DATA`: simulated noise and/or a poisoning attack, ground truth kept apart in labels/."""
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from curator.data.dataset import load_dataset
+from curator.stages.inject import DEFAULT_NOISE, InjectConfig, inject as inject_dataset
+from curator.stages.inject_attacks import ATTACKS
+from curator.stages.inject_noise import NOISE_DISTRIBUTIONS
+
+console = Console()
+
+
+def inject(
+    data: Annotated[Path, typer.Argument(help="Dataset folder to inject into (it is not modified).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to create.")],
+    noise: Annotated[Optional[float], typer.Option(
+        help=f"Fraction of training interactions to replace by catalog items (default {DEFAULT_NOISE} "
+             "when no --attack is given).")] = None,
+    noise_dist: Annotated[str, typer.Option(
+        help=f"How replacements are drawn: {' or '.join(NOISE_DISTRIBUTIONS)} (in proportion to "
+             "training popularity).")] = "uniform",
+    attack: Annotated[Optional[str], typer.Option(
+        help=f"Add fake users promoting target items: {', '.join(ATTACKS)}.")] = None,
+    fake_users: Annotated[float, typer.Option(help="Fake users, as a fraction of the real users.")] = 0.01,
+    targets: Annotated[int, typer.Option(help="Number of unpopular target items the attack promotes.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+):
+    """Replace a fraction of training interactions (never validation/test targets) and/or add fake users.
+
+    The ground truth goes to OUT/labels/, apart from the tables, so that no stage reads it by accident.
+    """
+    config = InjectConfig(noise=DEFAULT_NOISE if noise is None and attack is None else noise,
+                          noise_dist=noise_dist, attack=attack, fake_users=fake_users, targets=targets, seed=seed)
+    config.validate()  # before reading the data: a bad option costs nothing
+    _, summary = inject_dataset(load_dataset(data), config, out, command=["curator", *sys.argv[1:]],
+                                overwrite=overwrite)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    if "noise" in summary:
+        console.print(f"noise: replaced {summary['noise']['replaced']:,} training interactions "
+                      f"({summary['noise']['distribution']} draws)")
+    if "attack" in summary:
+        console.print(f"attack: {summary['attack']['fake_users']} fake users ({summary['attack']['attack']}) "
+                      f"promoting {summary['attack']['targets']} target items")
+    console.print(f"wrote {out}; ground truth in {', '.join(summary['labels'])} (kept apart from the tables)")

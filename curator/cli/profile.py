@@ -1,0 +1,131 @@
+"""`curator profile DATA --out DIR`: LLM-written item and user profiles; `curator profile-merge` joins shards."""
+
+from __future__ import annotations
+
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from curator.data.dataset import load_dataset
+from curator.llm.config import DEVICE_CHOICES, DTYPE_CHOICES, QUANT_CHOICES, EngineConfig
+
+console = Console()
+
+Quant = Enum("Quant", {name: name for name in QUANT_CHOICES}, type=str)
+Dtype = Enum("Dtype", {name: name for name in DTYPE_CHOICES}, type=str)
+Device = Enum("Device", {name: name for name in DEVICE_CHOICES}, type=str)
+
+
+class Stage(str, Enum):
+    all = "all"
+    items = "items"
+    users = "users"
+
+
+def parse_ids(text: Optional[str]) -> Optional[tuple[str, ...]]:
+    return None if text is None else tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+class RichProfileProgress:
+    """One bar per stage; rates count only the profiles made by this process (not resumed ones)."""
+
+    def __init__(self, bar: Progress):
+        self.bar = bar
+        self.tasks: dict[str, tuple[int, float, list[int]]] = {}
+
+    def start(self, stage: str, total: int, done: int) -> None:
+        task = self.bar.add_task(f"{stage} profiles", total=total, completed=done, rate="")
+        self.tasks[stage] = (task, time.monotonic(), [0, 0])
+
+    def advance(self, stage: str, profiles: int, tokens: int) -> None:
+        task, started, made = self.tasks[stage]
+        made[0] += profiles
+        made[1] += tokens
+        seconds = max(time.monotonic() - started, 1e-9)
+        self.bar.update(task, advance=profiles,
+                        rate=f"{made[0] / seconds:.2f} {stage}/s, {made[1] / seconds:.1f} tokens/s")
+
+
+def profile(
+    data: Annotated[Path, typer.Argument(help="Dataset folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to create (the input plus profiles/).")],
+    model: Annotated[Optional[str], typer.Option(
+        help="Hugging Face id (already cached), model folder or .gguf file (default: SmolLM2-135M-Instruct).")] = None,
+    quant: Annotated[Quant, typer.Option(help="bitsandbytes quantization (falls back to none, saying why).")] = "4bit",
+    dtype: Annotated[Dtype, typer.Option(help="Compute dtype (auto: float32 on CPU, bfloat16 on CUDA).")] = "auto",
+    device: Annotated[Device, typer.Option(help="Where the model runs.")] = "auto",
+    adapter: Annotated[Optional[str], typer.Option(help="LoRA adapter: a shipped adapter's name or a folder.")] = None,
+    stage: Annotated[Stage, typer.Option(help="Profile items, users, or both (items first).")] = Stage.all,
+    users: Annotated[Optional[str], typer.Option(help="Only these users, comma-separated (and the items they show).")
+                     ] = None,
+    items: Annotated[Optional[str], typer.Option(help="Only these items, comma-separated.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="At most this many users (and items), in dataset order.")
+                     ] = None,
+    shard: Annotated[Optional[str], typer.Option(help="Part K/N of the work, e.g. 2/4 (with --stage items or users).")
+                     ] = None,
+    batch_size: Annotated[int, typer.Option(help="Prompts generated together.")] = 16,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 128,
+    recent: Annotated[int, typer.Option(help="Most recent training interactions a user prompt shows.")] = 20,
+    attempts: Annotated[int, typer.Option(help="Answers asked for at most per profile (first greedy, then sampled).")
+                        ] = 3,
+    seed: Annotated[int, typer.Option(help="Seed for sampled retries.")] = 0,
+    embedding_model: Annotated[Optional[str], typer.Option(
+        help="sentence-transformers model for profile embeddings (default: all-MiniLM-L6-v2, shipped).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue a killed run (its work folder is OUT.partial).")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out and discard an unfinished run.")] = False,
+):
+    """Write item profiles, then user profiles (JSON summary + reasoning, embedded) with the local LLM."""
+    from curator.stages.profile import ProfileOptions, profile_dataset
+
+    dataset = load_dataset(data)
+    options = ProfileOptions(stage=stage.value, users=parse_ids(users), items=parse_ids(items), limit=limit,
+                             shard=shard, batch_size=batch_size, max_new_tokens=max_new_tokens, recent=recent,
+                             attempts=attempts, seed=seed, embedding_model=embedding_model)
+    engine = EngineConfig(model=model, quant=Quant(quant).value, dtype=Dtype(dtype).value,
+                          device=Device(device).value, adapters=(adapter,) if adapter else ())
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.fields[rate]}"), console=console, transient=True) as bar:
+        result = profile_dataset(dataset, out, options, engine, command=["curator", *sys.argv[1:]],
+                                 progress=RichProfileProgress(bar), resume=resume, overwrite=overwrite)
+    if result.already_done:
+        console.print(f"{out} already holds this run: nothing to do", highlight=False)
+        return
+    console.print(_counts_table(result.counts))
+    engine_info = result.dataset.manifest["config"]["engine"]
+    if engine_info:
+        console.print(f"model {engine_info['model']}, quantization {engine_info['quant']}, {engine_info['dtype']} "
+                      f"on {engine_info['device']}", highlight=False, soft_wrap=True)
+    for note in result.dataset.manifest["notes"]:
+        console.print(f"[dim]note:[/] {note}", highlight=False, soft_wrap=True)
+    console.print(f"profiles in {out / 'profiles'}", highlight=False, soft_wrap=True)
+
+
+def merge(
+    shards: Annotated[list[Path], typer.Argument(help="The output folders of --shard 1/N ... N/N of one run.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to create.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
+):
+    """Join the shards of a `curator profile --shard K/N` run into one dataset folder."""
+    from curator.stages.profile import merge_profile_shards
+
+    merged = merge_profile_shards(shards, out, command=["curator", *sys.argv[1:]], overwrite=overwrite)
+    console.print(_counts_table(merged.manifest["config"]["counts"]))
+    console.print(f"merged {len(shards)} shards into {out}", highlight=False, soft_wrap=True)
+
+
+def _counts_table(counts: dict[str, dict[str, int]]) -> Table:
+    statuses = ("ok", "repaired", "retried", "failed")
+    table = Table(title="profiles by status")
+    table.add_column("stage")
+    for status in statuses:
+        table.add_column(status, justify="right")
+    for stage, by_status in counts.items():
+        table.add_row(stage, *(str(by_status.get(status, 0)) for status in statuses))
+    return table

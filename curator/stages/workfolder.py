@@ -1,0 +1,87 @@
+"""The work folder of a long stage (`OUT.partial/`, next to its output): what a killed run resumes from.
+
+It holds the run's identity (input hash + options: a run resumes only the same work), small JSON
+records (e.g. the plan of chunks, fixed once at the start) and the finished chunks as Parquet files.
+Every file is written to a temporary name and renamed, so a kill leaves finished chunks or none, never
+half of one. The folder is deleted once the output is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curator.errors import OptionError
+
+IDENTITY_FILE = "run.json"
+
+
+def work_folder_for(out_dir: Path) -> Path:
+    return out_dir.parent / f"{out_dir.name}.partial"
+
+
+class WorkFolder:
+    def __init__(self, path: Path):
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path, identity: dict[str, Any], *, resume: bool, overwrite: bool) -> WorkFolder:
+        """The work folder for `identity`: a new one, or the one a killed run left (only with `resume`)."""
+        marker = path / IDENTITY_FILE
+        if path.exists() and overwrite:
+            shutil.rmtree(path)
+        elif marker.is_file():
+            if json.loads(marker.read_text(encoding="utf-8")) != identity:
+                raise OptionError(f"{path} holds an unfinished run with other data or options: "
+                                  "pass --overwrite to start again, or choose another --out")
+            if not resume:
+                raise OptionError(f"{path} holds an unfinished run of this command: pass --resume to continue "
+                                  "it, or --overwrite to start again")
+            return cls(path)
+        elif path.exists():
+            raise OptionError(f"{path} exists and is not a curator work folder; move it away")
+        path.mkdir(parents=True)
+        folder = cls(path)
+        folder.write_json(IDENTITY_FILE, identity)
+        return folder
+
+    def read_json(self, name: str) -> Any | None:
+        file = self.path / name
+        return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
+
+    def write_json(self, name: str, content: Any) -> None:
+        self._atomic_write(self.path / name, lambda target: target.write_text(
+            json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"))
+
+    def chunk_file(self, stage: str, index: int) -> Path:
+        return self.path / stage / f"chunk-{index:05d}.parquet"
+
+    def has_chunk(self, stage: str, index: int) -> bool:
+        return self.chunk_file(stage, index).is_file()
+
+    def write_chunk(self, stage: str, index: int, table: pa.Table) -> None:
+        target = self.chunk_file(stage, index)
+        target.parent.mkdir(exist_ok=True)
+        self._atomic_write(target, lambda staging: pq.write_table(table, staging))
+
+    def read_chunk(self, stage: str, index: int) -> pa.Table:
+        return pq.read_table(self.chunk_file(stage, index))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path)
+
+    @staticmethod
+    def _atomic_write(target: Path, write) -> None:
+        staging = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+        try:
+            write(staging)
+            os.replace(staging, target)
+        finally:
+            staging.unlink(missing_ok=True)

