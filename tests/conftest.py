@@ -59,3 +59,11 @@ def tokenizer():
 @pytest.fixture(scope="session")
 def engine(tokenizer):
     return tiny_engine(tokenizer=tokenizer)
+
+
+@pytest.fixture(scope="session")
+def movielens(tmp_path_factory):
+    """MovieLens-100K imported from the recbole wheel, once per test session."""
+    from curator.data.importers import import_dataset
+
+    return import_dataset("movielens-100k", tmp_path_factory.mktemp("movielens") / "ml-100k")

@@ -21,19 +21,7 @@ from curator.denoise.scores import SCORE_SCHEMA, noise_truth
 from curator.errors import OptionError
 from curator.evaluation.detection import auroc
 from curator.stages.inject import NOISE_LABELS, InjectConfig, inject
-
-
-def tiny_dataset(path, sequences: dict[str, list[str]]):
-    users, items = list(sequences), sorted({i for seq in sequences.values() for i in seq})
-    rows = [(u, i, t, t) for u, seq in sequences.items() for t, i in enumerate(seq)]
-    interactions = pa.table({
-        "user_id": [r[0] for r in rows], "item_id": [r[1] for r in rows],
-        "timestamp": pa.array([r[2] for r in rows], pa.int64()), "position": pa.array([r[3] for r in rows], pa.int32()),
-        "rating": pa.nulls(len(rows), pa.float32()),
-    })
-    return write_dataset(path, interactions, pa.table({"item_id": items, "title": items}),
-                         pa.table({"user_id": users, "weight": pa.array([1.0] * len(users), pa.float32())}),
-                         name="tiny", source=None, command=[], config={})
+from builders import tiny_dataset
 
 
 @pytest.fixture(scope="module")

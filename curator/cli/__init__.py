@@ -30,12 +30,20 @@ app = typer.Typer(
     help="Curate recommendation data with a small local LLM, then prove it with SASRec.",
 )
 
+from curator.cli import adapt as _adapt  # noqa: E402  (registers `curator adapt`)
 from curator.cli import data as _data  # noqa: E402  (registers `curator data ...`)
+from curator.cli import defend as _defend  # noqa: E402  (registers `curator defend`)
+from curator.cli import denoise as _denoise  # noqa: E402  (registers `curator denoise`)
+from curator.cli import evaluate as _evaluate  # noqa: E402  (registers `curator evaluate`)
 from curator.cli import inject as _inject  # noqa: E402  (registers `curator inject`)
 from curator.cli import profile as _profile  # noqa: E402  (registers `curator profile`, `curator profile-merge`)
 from curator.cli import train as _train  # noqa: E402  (registers `curator train`)
 
 app.add_typer(_data.app, name="data")
+app.command("adapt")(_adapt.adapt)
+app.command("defend")(_defend.defend)
+app.command("denoise")(_denoise.denoise)
+app.command("evaluate")(_evaluate.evaluate)
 app.command("inject")(_inject.inject)
 app.command("profile")(_profile.profile)
 app.command("profile-merge")(_profile.merge)

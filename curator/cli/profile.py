@@ -13,14 +13,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from curator.cli.engine_options import DEVICE_HELP, MODEL_HELP, Device, Dtype, Quant
 from curator.data.dataset import load_dataset
-from curator.llm.config import DEVICE_CHOICES, DTYPE_CHOICES, QUANT_CHOICES, EngineConfig
+from curator.llm.config import EngineConfig
+from curator.llm.quantization import resolve_device
 
 console = Console()
 
-Quant = Enum("Quant", {name: name for name in QUANT_CHOICES}, type=str)
-Dtype = Enum("Dtype", {name: name for name in DTYPE_CHOICES}, type=str)
-Device = Enum("Device", {name: name for name in DEVICE_CHOICES}, type=str)
+
+# --quant and --dtype when they are not given, by device. CUDA: 4-bit NF4 (DESIGN.md), dtype auto. CPU, as
+# measured on this project's machine (README, "Profiles"; benchmarks/profile_generation.py): bitsandbytes' NF4
+# wrote far worse profiles (5% valid on the first try against 97%) and ran slower than bfloat16, which
+# generated 1.6x as fast as float32 with the same validity. A CPU without bfloat16 instructions (AVX512-BF16,
+# AMX) computes it slowly: pass --dtype float32 there.
+DEFAULTS = {"cuda": ("4bit", "auto"), "cpu": ("none", "bfloat16")}
 
 
 class Stage(str, Enum):
@@ -56,11 +62,14 @@ class RichProfileProgress:
 def profile(
     data: Annotated[Path, typer.Argument(help="Dataset folder.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to create (the input plus profiles/).")],
-    model: Annotated[Optional[str], typer.Option(
-        help="Hugging Face id (already cached), model folder or .gguf file (default: SmolLM2-135M-Instruct).")] = None,
-    quant: Annotated[Quant, typer.Option(help="bitsandbytes quantization (falls back to none, saying why).")] = "4bit",
-    dtype: Annotated[Dtype, typer.Option(help="Compute dtype (auto: float32 on CPU, bfloat16 on CUDA).")] = "auto",
-    device: Annotated[Device, typer.Option(help="Where the model runs.")] = "auto",
+    model: Annotated[Optional[str], typer.Option(help=MODEL_HELP)] = None,
+    quant: Annotated[Optional[Quant], typer.Option(
+        help="bitsandbytes quantization (default: 4bit on CUDA, none on CPU; falls back to none, saying why).")
+    ] = None,
+    dtype: Annotated[Optional[Dtype], typer.Option(
+        help="Compute dtype (default: auto on CUDA, bfloat16 on CPU; auto: float32 on CPU, bfloat16 on CUDA).")
+    ] = None,
+    device: Annotated[Device, typer.Option(help=DEVICE_HELP)] = "auto",
     adapter: Annotated[Optional[str], typer.Option(help="LoRA adapter: a shipped adapter's name or a folder.")] = None,
     stage: Annotated[Stage, typer.Option(help="Profile items, users, or both (items first).")] = Stage.all,
     users: Annotated[Optional[str], typer.Option(help="Only these users, comma-separated (and the items they show).")
@@ -88,8 +97,10 @@ def profile(
     options = ProfileOptions(stage=stage.value, users=parse_ids(users), items=parse_ids(items), limit=limit,
                              shard=shard, batch_size=batch_size, max_new_tokens=max_new_tokens, recent=recent,
                              attempts=attempts, seed=seed, embedding_model=embedding_model)
-    engine = EngineConfig(model=model, quant=Quant(quant).value, dtype=Dtype(dtype).value,
-                          device=Device(device).value, adapters=(adapter,) if adapter else ())
+    default_quant, default_dtype = DEFAULTS[resolve_device(Device(device).value)]
+    engine = EngineConfig(model=model, quant=Quant(quant).value if quant else default_quant,
+                          dtype=Dtype(dtype).value if dtype else default_dtype, device=Device(device).value,
+                          adapters=(adapter,) if adapter else ())
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   TextColumn("{task.fields[rate]}"), console=console, transient=True) as bar:
         result = profile_dataset(dataset, out, options, engine, command=["curator", *sys.argv[1:]],

@@ -204,16 +204,17 @@ def write_curated(
     config: Mapping[str, Any],
     command: Sequence[str],
     *,
+    extra_files: Mapping[str, pa.Table] | None = None,
     overwrite: bool = False,
 ) -> Dataset:
     """Apply `ledger` to `input_dataset` and write the result as a new dataset folder, with the ledger as
-    `ledger.parquet` and the input as its parent. The input's other extras (profiles, labels) are not
-    carried over: positions have moved."""
+    `ledger.parquet` (plus the stage's `extra_files`, e.g. its score table) and the input as its parent.
+    The input's other extras (profiles, labels) are not carried over: positions have moved."""
     output = apply_ledger(input_dataset.tables, ledger)
     counts = ", ".join(f"{count} {action}" for action, count in ledger_counts(ledger).items() if count)
     return write_dataset(
         out_dir, *output, name=Path(out_dir).name, source=input_dataset.manifest.get("source"),
         command=command, config={"stage": stage, **config}, parent=input_dataset,
         notes=[f"{stage}: {counts or 'no edits'} (every change is in {LEDGER_FILE})"],
-        extra_files={LEDGER_FILE: ledger}, overwrite=overwrite,
+        extra_files={LEDGER_FILE: ledger, **(extra_files or {})}, overwrite=overwrite,
     )

@@ -7,6 +7,8 @@ interaction, the higher the more suspect, computed from training interactions on
     cooccurrence    1 - mean item-item cosine between the interaction's item and the other items of the
                     user's training sequence: the collaborative outlier
     cooccurrence-window  the same against the LOCAL_WINDOW items on either side only
+    text-embedding  1 - mean cosine of the item's text embedding (MiniLM by default, of the same item
+                    text the LLM reads) with those of the LOCAL_WINDOW items on either side
 
 None of these is calibrated: a score of 0.9 is a rank, not a 90% chance of noise.
 """
@@ -21,12 +23,14 @@ from scipy.stats import rankdata
 
 from curator.data.collaborative import TrainingInteractions, item_cooccurrence, item_popularity, training_interactions
 from curator.data.dataset import Dataset
+from curator.denoise.context import LOCAL_WINDOW  # the 5 items before and after, as the denoiser reads them
+from curator.denoise.item_states import item_texts
 from curator.denoise.scores import score_table
 from curator.errors import OptionError
+from curator.llm.embeddings import TextEmbedder
 from curator.seeds import derive_seed
 
 NO_CONTEXT_SCORE = 0.5  # an interaction with nothing around it to compare with: no evidence either way
-LOCAL_WINDOW = 5  # cooccurrence-window: the 5 items before and after, like the denoiser's windows of ~10
 
 
 def random_scores(train: TrainingInteractions, seed: int) -> np.ndarray:
@@ -49,20 +53,38 @@ def cooccurrence_scores(train: TrainingInteractions, window: int | None = None) 
     user never vouches for its own items; a noise item then co-occurs only by chance elsewhere."""
     together = item_cooccurrence(train)
     users_of = together.diagonal()
+
+    def cosine(items: np.ndarray) -> np.ndarray:
+        others = together[items][:, items].toarray() - 1.0
+        norms = np.sqrt(np.maximum(users_of[items] - 1.0, 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.nan_to_num(others / np.outer(norms, norms), nan=0.0, posinf=0.0)
+
+    return outlier_scores(train, cosine, window)
+
+
+def text_embedding_scores(train: TrainingInteractions, embeddings: np.ndarray,
+                          window: int | None = LOCAL_WINDOW) -> np.ndarray:
+    """1 - mean cosine of the item's text embedding (unit rows, one per catalog item) with its
+    neighbours': the item least like the rest of the window in what its text says."""
+    return outlier_scores(train, lambda items: embeddings[items] @ embeddings[items].T, window)
+
+
+def outlier_scores(train: TrainingInteractions, cosine: Callable[[np.ndarray], np.ndarray],
+                   window: int | None) -> np.ndarray:
+    """1 - mean `cosine(items)` (a (n, n) matrix for one user's items) with the items at most `window`
+    positions away (all of them for None), clipped to [0, 1]; NO_CONTEXT_SCORE without neighbours."""
     scores = np.full(len(train.rows), NO_CONTEXT_SCORE)
     starts = np.flatnonzero(np.r_[True, train.user[1:] != train.user[:-1]])
     for start, end in zip(starts, np.r_[starts[1:], len(train.rows)]):
         items = train.item[start:end]
-        others = together[items][:, items].toarray() - 1.0
-        norms = np.sqrt(np.maximum(users_of[items] - 1.0, 0.0))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cosine = np.nan_to_num(others / np.outer(norms, norms), nan=0.0, posinf=0.0)
+        similarity = cosine(items)
         positions = train.position[start:end]
         distance = np.abs(positions[:, None] - positions[None, :])
         context = (distance > 0) & (distance <= (window if window is not None else len(items)))
         has_context = context.any(axis=1)
-        mean_cosine = (cosine * context).sum(axis=1)[has_context] / context.sum(axis=1)[has_context]
-        scores[start:end][has_context] = 1.0 - np.clip(mean_cosine, 0.0, 1.0)
+        mean = (similarity * context).sum(axis=1)[has_context] / context.sum(axis=1)[has_context]
+        scores[start:end][has_context] = 1.0 - np.clip(mean, 0.0, 1.0)
     return scores
 
 
@@ -75,9 +97,16 @@ BASELINES: dict[str, Callable[[TrainingInteractions, int], np.ndarray]] = {
 }
 
 
-def baseline_scores(dataset: Dataset, name: str, seed: int = 0) -> pa.Table:
+TEXT_BASELINE = "text-embedding"  # needs the items' text embedded, so it is not in BASELINES
+BASELINE_NAMES = (*BASELINES, TEXT_BASELINE)
+
+
+def baseline_scores(dataset: Dataset, name: str, seed: int = 0, embedder: TextEmbedder | None = None) -> pa.Table:
     """The score table of baseline `name` on `dataset`."""
-    if name not in BASELINES:
-        raise OptionError(f"unknown baseline '{name}' (one of {', '.join(BASELINES)})")
+    if name not in BASELINE_NAMES:
+        raise OptionError(f"unknown baseline '{name}' (one of {', '.join(BASELINE_NAMES)})")
     train = training_interactions(dataset)
+    if name == TEXT_BASELINE:
+        embeddings = (embedder or TextEmbedder()).embed(item_texts(dataset))
+        return score_table(dataset, train, text_embedding_scores(train, embeddings))
     return score_table(dataset, train, BASELINES[name](train, seed))

@@ -2,7 +2,8 @@
 
 Prompts are sorted by token length and cut into batches, so a batch pads little; each batch is padded on
 the left so that every prompt's answer starts at the same position. Greedy decoding by default; with a
-temperature, sampling is seeded per batch from `seed`, so the same call gives the same text.
+temperature, sampling is seeded per batch from `seed`, so the same call gives the same text. With a
+`constraint`, answers keep to a JSON shape whatever the model prefers (see constrained.py).
 """
 
 from __future__ import annotations
@@ -11,28 +12,42 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
+from transformers import (
+    GenerationConfig,
+    LogitsProcessorList,
+    RepetitionPenaltyLogitsProcessor,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
 
 from curator.errors import ModelError
+from curator.llm.constrained import JsonStrings, JsonStringsProcessor
 from curator.seeds import derive_seed
 
 
 @dataclass(frozen=True)
 class DecodingSettings:
     """How answers are decoded. An answer ends at an end-of-sequence token, at the token that completes
-    one of `stop_strings` (kept in the text), or after `max_new_tokens`."""
+    one of `stop_strings` (kept in the text), or after `max_new_tokens`.
+
+    With `constraint`, every prompt must end with `constraint.prefix`, and every answer completes that
+    prefix into a JSON object of the constraint's string fields within `max_new_tokens`."""
 
     max_new_tokens: int = 128
     temperature: float = 0.0  # 0: greedy; above: sampling, seeded
     top_p: float = 0.95  # sampling only
-    repetition_penalty: float = 1.0  # > 1 makes repeating a token less likely (small models loop)
+    # > 1 makes a token the answer already holds less likely (small models loop). The prompt's tokens are
+    # not penalised: an answer should be free to use the words of its prompt (a title, a genre).
+    repetition_penalty: float = 1.0
     stop_strings: tuple[str, ...] = ()
+    constraint: JsonStrings | None = None
 
 
 @dataclass(frozen=True)
 class Generation:
     text: str  # the answer, special tokens removed
     new_tokens: int  # tokens generated, the end-of-sequence token included
+    cut: bool = False  # a length limit ended the answer (max_new_tokens, or a constrained field's budget)
 
 
 def chat_prompt(tokenizer, system: str, user: str, response_prefix: str = "") -> str:
@@ -75,6 +90,8 @@ def generate(
     seed: int = 0,
 ) -> list[Generation]:
     """One Generation per prompt, in the order of `prompts`."""
+    if settings.constraint and not all(prompt.endswith(settings.constraint.prefix) for prompt in prompts):
+        raise ValueError(f"a constrained answer continues {settings.constraint.prefix!r}: end every prompt with it")
     end_ids = end_token_ids(model, tokenizer)
     # A complete config, so that defaults shipped with a model (e.g. sampling) never change the decoding.
     sampling = settings.temperature > 0
@@ -84,7 +101,6 @@ def generate(
         temperature=settings.temperature if sampling else None,
         top_p=settings.top_p if sampling else None,
         top_k=None,
-        repetition_penalty=settings.repetition_penalty if settings.repetition_penalty != 1.0 else None,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=end_ids,
     )
@@ -97,11 +113,21 @@ def generate(
         prompt_length = encoded["input_ids"].shape[1]
         stops = StoppingCriteriaList([StopOnStrings(tokenizer, settings.stop_strings, prompt_length)]
                                      if settings.stop_strings else [])
+        processors = LogitsProcessorList()
+        if settings.repetition_penalty != 1.0:
+            processors.append(RepetitionPenaltyLogitsProcessor(settings.repetition_penalty,
+                                                               prompt_ignore_length=prompt_length))
+        shape = (JsonStringsProcessor(settings.constraint, tokenizer, tokenizer.eos_token_id, prompt_length,
+                                      settings.max_new_tokens, len(batch)) if settings.constraint else None)
+        if shape:
+            processors.append(shape)  # last: what it forbids stays forbidden
         torch.manual_seed(derive_seed(seed, "batch", number))
-        output = model.generate(**encoded, generation_config=config, stopping_criteria=stops)
+        output = model.generate(**encoded, generation_config=config, stopping_criteria=stops,
+                                logits_processor=processors)
         answers = output[:, prompt_length:].tolist()
-        for index, answer in zip(batch, answers):
-            results[index] = _decode(tokenizer, answer, answer_ends)
+        budget_cut = shape.cut if shape else [False] * len(batch)
+        for index, answer, closed_by_budget in zip(batch, answers, budget_cut):
+            results[index] = _decode(tokenizer, answer, answer_ends, settings.stop_strings, closed_by_budget)
     return results
 
 
@@ -124,8 +150,12 @@ class StopOnStrings(StoppingCriteria):
                             dtype=torch.bool, device=input_ids.device)
 
 
-def _decode(tokenizer, answer: list[int], answer_ends: set[int]) -> Generation:
+def _decode(tokenizer, answer: list[int], answer_ends: set[int], stop_strings: Sequence[str],
+            closed_by_budget: bool) -> Generation:
     end = next((position for position, token in enumerate(answer) if token in answer_ends), None)
     kept = answer if end is None else answer[:end]
-    return Generation(text=tokenizer.decode(kept, skip_special_tokens=True),
-                      new_tokens=len(answer) if end is None else end + 1)
+    text = tokenizer.decode(kept, skip_special_tokens=True)
+    # No end token and no stop string: the row was still going when max_new_tokens ended the batch.
+    reached_limit = end is None and not any(stop in text for stop in stop_strings)
+    return Generation(text=text, new_tokens=len(answer) if end is None else end + 1,
+                      cut=reached_limit or closed_by_budget)

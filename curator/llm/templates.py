@@ -47,6 +47,11 @@ class PromptTemplate:
     user: str
     answer: str  # the beginning of the model's answer
 
+    @property
+    def own_text(self) -> str:
+        """The system and user messages without their placeholders: the template's words, never data's."""
+        return PLACEHOLDER.sub(" ", f"{self.system}\n{self.user}")
+
     def render(self, **data: Any) -> tuple[str, str]:
         """(system, user) messages with every {{name}} replaced by inert_json(data[name])."""
         wanted = set(PLACEHOLDER.findall(self.system + self.user))

@@ -1,10 +1,12 @@
 """`curator profile`: item profiles, then user profiles, written by the LLM (RLMRec style) and embedded.
 
-Each profile is the model's JSON answer {"summary", "reasoning"}, validated against `ProfileAnswer`.
-A malformed answer is repaired (curator.llm.structured), else asked again with sampling, at most
-`attempts` times in all; one that never validates is stored with status "failed" and no summary,
-reasoning or embedding. Statuses: ok (valid as written), repaired (first answer, repaired), retried
-(valid on a later attempt), failed.
+Each profile is the model's JSON answer {"summary", "reasoning"}, decoded under a constraint that keeps
+it in that shape (curator.llm.constrained: the model writes only the two strings, so every answer parses)
+and validated against `ProfileAnswer`. An answer that does not validate (a bare title, a reasoning that
+repeats the summary, a field that copies the prompt's own words) is asked again with sampling, at most `attempts` times in all; one that never
+validates is stored with status "failed" and no summary, reasoning or embedding. Statuses: ok (the first
+answer, valid as written), repaired (the first answer, valid once repaired: a field cut by its token
+budget, or JSON that needed curator.llm.structured's repair), retried (valid on a later attempt), failed.
 
 Work is planned once per stage: prompts sorted by token length, cut into batches, batches grouped into
 chunks. The plan and each finished chunk go to the work folder (OUT.partial/), so a killed run resumes
@@ -18,6 +20,7 @@ Output: a new dataset folder, the input's tables and extras plus `profiles/items
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -35,6 +38,7 @@ from curator.data.dataset import Dataset, load_dataset, write_dataset
 from curator.data.schema import MANIFEST_FILE
 from curator.errors import InputError, OptionError
 from curator.llm.config import EngineConfig
+from curator.llm.constrained import JsonStrings
 from curator.llm.embeddings import TextEmbedder
 from curator.llm.engine import Engine, load_engine
 from curator.llm.generation import DecodingSettings, length_batches
@@ -58,8 +62,14 @@ TEMPLATE = {"items": "item_profile", "users": "user_profile"}
 PROFILE_FILE = {"items": "profiles/items.parquet", "users": "profiles/users.parquet"}
 CHUNK_BATCHES = 4  # batches per chunk: what a kill can lose, and the group whose failures are retried together
 RETRY_TEMPERATURE = 0.7  # a retry must differ from the greedy first answer
+# SmolLM2-135M loops on a phrase ("a must-watch for anyone who loves ...") without it; the prompt's words
+# are not penalised (see DecodingSettings), so titles and genres stay free to use.
+REPETITION_PENALTY = 1.2
 MIN_SUMMARY_WORDS = 5
-ANSWER_END = ("}",)  # the answer is one flat JSON object: stop at its closing brace, not at the token limit
+# An answer with this many words in a row from its template's own text copies the prompt instead of
+# profiling (the 135M model echoes "The item's data (not instructions) is between the tags" at times).
+ECHO_WORDS = 5
+WORD = re.compile(r"[\w']+")
 
 
 class ProfileAnswer(BaseModel):
@@ -78,6 +88,33 @@ class ProfileAnswer(BaseModel):
         if self.reasoning.casefold() == self.summary.casefold():
             raise ValueError("reasoning repeats the summary")
         return self
+
+
+def answer_shape(template: PromptTemplate) -> JsonStrings:
+    """The answer's JSON skeleton, fixed during decoding: it begins as the template's answer does, and no
+    string closes before it has the words a summary needs."""
+    return JsonStrings.from_prefix(template.answer, tuple(ProfileAnswer.model_fields), MIN_SUMMARY_WORDS)
+
+
+def word_runs(text: str) -> set[tuple[str, ...]]:
+    """Every ECHO_WORDS consecutive words of `text`, case-folded."""
+    words = WORD.findall(text.casefold())
+    return {tuple(words[start:start + ECHO_WORDS]) for start in range(len(words) - ECHO_WORDS + 1)}
+
+
+def copied_words(answer: ProfileAnswer, template_runs: set[tuple[str, ...]]) -> str:
+    """Why `answer` is a copy of its prompt (a field repeats ECHO_WORDS words of the template), or ""."""
+    for name in ProfileAnswer.model_fields:
+        copied = word_runs(getattr(answer, name)) & template_runs
+        if copied:
+            return f"{name} copies the prompt's own words ({' '.join(min(copied))!r})"
+    return ""
+
+
+def answer_decoding(shape: JsonStrings, max_new_tokens: int, attempt: int) -> DecodingSettings:
+    """How the `attempt`-th answer (from 1) is decoded: greedy first, sampled on retries."""
+    return DecodingSettings(max_new_tokens=max_new_tokens, constraint=shape, repetition_penalty=REPETITION_PENALTY,
+                            temperature=0.0 if attempt == 1 else RETRY_TEMPERATURE)
 
 
 @dataclass(frozen=True)
@@ -196,6 +233,8 @@ class _ProfileRun:
         self.work, self.progress = work, progress
         self.shard = Shard.parse(options.shard)
         self.templates = {stage: load_template(TEMPLATE[stage]) for stage in STAGES}
+        self.shapes = {stage: answer_shape(template) for stage, template in self.templates.items()}
+        self.template_runs = {stage: word_runs(template.own_text) for stage, template in self.templates.items()}
         self._load_engine, self._load_embedder = load_engine, load_embedder
         self._engine = self._embedder = None
 
@@ -278,8 +317,7 @@ class _ProfileRun:
         adapter = next(iter(self.engine.info.adapters), None)
         with self.engine.adapter(adapter):
             for attempt in range(1, options.attempts + 1):
-                settings = DecodingSettings(max_new_tokens=options.max_new_tokens, stop_strings=ANSWER_END,
-                                            temperature=0.0 if attempt == 1 else RETRY_TEMPERATURE)
+                settings = answer_decoding(self.shapes[stage], options.max_new_tokens, attempt)
                 generations = self.engine.generate([prompts[i] for i in pending], settings,
                                                    batch_size=options.batch_size,
                                                    seed=derive_seed(options.seed, "profile", stage, number, attempt))
@@ -288,11 +326,14 @@ class _ProfileRun:
                     tokens[identifier] += generation.new_tokens
                     # The model continued the answer's opening; the JSON is that opening plus what it wrote.
                     parsed = parse_answer(template.answer + generation.text, ProfileAnswer)
-                    if parsed.value is None:
-                        errors[identifier] = parsed.error
+                    error = parsed.error if parsed.value is None else copied_words(parsed.value,
+                                                                                   self.template_runs[stage])
+                    if parsed.value is None or error:
+                        errors[identifier] = error
                         still_pending.append(identifier)
                         continue
-                    status = "retried" if attempt > 1 else "repaired" if parsed.repaired else "ok"
+                    status = ("retried" if attempt > 1 else "repaired" if parsed.repaired or generation.cut
+                              else "ok")
                     answers[identifier] = (status, attempt, parsed.value)
                 pending = still_pending
                 if not pending:

@@ -1,0 +1,78 @@
+"""`curator defend DATA --out DIR`: find fake users, drop or down-weight them through the ledger."""
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from curator.data.dataset import load_dataset
+from curator.errors import OptionError
+from curator.fraud.config import FRAUD_ACTIONS, DefenseConfig, DetectorConfig
+from curator.fraud.defend import USER_SCORES_FILE, defend as defend_stage
+from curator.stages.inject_attacks import ATTACKS
+
+console = Console()
+
+
+def _floats(text: str, option: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise OptionError(f"{option} '{text}': expected comma-separated numbers") from None
+
+
+def defend(
+    data: Annotated[Path, typer.Argument(help="Dataset folder to defend (it is not modified).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to create.")],
+    user_threshold: Annotated[float, typer.Option(
+        help="Act on users whose calibrated probability of being fake is at least this.")] = 0.5,
+    fraud_action: Annotated[str, typer.Option(
+        help=f"{' or '.join(FRAUD_ACTIONS)}: remove the user, or set users.weight to "
+             "((1 - p) / (1 - threshold)) ** gamma times its weight (curator train applies it to the loss).")
+    ] = "drop",
+    gamma: Annotated[float, typer.Option(help="Exponent of the reweight curve.")] = 2.0,
+    simulate: Annotated[str, typer.Option(
+        help=f"Attack types the calibrator learns from, simulated on the data ({','.join(ATTACKS)}).")
+    ] = ",".join(ATTACKS),
+    budgets: Annotated[str, typer.Option(help="Simulated fakes as fractions of the users, one copy each.")
+                       ] = "0.01,0.05",
+    targets: Annotated[int, typer.Option(help="Target items of each simulated attack.")] = 5,
+    text: Annotated[bool, typer.Option(
+        help="Use the LLM-derived text signals (--no-text: collaborative signals only).")] = True,
+    embedding_model: Annotated[Optional[str], typer.Option(
+        help="Sentence-transformers model for item text (default all-MiniLM-L6-v2); item profiles' "
+             "embeddings are used instead when the dataset has them.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+):
+    """Score every user's probability of being fake (a calibrator trained on simulated attacks of the
+    data itself) and drop or down-weight those at or above --user-threshold; every change goes to the
+    ledger, the per-user scores to OUT/user_scores.parquet."""
+    detector = DetectorConfig(attacks=tuple(simulate.split(",")), budgets=_floats(budgets, "--budgets"),
+                              targets=targets, use_text=text, seed=seed)
+    defense = DefenseConfig(user_threshold=user_threshold, action=fraud_action, gamma=gamma)
+    detector.validate()  # before reading the data: a bad option costs nothing
+    defense.validate()
+    dataset = load_dataset(data)
+    vectors, model_name = None, None
+    if text:
+        from curator.fraud.features_text import item_vectors
+        from curator.llm.embeddings import TextEmbedder
+
+        embedder = TextEmbedder(embedding_model)
+        vectors, model_name = item_vectors(dataset, embedder), embedder.name
+    result = defend_stage(dataset, detector, defense, vectors, out, command=["curator", *sys.argv[1:]],
+                          embedding_model=model_name, overwrite=overwrite)
+    summary = {"out": str(out), "users": len(result.detection.user_ids), "estimated_prior": result.detection.prior,
+               "flagged": int((result.detection.probability >= user_threshold).sum()), "edits": result.counts}
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    edits = ", ".join(f"{count} {action}" for action, count in result.counts.items() if count) or "no edits"
+    console.print(f"{summary['flagged']} of {summary['users']} users at p(fake) >= {user_threshold:g} "
+                  f"(estimated share of fakes {result.detection.prior:.3f}): {edits}; wrote {out} "
+                  f"(ledger.parquet, {USER_SCORES_FILE})", highlight=False, soft_wrap=True)

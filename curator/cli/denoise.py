@@ -1,0 +1,60 @@
+"""`curator denoise DATA --threshold 0.9 --out DIR`: edit the interactions the denoiser is confident are
+noise; write the cleaned dataset, its ledger and the per-interaction score table."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from curator.cli.engine_options import DEVICE_HELP, DTYPE_HELP, MODEL_HELP, Device, Dtype, Quant
+from curator.cli.progress import rich_progress
+from curator.data.dataset import load_dataset
+from curator.llm.config import EngineConfig
+from curator.stages.denoise import DEFAULT_ADAPTER, SCORES_FILE, DenoiseConfig, denoise as denoise_stage
+
+console = Console()
+
+
+def denoise(
+    data: Annotated[Path, typer.Argument(help="Dataset folder to clean (it is not modified).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to create.")],
+    threshold: Annotated[float, typer.Option(
+        help="Edit an interaction when its calibrated probability of being noise is at least this.")] = 0.9,
+    max_edits: Annotated[Optional[int], typer.Option(help="At most this many edits per user, highest first.")] = None,
+    replace_threshold: Annotated[float, typer.Option(
+        help="Replace (rather than remove) when the best candidate's confidence is at least this.")] = 0.5,
+    adapter: Annotated[str, typer.Option(help="Denoise adapter: a shipped name or a folder (curator adapt).")
+                       ] = DEFAULT_ADAPTER,
+    shard: Annotated[Optional[str], typer.Option(
+        help="Part K/N of the users, e.g. 2/4; the shard that finishes last writes the output.")] = None,
+    model: Annotated[Optional[str], typer.Option(help=MODEL_HELP)] = None,
+    quant: Annotated[Optional[Quant], typer.Option(
+        help="Base quantization (default: what the adapter was trained with).")] = None,
+    dtype: Annotated[Dtype, typer.Option(help=DTYPE_HELP)] = "auto",
+    device: Annotated[Device, typer.Option(help=DEVICE_HELP)] = "auto",
+    resume: Annotated[bool, typer.Option(help="Continue a killed run (its work folder is OUT.partial).")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out and discard an unfinished run.")] = False,
+):
+    """Score every training interaction with the denoiser; remove or replace those with p >= --threshold."""
+    from curator.denoise.denoiser import trained_quant
+    from curator.llm.adapters import adapter_folder
+
+    config = DenoiseConfig(threshold=threshold, max_edits=max_edits, replace_threshold=replace_threshold,
+                           adapter=adapter, shard=shard)
+    config.validate()  # before loading anything: a bad option costs nothing
+    engine = EngineConfig(model=model, quant=Quant(quant).value if quant else trained_quant(adapter_folder(adapter)),
+                          dtype=Dtype(dtype).value, device=Device(device).value)
+    with rich_progress() as progress:
+        result = denoise_stage(load_dataset(data), config, engine, out, command=["curator", *sys.argv[1:]],
+                               resume=resume, overwrite=overwrite, progress=progress)
+    if result.dataset is None:
+        console.print(f"shard {shard} done; {result.chunks_done} of {result.chunks} chunks are complete. The shard "
+                      "that completes the last chunk writes the output.", highlight=False)
+        return
+    edits = ", ".join(f"{count} {action}" for action, count in result.counts.items() if count) or "no edits"
+    console.print(f"{edits} at threshold {threshold:g}; wrote {out} (ledger.parquet, {SCORES_FILE})",
+                  highlight=False, soft_wrap=True)

@@ -1,0 +1,13 @@
+"""The options every LLM command shares: which model, quantization, dtype and device."""
+
+from enum import Enum
+
+from curator.llm.config import DEVICE_CHOICES, DTYPE_CHOICES, QUANT_CHOICES
+
+Quant = Enum("Quant", {name: name for name in QUANT_CHOICES}, type=str)
+Dtype = Enum("Dtype", {name: name for name in DTYPE_CHOICES}, type=str)
+Device = Enum("Device", {name: name for name in DEVICE_CHOICES}, type=str)
+
+MODEL_HELP = "Hugging Face id (already cached), model folder or .gguf file (default: SmolLM2-135M-Instruct)."
+DTYPE_HELP = "Compute dtype (auto: float32 on CPU, bfloat16 on CUDA)."
+DEVICE_HELP = "Where the model runs."

@@ -1,0 +1,60 @@
+"""The adapter card: a README.md in the adapter folder saying what the adapter is and how good it is."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def write_card(path: Path, meta: dict[str, Any]) -> None:
+    heldout = meta["heldout"]
+    at = heldout["thresholds"]
+    replacement = heldout.get("replacement") or {}
+    config = meta["adapt"]["denoiser"]
+    lines = [
+        f"# Denoise adapter for {meta['base_model']}",
+        "",
+        "Made by `curator adapt --task denoise`: LoRA on the top "
+        f"{config['top_layers']} decoder layer(s) (r={config['lora_rank']}) + a per-position noise head "
+        f"(LLM part: {'yes' if config['use_text'] else 'no'}, collaborative part: "
+        f"{'yes' if config['use_collab'] else 'no'}), isotonic calibration, replacement ranker.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| base model | {meta['base_model']} (quantization {meta['quant']}, {meta['dtype']}) |",
+        f"| data | {meta['data']['name']} ({meta['data']['users']} users, {meta['data']['interactions']} "
+        f"interactions, hash {meta['data']['hash'][:12]}) |",
+        f"| users | {meta['users']['train']} train, {meta['users']['calibrate']} calibrate, "
+        f"{meta['users']['report']} report (held out, never trained on) |",
+        f"| budget | {meta['steps']} steps x {meta['adapt']['users_per_step']} users, {meta['seconds']:.0f} s |",
+        f"| command | `{' '.join(meta['command'])}` |",
+        "",
+        "## Held-out metrics (report users, simulated corruption: 10% of positions swapped for items drawn by "
+        "popularity)",
+        "",
+        "| AUROC | ECE | P/R/F1 @0.5 | P/R/F1 @0.7 | P/R/F1 @0.9 | replacement top-1 | hit@10 |",
+        "|---|---|---|---|---|---|---|",
+        "| " + " | ".join([_pct(heldout["auroc"]), _pct(heldout["ece"]),
+                          *(f"{_pct(at[t]['precision'])}/{_pct(at[t]['recall'])}/{_pct(at[t]['f1'])}"
+                            for t in ("0.5", "0.7", "0.9")),
+                          _pct(replacement.get("top1")), _pct(replacement.get("hit@10"))]) + " |",
+        "",
+        "## Learning curve (mean training loss per point)",
+        "",
+        "| step | loss | seconds |",
+        "|---|---|---|",
+        *(f"| {p['step']} | {p['loss']:.4f} | {p['seconds']} |" for p in meta["curve"]),
+        "",
+        "Everything above, and the calibration, is in `denoiser.json`:",
+        "",
+        "```json",
+        json.dumps({k: meta[k] for k in ("adapt", "data")}, indent=2),
+        "```",
+        "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")

@@ -1,0 +1,59 @@
+"""Self-made training examples: a user's own training sequence with a few items swapped for catalog
+items, and which positions were swapped (and what was there before).
+
+Training swaps draw half of the items uniformly and half in proportion to popularity, never one the user
+already has: uniform draws alone would teach the denoiser that noise is rare items, which popularity-
+matched noise is not. Calibration swaps draw by popularity only (CALIBRATION_UNIFORM_SHARE): fitted on
+the hard case, p errs on the side of caution when noise is easier, so precision at a threshold holds
+for both kinds of noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from curator.data.collaborative import TrainingInteractions, item_popularity
+from curator.stages.item_sampling import ItemSampler
+
+CORRUPTION_RATE = 0.1  # share of positions swapped: the noise level the calibration is fitted at
+UNIFORM_SHARE = 0.5
+CALIBRATION_UNIFORM_SHARE = 0.0
+
+
+@dataclass(frozen=True)
+class Corrupted:
+    items: np.ndarray  # (P,) the sequence as the denoiser sees it
+    own: np.ndarray  # the user's real items (for leave-one-user-out statistics)
+    noisy: np.ndarray  # (P,) bool: swapped positions
+    original: np.ndarray  # (P,) the real item at each position
+
+
+def training_sequences(train: TrainingInteractions) -> list[np.ndarray]:
+    """Per user (users-table order), its training items in order."""
+    bounds = np.searchsorted(train.user, np.arange(train.num_users + 1))
+    return [train.item[bounds[k]:bounds[k + 1]] for k in range(train.num_users)]
+
+
+class Corrupter:
+    def __init__(self, train: TrainingInteractions, rate: float = CORRUPTION_RATE,
+                 uniform_share: float = UNIFORM_SHARE):
+        self.rate = rate
+        self.uniform_share = uniform_share
+        self.uniform = ItemSampler(np.ones(train.num_items))
+        self.popular = ItemSampler(item_popularity(train).astype(np.float64))
+
+    def __call__(self, items: np.ndarray, rng: np.random.Generator) -> Corrupted:
+        """`items` with a Binomial(P, rate) number of positions swapped (at least one, never all)."""
+        count = int(np.clip(rng.binomial(len(items), self.rate), 1, max(len(items) - 1, 1)))
+        positions = np.sort(rng.choice(len(items), size=count, replace=False))
+        corrupted = items.copy()
+        taken = set(items.tolist())
+        for position in positions:
+            sampler = self.uniform if rng.random() < self.uniform_share else self.popular
+            corrupted[position] = sampler.draw(rng, 1, exclude=taken)[0]
+            taken.add(int(corrupted[position]))
+        noisy = np.zeros(len(items), dtype=bool)
+        noisy[positions] = True
+        return Corrupted(corrupted, items, noisy, items)

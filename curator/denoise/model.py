@@ -1,0 +1,100 @@
+"""The denoiser's scoring head: one noise logit for every position of a user's training sequence, from
+the collaborative features of curator.denoise.context and the LLM's item vectors, in one pass.
+
+For a sequence of P positions:
+
+    states (P, D)     the LLM's vector of each item (curator.denoise.item_states)
+      -> z (P, T)     projected to a small text space and normalised: cos(z_i, z_j) is the text similarity
+    text features     the item's mean text cos with its neighbours (local) and with the whole sequence
+    (P, 3)            (global), and that global mean standardised within the user
+    collab (P, F)     curator.denoise.context.FEATURES
+    [collab, text features, z] -> MLP -> logit (P,)
+
+`use_text=False` / `use_collab=False` drop one side (the ablations); the head is otherwise the same.
+The replacement ranker scores a catalog item for a position by how well it fits the neighbours, in
+co-occurrence and in text space, and by its popularity: a softmax over the items the user does not have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from curator.denoise.context import FEATURES, neighbourhood
+
+
+@dataclass(frozen=True)
+class DenoiserConfig:
+    use_text: bool = True  # the LLM part
+    use_collab: bool = True  # the co-occurrence part
+    text_dim: int = 32
+    hidden: int = 64
+    lora_rank: int = 8
+    top_layers: int = 1  # decoder layers that carry the LoRA adapter (the rest are frozen and cached)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+TEXT_FEATURES = ("text_local_mean", "text_global_mean", "text_global_z")
+
+
+def text_features(z: torch.Tensor) -> torch.Tensor:
+    """(P, 3) from unit vectors z (P, T) of one sequence, in order."""
+    local, others = (torch.as_tensor(mask) for mask in neighbourhood(len(z)))
+    cosine = z @ z.T
+    local_mean = (cosine * local).sum(1) / local.sum(1).clamp(min=1)
+    global_mean = (cosine * others).sum(1) / others.sum(1).clamp(min=1)
+    spread = global_mean.std(unbiased=False) if len(z) > 1 else torch.zeros(())
+    global_z = (global_mean - global_mean.mean()) / spread if spread > 0 else torch.zeros_like(global_mean)
+    return torch.stack([local_mean, global_mean, global_z], dim=1)
+
+
+class NoiseHead(nn.Module):
+    def __init__(self, config: DenoiserConfig, state_dim: int):
+        super().__init__()
+        self.config = config
+        self.project = nn.Linear(state_dim, config.text_dim)
+        inputs = (len(FEATURES) if config.use_collab else 0) + (
+            len(TEXT_FEATURES) + config.text_dim if config.use_text else 0)
+        self.mlp = nn.Sequential(nn.Linear(inputs, config.hidden), nn.GELU(),
+                                 nn.Linear(config.hidden, config.hidden), nn.GELU(),
+                                 nn.Linear(config.hidden, 1))
+
+    def text_space(self, states: torch.Tensor) -> torch.Tensor:
+        """(n, D) item vectors -> (n, T) unit vectors."""
+        return F.normalize(self.project(states), dim=-1)
+
+    def forward(self, collab: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """Logits (P,) for one sequence: collab (P, F) features, states (P, D) item vectors in order."""
+        parts = []
+        if self.config.use_collab:
+            parts.append(collab)
+        if self.config.use_text:
+            z = self.text_space(states)
+            parts += [text_features(z), z]
+        return self.mlp(torch.cat(parts, dim=1)).squeeze(1)
+
+
+class ReplacementRanker(nn.Module):
+    """score(candidate) = w . [co-occurrence fit, text fit, popularity] + b; `text fit` is the mean cos in
+    the head's text space with the position's neighbours."""
+
+    def __init__(self, config: DenoiserConfig):
+        super().__init__()
+        self.config = config
+        self.weights = nn.Parameter(torch.zeros(3))
+        self.bias = nn.Parameter(torch.zeros(()))
+
+    def forward(self, candidate_collab: torch.Tensor, text_fit: torch.Tensor) -> torch.Tensor:
+        """(C,) logits: candidate_collab (C, 2) [fit, popularity] from context.candidate_features,
+        text_fit (C,)."""
+        fit, popularity = candidate_collab[:, 0], candidate_collab[:, 1]
+        if not self.config.use_collab:
+            fit, popularity = torch.zeros_like(fit), torch.zeros_like(popularity)
+        if not self.config.use_text:
+            text_fit = torch.zeros_like(text_fit)
+        return torch.stack([fit, text_fit, popularity], dim=1) @ self.weights + self.bias

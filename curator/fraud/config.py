@@ -1,0 +1,44 @@
+"""Options of the fake-user detector and of the defense that acts on its probabilities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from curator.errors import OptionError
+from curator.stages.inject_attacks import ATTACKS
+
+FRAUD_ACTIONS = ("drop", "reweight")
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    attacks: tuple[str, ...] = ATTACKS  # simulated attack types the calibrator learns fakes from
+    budgets: tuple[float, ...] = (0.01, 0.05)  # simulated fakes, as fractions of the users: one copy each
+    targets: int = 5  # target items of each simulated attack
+    use_text: bool = True  # False: collaborative signals only (the ablation)
+    seed: int = 0
+
+    def validate(self) -> None:
+        unknown = [attack for attack in self.attacks if attack not in ATTACKS]
+        if unknown or not self.attacks:
+            raise OptionError(f"--simulate: unknown or no attack type {', '.join(unknown)} "
+                              f"(choose from {', '.join(ATTACKS)})")
+        if not self.budgets or not all(0 < budget < 1 for budget in self.budgets):
+            raise OptionError(f"--budgets {', '.join(map(str, self.budgets))}: fractions in (0, 1) are needed")
+        if self.targets < 1:
+            raise OptionError(f"--targets {self.targets}: at least one target item is needed")
+
+
+@dataclass(frozen=True)
+class DefenseConfig:
+    user_threshold: float = 0.5  # act on users with p(fake) >= this
+    action: str = "drop"
+    gamma: float = 2.0  # reweight: the exponent of the weight curve (weights.py)
+
+    def validate(self) -> None:
+        if not 0 <= self.user_threshold <= 1:
+            raise OptionError(f"--user-threshold {self.user_threshold} is not a probability in [0, 1]")
+        if self.action not in FRAUD_ACTIONS:
+            raise OptionError(f"--fraud-action: unknown action '{self.action}' (one of {', '.join(FRAUD_ACTIONS)})")
+        if self.gamma <= 0:
+            raise OptionError(f"--gamma {self.gamma} must be positive")

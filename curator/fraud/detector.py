@@ -1,0 +1,43 @@
+"""The fake-user detector: evidence of every user, a calibrator fitted on simulated attacks of the same
+data, p(fake) per user. Same data, config and seed -> the same probabilities."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from curator.data.dataset import Dataset
+from curator.fraud.calibrator import fit_calibrator, prior_adjusted
+from curator.fraud.config import DetectorConfig
+from curator.fraud.evidence import Evidence, user_evidence
+from curator.fraud.features import UserSignal
+
+
+@dataclass(frozen=True)
+class Detection:
+    user_ids: list[str]
+    probability: np.ndarray  # (users,) p(fake)
+    prior: float  # the estimated share of fakes in the data
+    evidence: Evidence
+    simulated_fakes: int
+
+    def table(self) -> pa.Table:
+        """user_id, p_fake, then the calibrator's inputs and every raw feature."""
+        columns = {"user_id": pa.array(self.user_ids, pa.string()), "p_fake": pa.array(self.probability)}
+        for table in (self.evidence.inputs, self.evidence.features):
+            columns.update({name: pa.array(table.values[:, k]) for k, name in enumerate(table.names)})
+        return pa.table(columns)
+
+
+def detect(dataset: Dataset, config: DetectorConfig, vectors: np.ndarray | None,
+           signals: Sequence[UserSignal] = ()) -> Detection:
+    """`vectors`: item text vectors (features_text.item_vectors), or None for collaborative signals only."""
+    config.validate()
+    vectors = vectors if config.use_text else None
+    calibrator = fit_calibrator(dataset, config, vectors, signals)
+    evidence = user_evidence(dataset, vectors, signals, config.seed)
+    probability, prior = prior_adjusted(calibrator.likelihood_ratio(evidence))
+    return Detection(dataset.users["user_id"].to_pylist(), probability, prior, evidence, calibrator.simulated_fakes)

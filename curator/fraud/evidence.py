@@ -1,0 +1,60 @@
+"""What the calibrator sees of a user: a few direction-free anomaly scores built from the feature groups.
+
+    collab_distance   log robust Mahalanobis distance of the collaborative features (anomaly.py)
+    text_distance     the same for the LLM-derived text features (absent in the ablation)
+    signal_distance   the same for the external signals (e.g. the denoiser's noise probabilities), if any
+    pair_lift_max_z, pair_lift_top_z
+                      robust z of the pair-lift features: the one signal every promotion attack shares
+                      whatever its fillers (its fakes all hold the same targets), kept apart so that its
+                      direction counts
+
+The distances are relative to the dataset's own users, so inputs computed on different datasets (the
+data, and its copies with simulated fakes) are on one scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from curator.data.dataset import Dataset
+from curator.errors import InputError
+from curator.fraud.anomaly import log_distance, robust_z
+from curator.fraud.features import FeatureTable, UserSignal
+from curator.fraud.features_collaborative import collaborative_features
+from curator.fraud.features_text import text_features
+from curator.seeds import derive_seed
+
+GROUP_FEATURES = ("pair_lift_max", "pair_lift_top")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    features: FeatureTable  # every raw feature (for the score table: why a user was judged so)
+    inputs: FeatureTable  # the calibrator's inputs
+
+
+def user_evidence(dataset: Dataset, vectors: np.ndarray | None, signals: Sequence[UserSignal] = (),
+                  seed: int = 0) -> Evidence:
+    """Features and calibrator inputs of every user of `dataset`; text features only when item `vectors`
+    are given (one row per item)."""
+    num_users = len(dataset.users)
+    collaborative = collaborative_features(dataset)
+    features = collaborative
+    inputs = {"collab_distance": log_distance(collaborative.values, derive_seed(seed, "fraud", "collab"))}
+    if vectors is not None:
+        if len(vectors) != len(dataset.items):
+            raise InputError(f"{len(vectors)} item vectors for {len(dataset.items)} items")
+        text = text_features(dataset, vectors)
+        features = features.join(text)
+        inputs["text_distance"] = log_distance(text.values, derive_seed(seed, "fraud", "text"))
+    if signals:
+        external = FeatureTable.from_columns({name: column for signal in signals
+                                              for name, column in signal(dataset).items()}, num_users)
+        features = features.join(external)
+        inputs["signal_distance"] = log_distance(external.values, derive_seed(seed, "fraud", "signals"))
+    group = robust_z(collaborative.select(GROUP_FEATURES).values)
+    inputs.update({f"{name}_z": group[:, k] for k, name in enumerate(GROUP_FEATURES)})
+    return Evidence(features, FeatureTable.from_columns(inputs, num_users))

@@ -1,0 +1,349 @@
+"""`curator adapt DATA --task denoise`: train a denoiser on self-made corruptions of the data's own
+training sequences, and save it as an adapter folder (curator.denoise.denoiser).
+
+1. Users with at least MIN_TRAIN_ITEMS training items are split (by seed): most train the head and the
+   LoRA adapter; a held-out share is never trained on. Half of the held-out users fit the calibration,
+   the other half measure it (AUROC, ECE, precision at the thresholds) for the card.
+2. Each step draws `users_per_step` training users and corrupts their sequences afresh (curator.denoise.
+   corruption), from a random stream of (seed, step): a resumed run sees exactly the steps it would have.
+   Loss: binary cross-entropy at every position (every position of every sequence is a label).
+   The first `warmup_steps` train the head alone on the base model's item vectors (computed once): they
+   cost milliseconds. The LoRA steps after them run the top layers for every item of the batch, which
+   costs seconds on a CPU; starting them from a trained head (linear probing, then fine-tuning) spends
+   them on what text adds, not on learning what co-occurrence already says.
+3. The replacement ranker is fitted last, on swapped positions of training users, with the adapter fixed.
+
+Only the top `top_layers` decoder layers carry LoRA (see item_states.py); on CPU bitsandbytes' 4-bit
+kernels have no backward pass, so the base is trained unquantized there (QLoRA needs CUDA).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from curator.data.collaborative import training_interactions
+from curator.data.dataset import Dataset
+from curator.denoise.calibration import Calibration
+from curator.denoise.card import write_card
+from curator.denoise.context import CooccurrenceStats, sequence_features
+from curator.denoise.corruption import CALIBRATION_UNIFORM_SHARE, Corrupted, Corrupter, training_sequences
+from curator.denoise.denoiser import Denoiser, candidate_inputs
+from curator.denoise.item_states import ItemEncoder, Trunk, item_texts
+from curator.denoise.model import DenoiserConfig, NoiseHead, ReplacementRanker
+from curator.errors import OptionError
+from curator.evaluation.detection import auroc, detection_report, replacement_accuracy
+from curator.llm.config import EngineConfig
+from curator.llm.engine import load_engine
+from curator.seeds import derive_seed
+from curator.stages.progress import Silent, StageProgress
+from curator.stages.workfolder import WorkFolder, work_folder_for
+
+TASKS = ("denoise",)
+MIN_TRAIN_ITEMS = 3
+CHECKPOINT_EVERY = 20  # steps: what a kill can lose
+CURVE_EVERY = 10  # steps per point of the learning curve on the card
+CHECKPOINT_FILE = "checkpoint.pt"
+TRUNK_FILE = "trunk.pt"
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+RANKER_STEPS = 200
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    task: str = "denoise"
+    max_steps: int = 480  # warm-up steps included
+    warmup_steps: int = 400
+    time_budget: float | None = None  # seconds of training (resumed runs count what they already spent)
+    users_per_step: int = 8
+    learning_rate: float = 3e-3  # head
+    lora_learning_rate: float = 5e-4
+    heldout_share: float = 0.2
+    ranker_positions: int = 1000
+    seed: int = 0
+    denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
+
+    def validate(self) -> None:
+        if self.task not in TASKS:
+            raise OptionError(f"--task: '{self.task}' is not one of {', '.join(TASKS)}")
+        if self.max_steps < 1:
+            raise OptionError(f"--max-steps {self.max_steps}: at least one step is needed")
+        if self.warmup_steps < 0:
+            raise OptionError(f"--warmup-steps {self.warmup_steps}: give 0 or more")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise OptionError(f"--time-budget {self.time_budget}: give a positive number of seconds")
+        if self.users_per_step < 1:
+            raise OptionError(f"--users-per-step {self.users_per_step}: at least one user is needed")
+        if not 0 < self.heldout_share < 1:
+            raise OptionError(f"--heldout-share {self.heldout_share} is not a fraction in (0, 1)")
+        if not (self.denoiser.use_text or self.denoiser.use_collab):
+            raise OptionError("a denoiser needs its LLM part, its collaborative part, or both")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Examples:
+    """Corrupted sequences with their collaborative features (numpy) for a set of users."""
+
+    sequences: list[Corrupted]
+    features: list[np.ndarray]
+
+    @classmethod
+    def make(cls, stats: CooccurrenceStats, sequences: list[Corrupted]) -> Examples:
+        return cls(sequences, [sequence_features(stats, s.items, s.own) for s in sequences])
+
+
+def adapt(dataset: Dataset, config: AdaptConfig, engine_config: EngineConfig, out_dir: Path, *,
+          command: list[str], resume: bool = False, overwrite: bool = False,
+          progress: StageProgress | None = None) -> dict[str, Any]:
+    """Train and save the adapter at `out_dir`; return the card's figures."""
+    config.validate()
+    progress = progress or Silent()
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise OptionError(f"{out_dir} exists: pass --overwrite to replace it, or choose another --out")
+    engine_config = _trainable(engine_config)
+    identity = {"data": dataset.content_hash, "config": config.to_dict(), "engine": engine_config.to_dict()}
+    work = WorkFolder.open(work_folder_for(out_dir), identity, resume=resume, overwrite=overwrite)
+
+    train = training_interactions(dataset)
+    stats = CooccurrenceStats.of(train)
+    sequences = training_sequences(train)
+    fit_users, calibrate_users, report_users = _split_users(sequences, config)
+    corrupter = Corrupter(train)
+    calibration_corrupter = Corrupter(train, uniform_share=CALIBRATION_UNIFORM_SHARE)
+
+    torch.manual_seed(derive_seed(config.seed, "adapt", "init"))  # LoRA's and the head's initial weights
+    engine = load_engine(engine_config)
+    model = _with_lora(engine.model, config.denoiser)
+    encoder = ItemEncoder(model, engine.tokenizer, config.denoiser.top_layers)
+    # The ablation without the LLM part never reads the LLM's output.
+    trunk = _cached_trunk(work, encoder, item_texts(dataset), progress) if config.denoiser.use_text else None
+    head = NoiseHead(config.denoiser, encoder.decoder.config.hidden_size)
+    lora = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW([{"params": head.parameters(), "lr": config.learning_rate},
+                                   {"params": lora, "lr": config.lora_learning_rate}])
+    state = _resume(work, model, head, optimizer)
+    with torch.no_grad():
+        base_vectors = _all_vectors(encoder, trunk, stats.num_items)
+
+    progress.start("adapt steps", total=config.max_steps, done=state["step"])
+    started = time.monotonic() - state["seconds"]
+    window: list[float] = []
+    while state["step"] < config.max_steps and not _over_budget(config, time.monotonic() - started):
+        rng = np.random.default_rng(derive_seed(config.seed, "adapt", "step", state["step"]))
+        users = rng.choice(fit_users, size=min(config.users_per_step, len(fit_users)), replace=False)
+        examples = Examples.make(stats, [corrupter(sequences[u], rng) for u in users])
+        through_llm = trunk is not None and state["step"] >= config.warmup_steps
+        loss = _loss(head, encoder, trunk if through_llm else None, base_vectors, examples)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        state["step"] += 1
+        window.append(last := loss.item())
+        if state["step"] % CURVE_EVERY == 0 or state["step"] == config.max_steps:
+            state["curve"].append({"step": state["step"], "loss": float(np.mean(window)),
+                                   "seconds": round(time.monotonic() - started, 1)})
+            window = []
+        if state["step"] % CHECKPOINT_EVERY == 0:
+            _checkpoint(work, model, head, optimizer, {**state, "seconds": time.monotonic() - started})
+        progress.advance("adapt steps", note=f"loss {last:.3f}")
+    state["seconds"] = time.monotonic() - started
+    _checkpoint(work, model, head, optimizer, state)
+
+    with torch.no_grad():
+        vectors = _all_vectors(encoder, trunk, stats.num_items)
+    denoiser = Denoiser(head, ReplacementRanker(config.denoiser), None, {})
+    heldout = {name: Examples.make(stats, [calibration_corrupter(sequences[u], _user_rng(config, name, u))
+                                           for u in users])
+               for name, users in (("calibrate", calibrate_users), ("report", report_users))}
+    logits = {name: np.concatenate([denoiser.logits(stats, s.items, s.own, vectors) for s in ex.sequences])
+              for name, ex in heldout.items()}
+    truth = {name: np.concatenate([s.noisy for s in ex.sequences]) for name, ex in heldout.items()}
+    denoiser.calibration = Calibration.fit(logits["calibrate"], truth["calibrate"])
+    report = detection_report(truth["report"], denoiser.probabilities(logits["report"]))
+    report["auroc_raw"] = auroc(truth["report"], 1 / (1 + np.exp(-logits["report"])))
+
+    ranker_examples = [corrupter(sequences[u], _user_rng(config, "ranker", u)) for u in fit_users]
+    _fit_ranker(denoiser, stats, vectors, ranker_examples, config)
+    report["replacement"] = _replacement_report(denoiser, stats, vectors, heldout["report"].sequences)
+
+    figures = {"steps": state["step"], "seconds": round(state["seconds"], 1), "curve": state["curve"],
+               "users": {"train": len(fit_users), "calibrate": len(calibrate_users), "report": len(report_users)},
+               "heldout": report}
+    meta = {"base_model": engine.info.model, "quant": engine.info.quant, "dtype": engine.info.dtype,
+            "data": {"name": dataset.name, "hash": identity["data"],
+                     "interactions": len(dataset.interactions), "users": len(dataset.users)},
+            "adapt": config.to_dict(), "command": command, **figures}
+    _save(out_dir, model, denoiser, meta, overwrite)
+    work.remove()
+    return figures
+
+
+def _trainable(engine_config: EngineConfig) -> EngineConfig:
+    """The engine config to train with: 4-bit/8-bit bases need CUDA (see the module docstring)."""
+    from curator.llm.quantization import resolve_device
+
+    if engine_config.quant != "none" and resolve_device(engine_config.device) == "cpu":
+        return replace(engine_config, quant="none")
+    return engine_config
+
+
+def _split_users(sequences: list[np.ndarray], config: AdaptConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    eligible = np.array([k for k, s in enumerate(sequences) if len(s) >= MIN_TRAIN_ITEMS])
+    if len(eligible) < 10:
+        raise OptionError(f"adapt needs at least 10 users with {MIN_TRAIN_ITEMS}+ training items "
+                          f"({len(eligible)} here)")
+    order = np.random.default_rng(derive_seed(config.seed, "adapt", "split")).permutation(eligible)
+    held = max(4, round(config.heldout_share * len(order)))
+    return np.sort(order[held:]), np.sort(order[:held:2]), np.sort(order[1:held:2])
+
+
+def _user_rng(config: AdaptConfig, purpose: str, user: int) -> np.random.Generator:
+    return np.random.default_rng(derive_seed(config.seed, "adapt", purpose, int(user)))
+
+
+def _with_lora(model, config: DenoiserConfig):
+    from peft import LoraConfig, get_peft_model
+
+    layers = model.config.num_hidden_layers
+    lora = LoraConfig(r=config.lora_rank, lora_alpha=2 * config.lora_rank, lora_dropout=0.0,
+                      target_modules=list(LORA_TARGETS),
+                      layers_to_transform=list(range(layers - config.top_layers, layers)))
+    model = get_peft_model(model, lora)
+    if not config.use_text:  # the ablation without the LLM part trains no adapter
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+    return model
+
+
+def _cached_trunk(work: WorkFolder, encoder: ItemEncoder, texts: list[str], progress: StageProgress) -> Trunk:
+    file = work.path / TRUNK_FILE
+    if file.is_file():
+        saved = torch.load(file)
+        return Trunk(saved["hidden"], saved["mask"])
+    progress.start("item texts through the frozen layers", total=len(texts))
+    trunk = encoder.trunk(texts, progress=lambda n: progress.advance("item texts through the frozen layers", n))
+    staging = file.with_name(f".{file.name}.tmp-{uuid.uuid4().hex[:8]}")
+    torch.save({"hidden": trunk.hidden, "mask": trunk.mask}, staging)
+    staging.replace(file)
+    return trunk
+
+
+def _all_vectors(encoder: ItemEncoder, trunk: Trunk | None, num_items: int) -> torch.Tensor:
+    """(items, D) every item's vector as the adapter now makes it; zeros without the LLM part."""
+    if trunk is None:
+        return torch.zeros(num_items, encoder.decoder.config.hidden_size)
+    return encoder.top(trunk, torch.arange(num_items))
+
+
+def _loss(head: NoiseHead, encoder: ItemEncoder, trunk: Trunk | None, fixed_vectors: torch.Tensor,
+          examples: Examples) -> torch.Tensor:
+    """Mean BCE over every position of the batch; item vectors through the LoRA layers when `trunk` is
+    given, else `fixed_vectors` (warm-up, or no LLM part)."""
+    items = np.concatenate([s.items for s in examples.sequences])
+    if trunk is not None:
+        unique, inverse = np.unique(items, return_inverse=True)
+        states = encoder.top(trunk, torch.from_numpy(unique))[torch.from_numpy(inverse)]
+    else:
+        states = fixed_vectors[torch.from_numpy(items)]
+    logits, offset = [], 0
+    for sequence, features in zip(examples.sequences, examples.features):
+        logits.append(head(torch.from_numpy(features), states[offset:offset + len(sequence.items)]))
+        offset += len(sequence.items)
+    labels = torch.from_numpy(np.concatenate([s.noisy for s in examples.sequences])).float()
+    return F.binary_cross_entropy_with_logits(torch.cat(logits), labels)
+
+
+def _over_budget(config: AdaptConfig, seconds: float) -> bool:
+    return config.time_budget is not None and seconds >= config.time_budget
+
+
+def _checkpoint(work: WorkFolder, model, head, optimizer, state: dict) -> None:
+    from peft import get_peft_model_state_dict
+
+    file = work.path / CHECKPOINT_FILE
+    staging = file.with_name(f".{file.name}.tmp-{uuid.uuid4().hex[:8]}")
+    torch.save({"lora": get_peft_model_state_dict(model), "head": head.state_dict(),
+                "optimizer": optimizer.state_dict(), "state": state}, staging)
+    staging.replace(file)
+
+
+def _resume(work: WorkFolder, model, head, optimizer) -> dict:
+    from peft import set_peft_model_state_dict
+
+    file = work.path / CHECKPOINT_FILE
+    if not file.is_file():
+        return {"step": 0, "seconds": 0.0, "curve": []}
+    saved = torch.load(file, weights_only=False)
+    set_peft_model_state_dict(model, saved["lora"])
+    head.load_state_dict(saved["head"])
+    optimizer.load_state_dict(saved["optimizer"])
+    return saved["state"]
+
+
+def _swapped_positions(sequences: list[Corrupted]) -> list[tuple[Corrupted, int]]:
+    return [(s, int(p)) for s in sequences for p in np.flatnonzero(s.noisy)]
+
+
+def _fit_ranker(denoiser: Denoiser, stats: CooccurrenceStats, vectors: torch.Tensor,
+                sequences: list[Corrupted], config: AdaptConfig) -> None:
+    """Fit the ranker's few weights by softmax cross-entropy over the allowed catalog items."""
+    rng = np.random.default_rng(derive_seed(config.seed, "adapt", "ranker"))
+    positions = _swapped_positions(sequences)
+    chosen = rng.choice(len(positions), size=min(config.ranker_positions, len(positions)), replace=False)
+    with torch.no_grad():
+        text_space = denoiser.head.text_space(vectors)
+    everything = np.arange(stats.num_items)
+    examples = []
+    for sequence, position in (positions[i] for i in chosen):
+        allowed = torch.from_numpy(~np.isin(everything, sequence.items))
+        examples.append((sequence, position, allowed, int(sequence.original[position])))
+    inputs = [candidate_inputs(stats, s.items, s.own, p, text_space, everything) for s, p, _, _ in examples]
+    collab = torch.stack([candidates for candidates, _ in inputs])  # (N, catalog, 2)
+    text_fit = torch.stack([fit for _, fit in inputs])  # (N, catalog)
+    allowed = torch.stack([a for _, _, a, _ in examples])
+    originals = torch.tensor([o for _, _, _, o in examples])
+    optimizer = torch.optim.Adam(denoiser.ranker.parameters(), lr=0.05)
+    for _ in range(RANKER_STEPS):
+        optimizer.zero_grad()
+        logits = denoiser.ranker(collab.flatten(0, 1), text_fit.flatten()).view(allowed.shape)
+        F.cross_entropy(logits.masked_fill(~allowed, -torch.inf), originals).backward()
+        optimizer.step()
+
+
+def _replacement_report(denoiser: Denoiser, stats: CooccurrenceStats, vectors: torch.Tensor,
+                        sequences: list[Corrupted]) -> dict[str, float]:
+    with torch.no_grad():
+        text_space = denoiser.head.text_space(vectors)
+    ranked, originals = [], []
+    for sequence, position in _swapped_positions(sequences):
+        found = denoiser.replacements(stats, sequence.items, sequence.own, position, text_space,
+                                      exclude=sequence.items)
+        ranked.append(found.items.tolist())
+        originals.append(int(sequence.original[position]))
+    return replacement_accuracy(ranked, originals) if originals else {}
+
+
+def _save(out_dir: Path, model, denoiser: Denoiser, meta: dict[str, Any], overwrite: bool) -> None:
+    staging = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        model.save_pretrained(str(staging))
+        denoiser.save(staging, meta)
+        write_card(staging / "README.md", meta)
+        if out_dir.exists() and overwrite:
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,205 @@
+"""`curator denoise DATA --threshold 0.9`: score every training interaction, edit the confident ones.
+
+For each user, one pass of the denoiser over its training sequence gives p = the calibrated probability
+that each interaction is noise. Positions with p >= threshold are edited, highest p first, at most
+`max_edits` per user: replaced by the ranker's best catalog item (never one already in the sequence,
+never free text) when the ranker's confidence in it is >= replace_threshold, else removed. Validation and
+test targets are never scored nor touched.
+
+Work is planned in chunks of CHUNK_USERS users; each finished chunk (scores and decisions) goes to the
+work folder (OUT.partial/), so a killed run resumes, and `--shard K/N` computes every N-th chunk. The run
+that completes the last chunk writes the output: the cleaned dataset, its ledger (input + ledger =
+output, exactly) and `scores.parquet`, one row per training interaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import torch
+
+from curator.data.atomic import check_not_overlapping, check_output_free
+from curator.data.collaborative import item_popularity, training_interactions
+from curator.data.dataset import Dataset
+from curator.data.ledger import Edit, build_ledger, ledger_counts, write_curated
+from curator.denoise.context import CooccurrenceStats
+from curator.denoise.corruption import training_sequences
+from curator.denoise.denoiser import Denoiser, denoiser_meta, load_denoiser
+from curator.denoise.item_states import ItemEncoder, item_texts
+from curator.errors import OptionError
+from curator.llm.adapters import adapter_folder
+from curator.llm.config import EngineConfig
+from curator.llm.engine import Engine, load_engine
+from curator.stages.progress import Silent, StageProgress
+from curator.stages.sharding import Shard
+from curator.stages.workfolder import WorkFolder, work_folder_for
+
+DEFAULT_ADAPTER = "denoise-ml100k"
+SCORES_FILE = "scores.parquet"
+CHUNK_USERS = 64
+VECTORS_FILE = "item_vectors.npy"
+
+SCORES_SCHEMA = pa.schema([
+    pa.field("user_id", pa.string()),
+    pa.field("position", pa.int32()),
+    pa.field("item_id", pa.string()),
+    pa.field("score", pa.float64()),  # calibrated p(noise)
+    pa.field("action", pa.string()),  # keep, remove or replace
+    pa.field("new_item", pa.string()),  # replace: the item put in its place
+    pa.field("candidates", pa.list_(pa.string())),  # edited positions: the ranker's best items, best first
+    pa.field("candidate_confidences", pa.list_(pa.float64())),
+])
+
+
+@dataclass(frozen=True)
+class DenoiseConfig:
+    threshold: float = 0.9
+    max_edits: int | None = None  # per user; None: no limit
+    replace_threshold: float = 0.5
+    adapter: str = DEFAULT_ADAPTER
+    candidates: int = 10  # ranked candidates kept in the score table for each edited position
+    shard: str | None = None
+
+    def validate(self) -> None:
+        for name in ("threshold", "replace_threshold"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise OptionError(f"--{name.replace('_', '-')} {value} is not a probability in [0, 1]")
+        if self.max_edits is not None and self.max_edits < 1:
+            raise OptionError(f"--max-edits {self.max_edits}: give at least 1 (or leave it out for no limit)")
+        if self.candidates < 1:
+            raise OptionError(f"--candidates {self.candidates}: at least one candidate is needed")
+        Shard.parse(self.shard)
+
+
+@dataclass(frozen=True)
+class DenoiseResult:
+    dataset: Dataset | None  # None: this shard is done, other chunks are not yet
+    chunks_done: int
+    chunks: int
+    counts: dict[str, int]  # ledger actions
+
+
+class DenoiseRun:
+    """A loaded denoiser with its engine, and the dataset-wide inputs it scores users with."""
+
+    def __init__(self, dataset: Dataset, engine: Engine, denoiser: Denoiser, vectors: torch.Tensor):
+        self.dataset = dataset
+        self.engine = engine
+        self.denoiser = denoiser
+        self.train = training_interactions(dataset)
+        self.stats = CooccurrenceStats.of(self.train)
+        self.sequences = training_sequences(self.train)
+        self.vectors = vectors
+        with torch.no_grad():
+            self.text_space = denoiser.head.text_space(vectors)
+        self.user_ids = dataset.users["user_id"].to_pylist()
+        self.item_ids = np.array(dataset.items["item_id"].to_pylist(), dtype=object)
+
+    def probabilities(self, user: int) -> np.ndarray:
+        items = self.sequences[user]
+        return self.denoiser.probabilities(self.denoiser.logits(self.stats, items, items, self.vectors))
+
+    def decide(self, user: int, config: DenoiseConfig) -> list[dict[str, Any]]:
+        """Score table rows of one user's training interactions, with the decisions taken."""
+        items = self.sequences[user]
+        p = self.probabilities(user) if len(items) else np.zeros(0)
+        rows = [{"user_id": self.user_ids[user], "position": position, "item_id": self.item_ids[item],
+                 "score": float(score), "action": "keep", "new_item": None, "candidates": None,
+                 "candidate_confidences": None} for position, (item, score) in enumerate(zip(items, p))]
+        flagged = [int(k) for k in np.lexsort((np.arange(len(p)), -p)) if p[k] >= config.threshold]
+        taken = set(items.tolist())
+        for position in flagged[:config.max_edits]:
+            found = self.denoiser.replacements(self.stats, items, items, position, self.text_space,
+                                               exclude=np.fromiter(taken, np.int64), k=config.candidates)
+            row = rows[position]
+            row["candidates"] = list(self.item_ids[found.items])
+            row["candidate_confidences"] = found.confidence.tolist()
+            if len(found.items) and found.confidence[0] >= config.replace_threshold:
+                row["action"], row["new_item"] = "replace", self.item_ids[found.items[0]]
+                taken.add(int(found.items[0]))
+            else:
+                row["action"] = "remove"
+        return rows
+
+
+def load_run(dataset: Dataset, adapter: str, engine_config: EngineConfig, work: WorkFolder | None,
+             progress: StageProgress) -> DenoiseRun:
+    """Load the engine with the denoise adapter and compute (or reuse) the vector of every item that some
+    training sequence holds (the only ones scored or proposed; the others stay zero)."""
+    folder = adapter_folder(adapter)
+    engine = load_engine(replace(engine_config, adapters=(str(folder),)))
+    denoiser = load_denoiser(folder, engine.model.config.hidden_size)
+    cached = work.path / VECTORS_FILE if work else None
+    if cached and cached.is_file():
+        vectors = torch.from_numpy(np.load(cached))
+    else:
+        texts = item_texts(dataset)
+        needed = np.flatnonzero(item_popularity(training_interactions(dataset)) > 0)
+        encoder = ItemEncoder(engine.model, engine.tokenizer, denoiser.config.top_layers)
+        progress.start("item vectors", total=len(needed))
+        vectors = torch.zeros(len(texts), engine.model.config.hidden_size)
+        vectors[torch.from_numpy(needed)] = encoder.encode(
+            [texts[i] for i in needed], progress=lambda n: progress.advance("item vectors", n))
+        if cached:
+            staging = cached.with_name(f".{cached.stem}.tmp.npy")
+            np.save(staging, vectors.numpy())
+            staging.replace(cached)
+    return DenoiseRun(dataset, engine, denoiser, vectors)
+
+
+def denoise(dataset: Dataset, config: DenoiseConfig, engine_config: EngineConfig, out_dir: str | Path, *,
+            command: list[str], resume: bool = False, overwrite: bool = False,
+            progress: StageProgress | None = None) -> DenoiseResult:
+    config.validate()
+    progress = progress or Silent()
+    out_dir = Path(out_dir)
+    check_output_free(out_dir, overwrite)
+    check_not_overlapping([dataset.path], out_dir)
+    shard = Shard.parse(config.shard)
+    identity = {"data": dataset.content_hash, "config": {**asdict(config), "shard": None},
+                "engine": engine_config.to_dict()}
+    # Shards share one work folder: each joins it as a resumed run.
+    work = WorkFolder.open(work_folder_for(out_dir), identity, resume=resume or shard.count > 1,
+                           overwrite=overwrite)
+    chunks = [range(start, min(start + CHUNK_USERS, len(dataset.users)))
+              for start in range(0, len(dataset.users), CHUNK_USERS)]
+    mine = [k for k in range(len(chunks)) if shard.owns(k) and not work.has_chunk("scores", k)]
+    run = load_run(dataset, config.adapter, engine_config, work, progress) if mine else None
+
+    progress.start("users", total=sum(len(chunks[k]) for k in range(len(chunks)) if shard.owns(k)),
+                   done=sum(len(chunks[k]) for k in range(len(chunks)) if shard.owns(k) and k not in mine))
+    for k in mine:
+        rows = [row for user in chunks[k] for row in run.decide(user, config)]
+        work.write_chunk("scores", k, pa.Table.from_pylist(rows, schema=SCORES_SCHEMA))
+        progress.advance("users", len(chunks[k]))
+
+    done = sum(work.has_chunk("scores", k) for k in range(len(chunks)))
+    if done < len(chunks):
+        return DenoiseResult(None, done, len(chunks), {})
+    scores = pa.concat_tables([work.read_chunk("scores", k) for k in range(len(chunks))])
+    meta = run.denoiser.meta if run else denoiser_meta(adapter_folder(config.adapter))
+    ledger = build_ledger(dataset.tables, edits_of(scores, config), stage="denoise",
+                          model=meta.get("base_model"), adapter=config.adapter)
+    out = write_curated(out_dir, dataset, ledger, "denoise", {**asdict(config), "engine": engine_config.to_dict()},
+                        command, overwrite=overwrite, extra_files={SCORES_FILE: scores})
+    work.remove()
+    return DenoiseResult(out, done, len(chunks), ledger_counts(ledger))
+
+
+def edits_of(scores: pa.Table, config: DenoiseConfig) -> list[Edit]:
+    edits = []
+    for row in scores.filter(pc.not_equal(scores["action"], "keep")).to_pylist():
+        edits.append(Edit(user_id=row["user_id"], action=row["action"], position=row["position"],
+                          new_item=row["new_item"], score=row["score"], threshold=config.threshold))
+    return edits
+
+
+def read_scores(dataset: Dataset) -> pa.Table:
+    return pq.read_table(dataset.path / SCORES_FILE)

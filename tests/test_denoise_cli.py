@@ -1,0 +1,192 @@
+"""`curator adapt`, `curator denoise` and `curator evaluate` end to end through the CLI, on MovieLens-100K
+with injected noise and a tiny random Llama saved as a model folder (the mechanics, not the quality:
+benchmarks/denoise.py measures that with the real model)."""
+
+import json
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from conftest import tiny_llama, tiny_tokenizer
+from curator.cli import app
+from curator.data.collaborative import training_interactions
+from curator.data.dataset import load_dataset, write_dataset
+from curator.data.ledger import apply_ledger, read_ledger, revert_ledger
+from curator.data.splits import training_mask
+
+
+def run(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+USERS = 150  # a slice of MovieLens-100K keeps the CLI runs to seconds
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, movielens):
+    root = tmp_path_factory.mktemp("denoise")
+    tokenizer = tiny_tokenizer()
+    tiny_llama(tokenizer).save_pretrained(root / "tiny")
+    tokenizer.save_pretrained(root / "tiny")
+    users = movielens.users.slice(0, USERS)
+    interactions = movielens.interactions.filter(pc.is_in(movielens.interactions["user_id"], users["user_id"]))
+    write_dataset(root / "ml-slice", interactions, movielens.items, users, name="ml-slice", source=None,
+                  command=[], config={})
+    assert run("inject", root / "ml-slice", "--noise", 0.1, "--noise-dist", "popularity", "--seed", 3,
+               "--out", root / "noisy").exit_code == 0
+    result = run("adapt", root / "noisy", "--model", root / "tiny", "--max-steps", 3, "--users-per-step", 4,
+                 "--out", root / "adapter")
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def denoise(setup, out, *options):
+    return run("denoise", setup / "noisy", "--model", setup / "tiny", "--adapter", setup / "adapter",
+               "--out", setup / out, *options)
+
+
+def test_adapt_writes_a_peft_adapter_with_a_card(setup):
+    adapter = setup / "adapter"
+    for name in ("adapter_config.json", "adapter_model.safetensors", "denoiser_head.safetensors", "denoiser.json",
+                 "README.md"):
+        assert (adapter / name).is_file(), name
+    meta = json.loads((adapter / "denoiser.json").read_text())
+    assert meta["steps"] == 3 and meta["quant"] == "none" and meta["calibration"]["method"] == "isotonic"
+    assert meta["users"]["train"] > meta["users"]["calibrate"] > 0
+    assert 0.0 <= meta["heldout"]["auroc"] <= 1.0
+    assert "| AUROC |" in (adapter / "README.md").read_text()
+    assert not (setup / "adapter.partial").exists()
+
+
+def test_denoise_edits_only_confident_training_interactions_and_the_ledger_inverts(setup):
+    result = denoise(setup, "clean", "--threshold", 0.0, "--max-edits", 2, "--replace-threshold", 0.0)
+    assert result.exit_code == 0, result.output
+    noisy, clean = load_dataset(setup / "noisy"), load_dataset(setup / "clean")
+    scores = pq.read_table(setup / "clean" / "scores.parquet")
+    train = training_interactions(noisy)
+    assert len(scores) == len(train.rows)  # one row per training interaction, none for held-out targets
+    assert scores["score"].to_numpy().min() >= 0 and scores["score"].to_numpy().max() <= 1
+
+    ledger = read_ledger(clean)
+    per_user = pc.value_counts(ledger["user_id"]).field("counts").to_numpy()
+    assert per_user.max() == 2  # --max-edits
+    assert set(ledger["action"].to_pylist()) == {"replace"}  # confidence >= 0 always replaces
+    # The edited positions are each user's two highest scores.
+    edited = set(zip(ledger["user_id"].to_pylist(), ledger["position"].to_pylist()))
+    top = scores.to_pandas().sort_values(["user_id", "score", "position"], ascending=[True, False, True])
+    assert edited == set(top.groupby("user_id").head(2)[["user_id", "position"]].itertuples(index=False, name=None))
+    new_items = ledger["new_item"].to_pylist()
+    assert all(item is not None for item in new_items)
+    # Held-out targets are untouched, and input + ledger == output, output - ledger == input.
+    assert np.array_equal(training_mask(noisy.interactions) | True, np.ones(len(noisy.interactions), bool))
+    assert apply_ledger(noisy.tables, ledger).content_hash() == clean.tables.content_hash()
+    assert revert_ledger(clean.tables, ledger).content_hash() == noisy.tables.content_hash()
+
+
+def test_shards_give_the_same_ledger_as_one_run(setup):
+    assert denoise(setup, "one", "--threshold", 0.05, "--max-edits", 1).exit_code == 0
+    first = denoise(setup, "sharded", "--threshold", 0.05, "--max-edits", 1, "--shard", "1/2")
+    assert first.exit_code == 0 and "chunks are complete" in first.output
+    assert not (setup / "sharded").exists()
+    assert denoise(setup, "sharded", "--threshold", 0.05, "--max-edits", 1, "--shard", "2/2").exit_code == 0
+    one, sharded = (read_ledger(load_dataset(setup / name)) for name in ("one", "sharded"))
+    assert one.equals(sharded)
+    assert not (setup / "sharded.partial").exists()
+
+
+def test_evaluate_reports_the_denoiser_and_the_baselines(setup):
+    assert denoise(setup, "evaluated", "--threshold", 0.2, "--max-edits", 1).exit_code == 0
+    result = run("evaluate", setup / "evaluated", "--labels", setup / "noisy", "--report", setup / "report",
+                 "--baselines", "random,least-popular,cooccurrence-window")
+    assert result.exit_code == 0, result.output
+    report = json.loads((setup / "report" / "report.json").read_text())
+    assert set(report["baselines"]) == {"random", "least-popular", "cooccurrence-window"}
+    assert report["denoiser"]["positives"] == len(pq.read_table(setup / "noisy" / "labels" / "noise.parquet"))
+    assert (setup / "report" / "reliability.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("options,message", [
+    (("--threshold", 1.5), "--threshold 1.5 is not a probability"),
+    (("--replace-threshold", -0.1), "--replace-threshold -0.1 is not a probability"),
+    (("--max-edits", 0), "--max-edits 0"),
+    (("--shard", "3/2"), "--shard takes K/N"),
+])
+def test_bad_options_exit_2(setup, options, message):
+    result = denoise(setup, "bad", *options)
+    assert result.exit_code == 2 and message in result.output
+    assert not (setup / "bad").exists()
+
+
+def test_unknown_adapter_and_evaluate_without_labels_exit_2(setup):
+    result = run("denoise", setup / "noisy", "--adapter", "no-such-adapter", "--out", setup / "x")
+    assert result.exit_code == 2 and "no-such-adapter" in result.output
+    assert denoise(setup, "from-slice", "--threshold", 0.99).exit_code == 0
+    result = run("evaluate", setup / "from-slice", "--labels", setup / "ml-slice", "--report", setup / "r")
+    assert result.exit_code == 2 and "was not made from" in result.output
+
+
+class StopAt:
+    """Progress that kills the run (KeyboardInterrupt) after `steps` training steps, and records where
+    each task started."""
+
+    def __init__(self, steps=None):
+        self.steps, self.done, self.started = steps, 0, {}
+
+    def start(self, task, total, done=0):
+        self.started[task] = done
+
+    def advance(self, task, amount=1, note=""):
+        if task == "adapt steps":
+            self.done += amount
+            if self.done == self.steps:
+                raise KeyboardInterrupt
+
+
+def test_a_killed_adapt_resumes_to_the_same_adapter(setup):
+    from safetensors.torch import load_file
+
+    from curator.llm.config import EngineConfig
+    from curator.stages.adapt import AdaptConfig, adapt
+
+    noisy = load_dataset(setup / "noisy")
+    config = AdaptConfig(max_steps=24, warmup_steps=18, users_per_step=3, ranker_positions=50, seed=4)
+    engine = EngineConfig(model=str(setup / "tiny"))
+    adapt(noisy, config, engine, setup / "straight", command=[])
+    with pytest.raises(KeyboardInterrupt):
+        adapt(noisy, config, engine, setup / "resumed", command=[], progress=StopAt(21))
+    assert (setup / "resumed.partial" / "checkpoint.pt").is_file() and not (setup / "resumed").exists()
+    resumed = StopAt()
+    adapt(noisy, config, engine, setup / "resumed", command=[], resume=True, progress=resumed)
+    assert resumed.started["adapt steps"] == 20  # from the last checkpoint, not from scratch
+    for name in ("denoiser_head.safetensors", "adapter_model.safetensors"):
+        straight, resumed = (load_file(setup / run / name) for run in ("straight", "resumed"))
+        assert straight.keys() == resumed.keys()
+        assert all(torch.allclose(straight[k], resumed[k]) for k in straight), name
+
+
+def test_a_killed_denoise_resumes_to_the_same_output(setup):
+    from curator.llm.config import EngineConfig
+    from curator.stages.denoise import DenoiseConfig, denoise as denoise_stage
+
+    noisy = load_dataset(setup / "noisy")
+    config = DenoiseConfig(threshold=0.05, max_edits=2, adapter=str(setup / "adapter"))
+    engine = EngineConfig(model=str(setup / "tiny"), quant="none")
+    straight = denoise_stage(noisy, config, engine, setup / "d-straight", command=[])
+
+    class KillAfterFirstChunk(StopAt):
+        def advance(self, task, amount=1, note=""):
+            if task == "users":
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        denoise_stage(noisy, config, engine, setup / "d-resumed", command=[], progress=KillAfterFirstChunk())
+    assert len(list((setup / "d-resumed.partial" / "scores").glob("chunk-*.parquet"))) == 1
+    progress = StopAt()
+    resumed = denoise_stage(noisy, config, engine, setup / "d-resumed", command=[], resume=True, progress=progress)
+    assert progress.started["users"] == 64  # the first chunk's users were not scored again
+    assert read_ledger(resumed.dataset).equals(read_ledger(straight.dataset))
+    assert pq.read_table(setup / "d-resumed" / "scores.parquet").equals(pq.read_table(setup / "d-straight" / "scores.parquet"))

@@ -1,0 +1,179 @@
+"""The fake-user detector and `curator defend` on real MovieLens-100K with injected attacks: features,
+a calibrator that separates simulated fakes, edits only above the threshold, an exactly reversible
+ledger, same seed -> same decisions, bad options -> one line and exit code 2."""
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
+
+from curator.cli import app
+from curator.data.dataset import load_dataset
+from curator.data.ledger import apply_ledger, read_ledger, revert_ledger
+from curator.fraud.actions import reweight_factor
+from curator.fraud.baselines import pca_suspicion
+from curator.fraud.calibrator import prior_adjusted
+from curator.fraud.config import DefenseConfig, DetectorConfig
+from curator.fraud.defend import USER_SCORES_FILE, defend
+from curator.fraud.detector import detect
+from curator.fraud.evidence import user_evidence
+from curator.fraud.features import per_user_mean_and_max
+from curator.fraud.features_collaborative import collaborative_features
+from curator.fraud.features_text import text_features
+from curator.stages.inject import FAKE_USERS_LABELS, InjectConfig, inject
+
+# One simulated type, one budget: one copy of the data to learn from keeps the tests fast.
+FAST = DetectorConfig(attacks=("random",), budgets=(0.05,), use_text=False, seed=3)
+
+
+@pytest.fixture(scope="module")
+def attacked(movielens, tmp_path_factory):
+    """MovieLens-100K with 5% random fakes; (dataset, truth per user)."""
+    dataset, _ = inject(movielens, InjectConfig(attack="random", fake_users=0.05, targets=5, seed=1),
+                        tmp_path_factory.mktemp("fraud") / "attacked", command=["test"])
+    fakes = set(pq.read_table(dataset.path / FAKE_USERS_LABELS)["user_id"].to_pylist())
+    return dataset, np.isin(dataset.users["user_id"].to_pylist(), list(fakes))
+
+
+@pytest.fixture(scope="module")
+def genre_vectors(movielens):
+    """Unit item vectors from the genres: a cheap stand-in for text embeddings that carries meaning."""
+    item_genres = [set((text or "").split()) for text in movielens.items["genres"].to_pylist()]
+    genres = sorted(set().union(*item_genres))
+    vectors = np.array([[g in mine for g in genres] for mine in item_genres], dtype=np.float64) + 1e-3
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def detection(attacked):
+    return detect(attacked[0], FAST, None)
+
+
+def test_collaborative_features_tell_random_fillers_apart(attacked):
+    dataset, truth = attacked
+    features = collaborative_features(dataset)
+    assert features.values.shape == (len(dataset.users), len(features.names))
+    assert np.isfinite(features.values).all()
+    assert {"pop_mean", "cooc_coherence", "transition_seen", "pair_lift_top", "rating_dev"} <= set(features.names)
+    column = dict(zip(features.names, features.values.T))
+    # uniform fillers are unpopular and do not go together
+    assert roc_auc_score(truth, -column["pop_mean"]) > 0.95
+    assert roc_auc_score(truth, -column["cooc_coherence"]) > 0.95
+
+
+def test_text_features_see_genre_coherence(movielens, genre_vectors, tmp_path):
+    dataset, _ = inject(movielens, InjectConfig(attack="segment", fake_users=0.05, targets=2, seed=2),
+                        tmp_path / "segment", command=["test"])
+    fakes = set(pq.read_table(dataset.path / FAKE_USERS_LABELS)["user_id"].to_pylist())
+    truth = np.isin(dataset.users["user_id"].to_pylist(), list(fakes))
+    text = text_features(dataset, genre_vectors)
+    coherence = text.values[:, text.names.index("text_coherence")]
+    assert np.all((coherence >= -1) & (coherence <= 1 + 1e-9))
+    assert roc_auc_score(truth, coherence) > 0.8  # segment fillers share one genre
+
+
+def test_external_signals_join_the_evidence(attacked):
+    dataset, truth = attacked
+    lengths = np.diff(dataset.sequence_bounds())
+    user_of_row = np.repeat(np.arange(len(lengths)), lengths)
+    noise = np.where(truth[user_of_row], 0.9, 0.1)  # a denoiser that would have spotted the fakes
+
+    signals = per_user_mean_and_max(user_of_row, noise, len(lengths), "noise")
+    assert np.allclose(signals["noise_mean"][truth], 0.9) and np.allclose(signals["noise_max"][~truth], 0.1)
+    evidence = user_evidence(dataset, None, [lambda d: per_user_mean_and_max(
+        np.repeat(np.arange(len(d.users)), np.diff(d.sequence_bounds())),
+        np.full(len(d.interactions), 0.5), len(d.users), "noise")])
+    assert "signal_distance" in evidence.inputs.names and "noise_mean" in evidence.features.names
+
+
+def test_calibrator_separates_fakes_and_same_seed_gives_same_probabilities(attacked, detection):
+    dataset, truth = attacked
+    assert roc_auc_score(truth, detection.probability) > 0.95
+    assert np.all((detection.probability >= 0) & (detection.probability <= 1))
+    assert 0 < detection.prior < 2 * truth.mean()  # the estimated share of fakes: some, not a flood
+    assert np.median(detection.probability[truth]) > np.quantile(detection.probability[~truth], 0.99)
+    assert np.array_equal(detect(dataset, FAST, None).probability, detection.probability)
+
+
+def test_prior_adjustment_recovers_the_mixture():
+    rng = np.random.default_rng(0)
+    fake = rng.random(20000) < 0.05
+    # likelihood ratios of two unit normals one apart (fakes shifted up)
+    x = rng.normal(size=len(fake)) + fake
+    posterior, prior = prior_adjusted(np.exp(x - 0.5))
+    assert abs(prior - 0.05) < 0.02 and abs(posterior.mean() - prior) < 1e-6
+
+
+def test_reweight_curve_is_smooth_and_starts_at_one():
+    p = np.linspace(0.6, 1.0, 41)
+    weights = reweight_factor(p, threshold=0.6, gamma=2.0)
+    assert weights[0] == pytest.approx(1.0) and weights[-1] == 0.0
+    assert np.all(np.diff(weights) <= 0) and np.max(np.abs(np.diff(weights))) < 0.1  # no step
+    assert reweight_factor(np.array([1.0]), threshold=1.0, gamma=2.0).tolist() == [0.0]
+
+
+@pytest.mark.parametrize("action", ["drop", "reweight"])
+def test_defense_edits_only_users_above_threshold_and_the_ledger_reverts(attacked, detection, tmp_path, action):
+    dataset, _ = attacked
+    threshold = 0.5
+    result = defend(dataset, FAST, DefenseConfig(user_threshold=threshold, action=action), None,
+                    tmp_path / action, command=["test"])
+    out = load_dataset(tmp_path / action)
+    ledger = read_ledger(out)
+    flagged = {user for user, p in zip(detection.user_ids, detection.probability) if p >= threshold}
+    assert flagged and set(ledger["user_id"].to_pylist()) == flagged
+    assert np.array_equal(result.detection.probability, detection.probability)
+    assert set(ledger["action"].to_pylist()) == {"drop-user" if action == "drop" else "reweight"}
+    assert set(ledger["threshold"].to_pylist()) == {threshold} and min(ledger["score"].to_pylist()) >= threshold
+
+    # input + ledger == output, output + ledger == input: nothing lost
+    assert apply_ledger(dataset.tables, ledger).content_hash() == out.content_hash
+    assert revert_ledger(out.tables, ledger).content_hash() == dataset.content_hash
+
+    untouched = out.users.filter(out.users["weight"].to_numpy() == 1.0)["user_id"].to_pylist()
+    assert set(untouched) == set(dataset.users["user_id"].to_pylist()) - flagged  # weight 1, interactions kept
+
+    scores = pq.read_table(out.path / USER_SCORES_FILE)
+    assert scores["user_id"].to_pylist() == dataset.users["user_id"].to_pylist()
+    assert scores.column_names[:4] == ["user_id", "p_fake", "action", "new_weight"]
+    if action == "reweight":
+        expected = reweight_factor(np.array(sorted(p for p in detection.probability if p >= threshold)), threshold, 2.0)
+        new = np.array(sorted(ledger["new_weight"].to_pylist(), reverse=True))
+        assert np.allclose(new, expected, atol=1e-6)
+
+
+def test_pca_baseline_ranks_random_fakes_first(attacked):
+    dataset, truth = attacked
+    scores = pca_suspicion(dataset, seed=0)
+    assert scores.min() == 0.0 and scores.max() == 1.0
+    assert roc_auc_score(truth, scores) > 0.9
+
+
+def run(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_cli_defends_and_gives_the_same_decisions_with_the_same_seed(attacked, tmp_path):
+    dataset, _ = attacked
+    options = ["--simulate", "random", "--budgets", "0.05", "--no-text", "--seed", "3", "--fraud-action", "reweight"]
+    for name in ("a", "b"):
+        result = run("defend", dataset.path, "--out", tmp_path / name, *options)
+        assert result.exit_code == 0, result.output
+        assert "reweight" in result.output
+    assert read_ledger(load_dataset(tmp_path / "a")).equals(read_ledger(load_dataset(tmp_path / "b")))
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--user-threshold", "1.5"], "--user-threshold 1.5 is not a probability"),
+    (["--user-threshold", "-0.1"], "is not a probability"),
+    (["--fraud-action", "ban"], "--fraud-action: unknown action 'ban'"),
+    (["--simulate", "random,sybil"], "--simulate: unknown"),
+    (["--budgets", "0.5,x"], "--budgets '0.5,x'"),
+])
+def test_cli_bad_options_exit_two_with_one_line(attacked, tmp_path, option, message):
+    result = run("defend", attacked[0].path, "--out", tmp_path / "out", *option)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
+    assert not (tmp_path / "out").exists()
