@@ -10,7 +10,7 @@ The denoiser is the shipped default adapter (trained on clean MovieLens-100K; th
 drawn afresh with other seeds, and Toys is data it never saw). Ablations are adapters made with
 `curator adapt --no-llm` / `--no-collab` (`--ablation-adapters`). Baselines run in the same process
 on the same interactions. Resumable (datasets and runs are kept under --work). Writes
-benchmarks/results/denoise-<part>.json.
+benchmarks/results/denoise-<part>.json (denoise-downstream-<threshold>.json).
 """
 
 import argparse
@@ -210,7 +210,8 @@ def main() -> None:
     work = args.work
     result = {"detection": detection, "speed": speed, "downstream": downstream}[args.part](args, work)
     args.results.mkdir(parents=True, exist_ok=True)
-    out = args.results / f"denoise-{args.part}.json"
+    suffix = f"-{args.threshold:g}" if args.part == "downstream" else ""
+    out = args.results / f"denoise-{args.part}{suffix}.json"
     out.write_text(json.dumps({
         "command": ["python", "-P", *sys.argv], "adapter": args.adapter, "threshold": args.threshold,
         "machine": {"platform": platform.platform(), "processor": platform.processor()},

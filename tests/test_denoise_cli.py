@@ -4,7 +4,6 @@ benchmarks/denoise.py measures that with the real model)."""
 
 import json
 
-import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -81,8 +80,12 @@ def test_denoise_edits_only_confident_training_interactions_and_the_ledger_inver
     assert edited == set(top.groupby("user_id").head(2)[["user_id", "position"]].itertuples(index=False, name=None))
     new_items = ledger["new_item"].to_pylist()
     assert all(item is not None for item in new_items)
-    # Held-out targets are untouched, and input + ledger == output, output - ledger == input.
-    assert np.array_equal(training_mask(noisy.interactions) | True, np.ones(len(noisy.interactions), bool))
+    # Only training interactions are edited (never a validation or test target), and input + ledger ==
+    # output, output - ledger == input.
+    is_training = training_mask(noisy.interactions)
+    training = {key for key, train in zip(zip(noisy.interactions["user_id"].to_pylist(),
+                                              noisy.interactions["position"].to_pylist()), is_training) if train}
+    assert edited <= training
     assert apply_ledger(noisy.tables, ledger).content_hash() == clean.tables.content_hash()
     assert revert_ledger(clean.tables, ledger).content_hash() == noisy.tables.content_hash()
 
@@ -190,3 +193,15 @@ def test_a_killed_denoise_resumes_to_the_same_output(setup):
     assert progress.started["users"] == 64  # the first chunk's users were not scored again
     assert read_ledger(resumed.dataset).equals(read_ledger(straight.dataset))
     assert pq.read_table(setup / "d-resumed" / "scores.parquet").equals(pq.read_table(setup / "d-straight" / "scores.parquet"))
+
+
+def test_replacements_never_repeat_an_item_of_the_users_whole_sequence(setup):
+    assert denoise(setup, "replaced", "--threshold", 0.0, "--max-edits", 3, "--replace-threshold", 0.0).exit_code == 0
+    noisy = load_dataset(setup / "noisy")
+    ledger = read_ledger(load_dataset(setup / "replaced"))
+    whole = {}
+    for user, item in zip(noisy.interactions["user_id"].to_pylist(), noisy.interactions["item_id"].to_pylist()):
+        whole.setdefault(user, set()).add(item)
+    new_items = list(zip(ledger["user_id"].to_pylist(), ledger["new_item"].to_pylist()))
+    assert new_items and all(item not in whole[user] for user, item in new_items)  # held-out targets included
+    assert len(set(new_items)) == len(new_items)

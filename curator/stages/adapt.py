@@ -305,9 +305,10 @@ def _fit_ranker(denoiser: Denoiser, stats: CooccurrenceStats, vectors: torch.Ten
     with torch.no_grad():
         text_space = denoiser.head.text_space(vectors)
     everything = np.arange(stats.num_items)
+    known = stats.users_of > 0  # as at inference: only items some training sequence holds are proposed
     examples = []
     for sequence, position in (positions[i] for i in chosen):
-        allowed = torch.from_numpy(~np.isin(everything, sequence.items))
+        allowed = torch.from_numpy(~np.isin(everything, sequence.items) & known)
         examples.append((sequence, position, allowed, int(sequence.original[position])))
     inputs = [candidate_inputs(stats, s.items, s.own, p, text_space, everything) for s, p, _, _ in examples]
     collab = torch.stack([candidates for candidates, _ in inputs])  # (N, catalog, 2)
@@ -338,6 +339,9 @@ def _replacement_report(denoiser: Denoiser, stats: CooccurrenceStats, vectors: t
 def _save(out_dir: Path, model, denoiser: Denoiser, meta: dict[str, Any], overwrite: bool) -> None:
     staging = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    # peft records the base model's folder, a path on this machine; the model's name travels instead.
+    for lora in model.peft_config.values():
+        lora.base_model_name_or_path = meta["base_model"]
     try:
         model.save_pretrained(str(staging))
         denoiser.save(staging, meta)

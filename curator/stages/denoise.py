@@ -96,6 +96,10 @@ class DenoiseRun:
         self.train = training_interactions(dataset)
         self.stats = CooccurrenceStats.of(self.train)
         self.sequences = training_sequences(self.train)
+        # Replacements must avoid the user's validation and test items too, not only its training part.
+        item_of_row = pc.index_in(dataset.interactions["item_id"], dataset.items["item_id"].combine_chunks())
+        bounds = dataset.sequence_bounds()
+        self.whole_sequences = np.split(item_of_row.to_numpy().astype(np.int64), bounds[1:-1])
         self.vectors = vectors
         with torch.no_grad():
             self.text_space = denoiser.head.text_space(vectors)
@@ -114,7 +118,7 @@ class DenoiseRun:
                  "score": float(score), "action": "keep", "new_item": None, "candidates": None,
                  "candidate_confidences": None} for position, (item, score) in enumerate(zip(items, p))]
         flagged = [int(k) for k in np.lexsort((np.arange(len(p)), -p)) if p[k] >= config.threshold]
-        taken = set(items.tolist())
+        taken = set(self.whole_sequences[user].tolist())
         for position in flagged[:config.max_edits]:
             found = self.denoiser.replacements(self.stats, items, items, position, self.text_space,
                                                exclude=np.fromiter(taken, np.int64), k=config.candidates)
@@ -137,7 +141,9 @@ def load_run(dataset: Dataset, adapter: str, engine_config: EngineConfig, work: 
     engine = load_engine(replace(engine_config, adapters=(str(folder),)))
     denoiser = load_denoiser(folder, engine.model.config.hidden_size)
     cached = work.path / VECTORS_FILE if work else None
-    if cached and cached.is_file():
+    if not denoiser.config.use_text:  # an adapter without the LLM part never reads the vectors
+        vectors = torch.zeros(len(dataset.items), engine.model.config.hidden_size)
+    elif cached and cached.is_file():
         vectors = torch.from_numpy(np.load(cached))
     else:
         texts = item_texts(dataset)
