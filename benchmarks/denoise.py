@@ -37,6 +37,7 @@ from curator.llm.config import EngineConfig
 from curator.llm.generation import DecodingSettings
 from curator.stages.denoise import DEFAULT_ADAPTER, DenoiseConfig, denoise, load_run, read_scores
 from curator.stages.inject import InjectConfig, inject
+from curator.stages.progress import Silent
 from curator.training import TrainOptions, train_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,7 +117,7 @@ def generation_detector_users_per_second(noisy: Dataset, adapter: str, users: in
     then ground it to the window item with the closest title. Timed on `users` users."""
     from difflib import SequenceMatcher
 
-    run = load_run(noisy, adapter, engine_for(adapter), None, _Quiet())
+    run = load_run(noisy, adapter, engine_for(adapter), None, Silent())
     titles = noisy.items["title"].to_pylist()
     prompts, windows = [], []
     for user in range(users):
@@ -132,14 +133,6 @@ def generation_detector_users_per_second(noisy: Dataset, adapter: str, users: in
                 for w, a in zip(windows, answers)]
     seconds = time.perf_counter() - started
     return {"users": users, "seconds": seconds, "users_per_second": users / seconds, "grounded": len(grounded)}
-
-
-class _Quiet:
-    def start(self, task, total, done=0):
-        pass
-
-    def advance(self, task, amount=1, note=""):
-        pass
 
 
 def speed(args, work: Path) -> dict:

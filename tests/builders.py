@@ -1,6 +1,7 @@
 """Small datasets built in tests."""
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curator.data.dataset import write_dataset
 
@@ -16,3 +17,11 @@ def tiny_dataset(path, sequences: dict[str, list[str]]):
     return write_dataset(path, interactions, pa.table({"item_id": items, "title": items}),
                          pa.table({"user_id": users, "weight": pa.array([1.0] * len(users), pa.float32())}),
                          name="tiny", source=None, command=[], config={})
+
+
+def first_users(dataset, count: int, path):
+    """`dataset` cut to its first `count` users (all their interactions; the whole catalog), written at `path`."""
+    users = dataset.users.slice(0, count)
+    interactions = dataset.interactions.filter(pc.is_in(dataset.interactions["user_id"], users["user_id"]))
+    return write_dataset(path, interactions, dataset.items, users, name=path.name, source=None, command=[],
+                         config={})

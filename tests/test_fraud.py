@@ -6,9 +6,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import roc_auc_score
-from typer.testing import CliRunner
 
-from curator.cli import app
 from curator.data.dataset import load_dataset
 from curator.data.ledger import apply_ledger, read_ledger, revert_ledger
 from curator.fraud.actions import reweight_factor
@@ -22,6 +20,7 @@ from curator.fraud.features import per_user_mean_and_max
 from curator.fraud.features_collaborative import collaborative_features
 from curator.fraud.features_text import text_features
 from curator.stages.inject import FAKE_USERS_LABELS, InjectConfig, inject
+from conftest import run_cli as run
 
 # One simulated type, one budget: one copy of the data to learn from keeps the tests fast.
 FAST = DetectorConfig(attacks=("random",), budgets=(0.05,), use_text=False, seed=3)
@@ -148,10 +147,6 @@ def test_pca_baseline_ranks_random_fakes_first(attacked):
     scores = pca_suspicion(dataset, seed=0)
     assert scores.min() == 0.0 and scores.max() == 1.0
     assert roc_auc_score(truth, scores) > 0.9
-
-
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def test_cli_defends_and_gives_the_same_decisions_with_the_same_seed(attacked, tmp_path):

@@ -7,24 +7,13 @@ import re
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
-from curator.cli import app
 from curator.data.collaborative import item_popularity, training_interactions
 from curator.data.dataset import load_dataset, write_dataset
-from curator.data.importers import import_dataset
 from curator.data.splits import training_mask
 from curator.stages.inject import FAKE_USERS_LABELS, NOISE_LABELS, TARGETS_LABELS, InjectConfig, inject
 from curator.stages.inject_attacks import ATTACKS, BANDWAGON_SHARE, SEQUENTIAL_VISIT_EVERY, fresh_user_ids
-
-
-@pytest.fixture(scope="module")
-def movielens(tmp_path_factory):
-    return import_dataset("movielens-100k", tmp_path_factory.mktemp("ml") / "ml")
-
-
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
+from conftest import run_cli as run
 
 
 def sequences(dataset):

@@ -10,17 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from curator.data.dataset import load_dataset
-from curator.data.importers import import_dataset
 from curator.data.ledger import (
     Action, Edit, apply_ledger, build_ledger, ledger_counts, read_ledger, revert_ledger, write_curated,
 )
 from curator.data.splits import training_mask
 from curator.errors import LedgerError
-
-
-@pytest.fixture(scope="module")
-def movielens(tmp_path_factory):
-    return import_dataset("movielens-100k", tmp_path_factory.mktemp("ml") / "ml")
 
 
 def random_edits(dataset, seed=0, drops=5, reweights=20, removes=400, replaces=400):

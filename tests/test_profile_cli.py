@@ -5,21 +5,9 @@ import json
 from types import SimpleNamespace
 
 import pyarrow.parquet as pq
-import pytest
 import torch
-from typer.testing import CliRunner
 
-from curator.cli import app
-from curator.data.importers import import_dataset
-
-
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-@pytest.fixture(scope="module")
-def movielens(tmp_path_factory):
-    return import_dataset("movielens-100k", tmp_path_factory.mktemp("ml") / "ml-100k")
+from conftest import run_cli as run
 
 
 def test_profile_movielens_with_the_default_model(movielens, tmp_path):

@@ -3,21 +3,10 @@
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from curator.cli import app
-from curator.data.importers import import_dataset
+from conftest import run_cli as run
 
 SMALL = ["--epochs", "2", "--patience", "2", "--hidden", "16", "--layers", "1", "--max-len", "20"]
-
-
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-@pytest.fixture(scope="module")
-def movielens(tmp_path_factory):
-    return import_dataset("movielens-100k", tmp_path_factory.mktemp("data") / "ml")
 
 
 def test_train_two_seeds_then_resume_is_a_no_op(movielens, tmp_path):

@@ -21,9 +21,9 @@ import numpy as np
 import pyarrow as pa
 from scipy.stats import rankdata
 
-from curator.data.collaborative import TrainingInteractions, item_cooccurrence, item_popularity, training_interactions
+from curator.data.collaborative import TrainingInteractions, item_popularity, training_interactions
 from curator.data.dataset import Dataset
-from curator.denoise.context import LOCAL_WINDOW  # the 5 items before and after, as the denoiser reads them
+from curator.denoise.context import LOCAL_WINDOW, CooccurrenceStats  # window: as the denoiser reads it
 from curator.denoise.item_states import item_texts
 from curator.denoise.scores import score_table
 from curator.errors import OptionError
@@ -51,16 +51,8 @@ def cooccurrence_scores(train: TrainingInteractions, window: int | None = None) 
     Counts are leave-one-user-out: the user's own history is taken out of the co-occurrence counts
     before comparing (cos = (c_ij - 1) / sqrt((n_i - 1)(n_j - 1)) for two items the user has), so a
     user never vouches for its own items; a noise item then co-occurs only by chance elsewhere."""
-    together = item_cooccurrence(train)
-    users_of = together.diagonal()
-
-    def cosine(items: np.ndarray) -> np.ndarray:
-        others = together[items][:, items].toarray() - 1.0
-        norms = np.sqrt(np.maximum(users_of[items] - 1.0, 0.0))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.nan_to_num(others / np.outer(norms, norms), nan=0.0, posinf=0.0)
-
-    return outlier_scores(train, cosine, window)
+    stats = CooccurrenceStats.of(train)
+    return outlier_scores(train, lambda items: stats.cosine(items, items, own=items), window)
 
 
 def text_embedding_scores(train: TrainingInteractions, embeddings: np.ndarray,

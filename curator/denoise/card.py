@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _pct(value: float | None) -> str:
+def _figure(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
@@ -39,10 +39,10 @@ def write_card(path: Path, meta: dict[str, Any]) -> None:
         "",
         "| AUROC | ECE | P/R/F1 @0.5 | P/R/F1 @0.7 | P/R/F1 @0.9 | replacement top-1 | hit@10 |",
         "|---|---|---|---|---|---|---|",
-        "| " + " | ".join([_pct(heldout["auroc"]), _pct(heldout["ece"]),
-                          *(f"{_pct(at[t]['precision'])}/{_pct(at[t]['recall'])}/{_pct(at[t]['f1'])}"
+        "| " + " | ".join([_figure(heldout["auroc"]), _figure(heldout["ece"]),
+                          *(f"{_figure(at[t]['precision'])}/{_figure(at[t]['recall'])}/{_figure(at[t]['f1'])}"
                             for t in ("0.5", "0.7", "0.9")),
-                          _pct(replacement.get("top1")), _pct(replacement.get("hit@10"))]) + " |",
+                          _figure(replacement.get("top1")), _figure(replacement.get("hit@10"))]) + " |",
         "",
         "## Learning curve (mean training loss per point)",
         "",

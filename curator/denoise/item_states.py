@@ -18,15 +18,15 @@ from dataclasses import dataclass
 import torch
 
 from curator.data.dataset import Dataset
-from curator.stages.profile_data import item_fields
+from curator.stages.profile_data import item_texts as text_lines
 
 MAX_ITEM_TOKENS = 32  # an item's text is its title and a few fields: enough, and it bounds the cost
 
 
 def item_texts(dataset: Dataset) -> list[str]:
-    """One line per item, in items-table order: its text fields (title first), cleaned, joined by ' | '."""
-    fields = item_fields(dataset)
-    return [" | ".join(fields[item].values()) or item for item in dataset.items["item_id"].to_pylist()]
+    """What the LLM reads of each item (profile_data.item_texts); an item without text is read as its id,
+    since a text of no tokens has no hidden state to pool."""
+    return [text or item for text, item in zip(text_lines(dataset), dataset.items["item_id"].to_pylist())]
 
 
 def decoder(model):

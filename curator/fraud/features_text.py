@@ -20,13 +20,7 @@ from curator.data.dataset import Dataset
 from curator.fraud.features import FeatureTable
 from curator.llm.embeddings import TextEmbedder
 from curator.stages.profile import PROFILE_FILE
-from curator.stages.profile_data import item_fields
-
-
-def item_text(dataset: Dataset) -> list[str]:
-    """One line per item: its text fields, 'title | genres | ...' (empty fields left out)."""
-    fields = item_fields(dataset)
-    return [" | ".join(fields[item].values()) for item in dataset.items["item_id"].to_pylist()]
+from curator.stages.profile_data import item_texts
 
 
 def item_vectors(dataset: Dataset, embedder: TextEmbedder) -> np.ndarray:
@@ -39,7 +33,7 @@ def item_vectors(dataset: Dataset, embedder: TextEmbedder) -> np.ndarray:
         ordered = [vectors.get(item) for item in dataset.items["item_id"].to_pylist()]
         if all(vector is not None for vector in ordered):
             return np.asarray(ordered, dtype=np.float32)
-    return embedder.embed(item_text(dataset))
+    return embedder.embed(item_texts(dataset))
 
 
 def text_features(dataset: Dataset, vectors: np.ndarray) -> FeatureTable:

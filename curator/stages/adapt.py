@@ -43,6 +43,7 @@ from curator.errors import OptionError
 from curator.evaluation.detection import auroc, detection_report, replacement_accuracy
 from curator.llm.config import EngineConfig
 from curator.llm.engine import load_engine
+from curator.llm.quantization import resolve_device
 from curator.seeds import derive_seed
 from curator.stages.progress import Silent, StageProgress
 from curator.stages.workfolder import WorkFolder, work_folder_for
@@ -192,8 +193,6 @@ def adapt(dataset: Dataset, config: AdaptConfig, engine_config: EngineConfig, ou
 
 def _trainable(engine_config: EngineConfig) -> EngineConfig:
     """The engine config to train with: 4-bit/8-bit bases need CUDA (see the module docstring)."""
-    from curator.llm.quantization import resolve_device
-
     if engine_config.quant != "none" and resolve_device(engine_config.device) == "cpu":
         return replace(engine_config, quant="none")
     return engine_config

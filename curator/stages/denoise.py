@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import torch
 
 from curator.data.atomic import check_not_overlapping, check_output_free
-from curator.data.collaborative import item_popularity, training_interactions
+from curator.data.collaborative import TrainingInteractions, training_interactions
 from curator.data.dataset import Dataset
 from curator.data.ledger import Edit, build_ledger, ledger_counts, write_curated
 from curator.denoise.context import CooccurrenceStats
@@ -89,13 +89,12 @@ class DenoiseResult:
 class DenoiseRun:
     """A loaded denoiser with its engine, and the dataset-wide inputs it scores users with."""
 
-    def __init__(self, dataset: Dataset, engine: Engine, denoiser: Denoiser, vectors: torch.Tensor):
-        self.dataset = dataset
+    def __init__(self, dataset: Dataset, engine: Engine, denoiser: Denoiser, train: TrainingInteractions,
+                 stats: CooccurrenceStats, vectors: torch.Tensor):
         self.engine = engine
         self.denoiser = denoiser
-        self.train = training_interactions(dataset)
-        self.stats = CooccurrenceStats.of(self.train)
-        self.sequences = training_sequences(self.train)
+        self.stats = stats
+        self.sequences = training_sequences(train)
         # Replacements must avoid the user's validation and test items too, not only its training part.
         item_of_row = pc.index_in(dataset.interactions["item_id"], dataset.items["item_id"].combine_chunks())
         bounds = dataset.sequence_bounds()
@@ -140,6 +139,8 @@ def load_run(dataset: Dataset, adapter: str, engine_config: EngineConfig, work: 
     folder = adapter_folder(adapter)
     engine = load_engine(replace(engine_config, adapters=(str(folder),)))
     denoiser = load_denoiser(folder, engine.model.config.hidden_size)
+    train = training_interactions(dataset)
+    stats = CooccurrenceStats.of(train)
     cached = work.path / VECTORS_FILE if work else None
     if not denoiser.config.use_text:  # an adapter without the LLM part never reads the vectors
         vectors = torch.zeros(len(dataset.items), engine.model.config.hidden_size)
@@ -147,7 +148,7 @@ def load_run(dataset: Dataset, adapter: str, engine_config: EngineConfig, work: 
         vectors = torch.from_numpy(np.load(cached))
     else:
         texts = item_texts(dataset)
-        needed = np.flatnonzero(item_popularity(training_interactions(dataset)) > 0)
+        needed = np.flatnonzero(stats.users_of > 0)
         encoder = ItemEncoder(engine.model, engine.tokenizer, denoiser.config.top_layers)
         progress.start("item vectors", total=len(needed))
         vectors = torch.zeros(len(texts), engine.model.config.hidden_size)
@@ -157,7 +158,7 @@ def load_run(dataset: Dataset, adapter: str, engine_config: EngineConfig, work: 
             staging = cached.with_name(f".{cached.stem}.tmp.npy")
             np.save(staging, vectors.numpy())
             staging.replace(cached)
-    return DenoiseRun(dataset, engine, denoiser, vectors)
+    return DenoiseRun(dataset, engine, denoiser, train, stats, vectors)
 
 
 def denoise(dataset: Dataset, config: DenoiseConfig, engine_config: EngineConfig, out_dir: str | Path, *,

@@ -36,6 +36,13 @@ def item_fields(dataset: Dataset) -> dict[str, dict[str, str]]:
     return fields
 
 
+def item_texts(dataset: Dataset) -> list[str]:
+    """One line per item, in items-table order: its text fields (title first), joined by ' | ' ("" for an
+    item without text)."""
+    fields = item_fields(dataset)
+    return [" | ".join(fields[item].values()) for item in dataset.items["item_id"].to_pylist()]
+
+
 @dataclass(frozen=True)
 class Interaction:
     item_id: str
