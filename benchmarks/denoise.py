@@ -22,7 +22,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -30,7 +29,7 @@ from curator.data.dataset import Dataset, load_dataset
 from curator.data.importers import import_dataset
 from curator.denoise.baselines import BASELINE_NAMES
 from curator.denoise.denoiser import trained_quant
-from curator.evaluation.denoise_report import evaluate_denoising, noise_labels
+from curator.evaluation.denoise_report import evaluate_denoising
 from curator.evaluation.detection import DEFAULT_THRESHOLDS
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig

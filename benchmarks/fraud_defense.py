@@ -1,15 +1,18 @@
 """Fake-user defense on MovieLens-100K (EVALUATION.md section 3): detection, target exposure, clean quality.
 
     python -P benchmarks/fraud_defense.py                               # seeds 1,2,3, full budget
-    python -P benchmarks/fraud_defense.py --seeds 1 --epochs 20 --max-len 50   # reduced budget
+    python -P benchmarks/fraud_defense.py --seeds 1 --epochs 40 --patience 3 --max-len 50   # reduced budget
 
 For each seed, budget (fraction of fake users) and attack type, `curator inject` builds the attacked
-data. Detection, leave-one-attack-out: the calibrator of `curator defend` is trained on simulated
-attacks of the OTHER three types and evaluated on the attack it never saw; compared with the same
-detector without its LLM-derived text signals, and with PCA-VarSelect (a ranking, not a probability).
-The defended data (our detector, --action at --threshold) and the attacked data are each trained with
-SASRec; so are the clean data and the clean data after the defense (calibrator trained on all four
-types): a defense that removes real users costs clean quality.
+data. Our detector's evidence includes every LLM-derived signal: text coherence of the items (MiniLM
+embeddings of the item text) and the LLM denoiser's noise probabilities (shipped denoise-ml100k adapter
+on SmolLM2-135M). Detection, leave-one-attack-out: the calibrator is trained on simulated attacks of the
+OTHER three types and evaluated on the attack it never saw; compared with the same detector without its
+LLM-derived inputs, and with PCA-VarSelect (a ranking, not a probability). The defense is what `curator
+defend` does (calibrator trained on all four simulated types, whose fakes promote targets of the
+simulation's own choosing), with --threshold and each action (drop, reweight); SASRec is trained on the
+attacked and on each defended data, and on the clean data with and without the same defense: a defense
+that removes real users costs clean quality.
 
 Every model is evaluated on the real users only, on the same histories (train + validation of the
 clean data) and test targets, items indexed by the catalog: HR@10 / NDCG@10, and T-HR@50 / T-NDCG@50 of
@@ -18,15 +21,15 @@ the attack's targets over the real users who never interacted with them.
 Resumable and cached under --work: datasets, detections and trained runs (keyed by the content hash of
 the trained data, the seed and the training budget: a defense that removes exactly the fakes gives back
 the clean data, and its run is the clean run). Prints a table and writes --out (JSON), which records the
-budget used.
+budget used. Seeds can run in separate processes (same --work, own --out); a last run over all seeds then
+only reads the caches and writes the combined JSON.
 """
 
 import argparse
 import json
 import platform
 import sys
-import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,14 +41,21 @@ from rich.table import Table
 
 from curator.data.dataset import Dataset, load_dataset
 from curator.data.importers import import_dataset
-from curator.evaluation.detection import DEFAULT_THRESHOLDS, detection_report
+from curator.evaluation.detection import detection_report
 from curator.evaluation.targets import never_interacted, target_exposure
 from curator.fraud.baselines import pca_suspicion
-from curator.fraud.config import DefenseConfig, DetectorConfig
-from curator.fraud.defend import defend
-from curator.fraud.detector import detect
+from curator.denoise.denoiser import trained_quant
+from curator.fraud.calibrator import fit_calibrator, simulate_attacks
+from curator.fraud.config import FRAUD_ACTIONS, DefenseConfig, DetectorConfig
+from curator.fraud.defend import write_defended
+from curator.fraud.denoiser_signal import DenoiserSignal
+from curator.fraud.detector import Detection, judge
+from curator.fraud.evidence import Evidence, user_evidence
 from curator.fraud.features_text import item_vectors
+from curator.llm.adapters import adapter_folder
+from curator.llm.config import EngineConfig
 from curator.llm.embeddings import TextEmbedder
+from curator.stages.denoise import DEFAULT_ADAPTER
 from curator.stages.inject import FAKE_USERS_LABELS, TARGETS_LABELS, InjectConfig, inject
 from curator.stages.inject_attacks import ATTACKS
 from curator.training import TrainOptions
@@ -55,7 +65,9 @@ from recsys.scoring import score_matrix
 from recsys.train import fit
 
 ROOT = Path(__file__).resolve().parents[1]
-DETECTORS = ("ours", "ours-no-text", "pca-varselect")
+DETECTORS = ("ours", "ours-no-llm", "pca-varselect", "ours-all-types")
+LLM_INPUTS = ("text_distance", "signal_distance")  # calibrator inputs from the LLM-derived signals
+EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 console = Console(width=200)
 
 
@@ -123,20 +135,45 @@ class Trainer:
         return score_matrix(model, self.histories, options.max_len), meta
 
 
-def detection_results(attacked: Dataset, truth: np.ndarray, attack: str, seed: int, vectors: np.ndarray,
-                      defense: DefenseConfig, defended_dir: Path) -> dict:
+class Detector:
+    """Our detector on one dataset: the simulations and the data's evidence computed once, with every
+    signal (LLM-derived ones included); calibrators fitted on subsets of the simulated types, and
+    without the LLM-derived inputs for the ablation."""
+
+    def __init__(self, dataset: Dataset, seed: int, vectors: np.ndarray, denoiser: DenoiserSignal):
+        config = DetectorConfig(seed=seed)
+        self.dataset, self.seed = dataset, seed
+        self.simulations = simulate_attacks(dataset, config, vectors, (denoiser,))
+        self.evidence = user_evidence(dataset, vectors, (denoiser,), seed)
+
+    def judge(self, attacks: tuple[str, ...], llm: bool = True) -> Detection:
+        """p(fake) from a calibrator that learned from the simulated `attacks` (without the LLM-derived
+        inputs when not `llm`)."""
+        def inputs(evidence: Evidence) -> Evidence:
+            if llm:
+                return evidence
+            names = [name for name in evidence.inputs.names if name not in LLM_INPUTS]
+            return Evidence(evidence.features, evidence.inputs.select(names))
+
+        simulations = [replace(s, evidence=inputs(s.evidence)) for s in self.simulations if s.attack in attacks]
+        return judge(self.dataset, fit_calibrator(simulations, self.seed), inputs(self.evidence))
+
+
+def write_defenses(dataset: Dataset, detection: Detection, seed: int, defense: DefenseConfig,
+                   out: dict[str, Path]) -> None:
+    """The defended data for each action, from our detector as `curator defend` runs it."""
+    for action, folder in out.items():
+        write_defended(dataset, detection, DetectorConfig(seed=seed), replace(defense, action=action), folder,
+                       command=sys.argv, embedding_model=EMBEDDING_MODEL, overwrite=True)
+
+
+def detection_results(detector: Detector, shipped: Detection, truth: np.ndarray, attack: str) -> dict:
     others = tuple(a for a in ATTACKS if a != attack)
-    results = {}
-    started = time.perf_counter()
-    defended = defend(attacked, DetectorConfig(attacks=others, seed=seed), defense, vectors, defended_dir,
-                      command=sys.argv, embedding_model="all-MiniLM-L6-v2", overwrite=True)
-    results["ours"] = {**detection_report(truth, defended.detection.probability, thresholds=DEFAULT_THRESHOLDS),
-                       "estimated_prior": defended.detection.prior, "seconds": time.perf_counter() - started}
-    started = time.perf_counter()
-    ablation = detect(attacked, DetectorConfig(attacks=others, use_text=False, seed=seed), None)
-    results["ours-no-text"] = {**detection_report(truth, ablation.probability), "estimated_prior": ablation.prior,
-                               "seconds": time.perf_counter() - started}
-    results["pca-varselect"] = detection_report(truth, pca_suspicion(attacked, seed))
+    detections = {"ours": detector.judge(others), "ours-no-llm": detector.judge(others, llm=False)}
+    results = {name: {**detection_report(truth, d.probability), "estimated_prior": d.prior}
+               for name, d in detections.items()}
+    results["pca-varselect"] = detection_report(truth, pca_suspicion(detector.dataset, detector.seed))
+    results["ours-all-types"] = {**detection_report(truth, shipped.probability), "estimated_prior": shipped.prior}
     for report in results.values():
         del report["reliability"]
     return results
@@ -149,7 +186,6 @@ def main() -> None:
     parser.add_argument("--attacks", default=",".join(ATTACKS))
     parser.add_argument("--targets", type=int, default=5)
     parser.add_argument("--threshold", type=float, default=0.5)
-    parser.add_argument("--action", default="drop", choices=("drop", "reweight"))
     parser.add_argument("--epochs", type=int, default=200, help="most training epochs of a SASRec run")
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--max-len", type=int, default=200)
@@ -159,7 +195,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     budgets = [float(b) for b in args.budgets.split(",")]
     attacks = args.attacks.split(",")
-    defense = DefenseConfig(user_threshold=args.threshold, action=args.action)
+    defense = DefenseConfig(user_threshold=args.threshold)
     work = args.work
 
     clean_dir = work / "data" / "ml-100k"
@@ -170,15 +206,25 @@ def main() -> None:
         np.save(vectors_file, item_vectors(clean, TextEmbedder()))
     vectors = np.load(vectors_file)
     trainer = Trainer(clean, args, work)
+    # loads the LLM on its first use: a rerun over cached results never needs it
+    engine = EngineConfig(quant=trained_quant(adapter_folder(DEFAULT_ADAPTER)))
+    denoiser = DenoiserSignal(clean, DEFAULT_ADAPTER, engine)
+
+    def defended_folders(name: str) -> dict[str, Path]:
+        return {action: work / "data" / f"{name}-defended-{action}" for action in FRAUD_ACTIONS}
+
+    def defended(name: str, dataset: Dataset, seed: int) -> dict[str, Dataset]:
+        folders = defended_folders(name)
+        if not all((folder / "manifest.json").exists() for folder in folders.values()):
+            write_defenses(dataset, Detector(dataset, seed, vectors, denoiser).judge(ATTACKS), seed, defense,
+                           folders)
+        return {action: load_dataset(folder) for action, folder in folders.items()}
 
     rows = []
     for seed in seeds:
-        clean_defended_dir = work / "data" / f"clean-defended-{args.action}-s{seed}"
-        if not (clean_defended_dir / "manifest.json").exists():
-            defend(clean, DetectorConfig(seed=seed), defense, vectors, clean_defended_dir, command=sys.argv,
-                   embedding_model="all-MiniLM-L6-v2", overwrite=True)
-        clean_defended = load_dataset(clean_defended_dir)
-        dropped_or_reweighted = len(pq.read_table(clean_defended_dir / "ledger.parquet")["user_id"].unique())
+        clean_defended = defended(f"clean-s{seed}", clean, seed)
+        touched = {action: len(pq.read_table(d.path / "ledger.parquet")["user_id"].unique())
+                   for action, d in clean_defended.items()}
         for budget in budgets:
             for attack in attacks:
                 name = f"{attack}-{budget:g}-s{seed}"
@@ -189,19 +235,23 @@ def main() -> None:
                 fakes = set(pq.read_table(attacked_dir / FAKE_USERS_LABELS)["user_id"].to_pylist())
                 targets = pq.read_table(attacked_dir / TARGETS_LABELS)["item_id"].to_pylist()
                 truth = np.isin(attacked.users["user_id"].to_pylist(), list(fakes))
-                defended_dir = work / "data" / f"{name}-defended-{args.action}"
-                detection = cached_json(
-                    work / "detection" / f"{name}-{args.action}-t{args.threshold:g}.json",
-                    lambda: detection_results(attacked, truth, attack, seed, vectors, defense, defended_dir))
-                training = {
-                    "clean": trainer.run(clean, seed, targets),
-                    "clean-defended": trainer.run(clean_defended, seed, targets),
-                    "attacked": trainer.run(attacked, seed, targets),
-                    "defended": trainer.run(load_dataset(defended_dir), seed, targets),
-                }
+
+                def detect_and_defend():
+                    detector = Detector(attacked, seed, vectors, denoiser)
+                    shipped = detector.judge(ATTACKS)
+                    write_defenses(attacked, shipped, seed, defense, defended_folders(name))
+                    return detection_results(detector, shipped, truth, attack)
+
+                detection = cached_json(work / "detection" / f"{name}.json", detect_and_defend)
+                attacked_defended = defended(name, attacked, seed)  # written above, or by an earlier run
+                training = {"clean": trainer.run(clean, seed, targets),
+                            "attacked": trainer.run(attacked, seed, targets)}
+                for action in FRAUD_ACTIONS:
+                    training[f"clean-defended-{action}"] = trainer.run(clean_defended[action], seed, targets)
+                    training[f"defended-{action}"] = trainer.run(attacked_defended[action], seed, targets)
                 rows.append({"seed": seed, "budget": budget, "attack": attack, "fake_users": len(fakes),
                              "targets": targets, "unseen_attack": attack, "detection": detection,
-                             "training": training, "clean_defense_touched_users": dropped_or_reweighted})
+                             "training": training, "clean_defense_touched_users": touched})
                 write(args, rows)
     print_table(rows)
 
@@ -212,24 +262,31 @@ def mean(values):
 
 
 def print_table(rows: list[dict]) -> None:
-    table = Table(title="fake-user defense, MovieLens-100K, SASRec (means over seeds); detection: calibrator "
-                        "never saw the attack type (leave-one-attack-out)")
-    for column in ("budget", "attack", *(f"AUROC {d}" for d in DETECTORS), "ours P/R/F1 @0.5",
-                   "T-HR@50 clean/attacked/defended", "NDCG@10 clean/defended (clean data)",
-                   "NDCG@10 attacked/defended"):
+    table = Table(title="fake-user defense, MovieLens-100K, SASRec (means over seeds). Detection: AUROC with "
+                        "the attack type unseen by the calibrator (leave-one-attack-out), and of the defense as "
+                        "shipped (all four types simulated), whose P/R @0.5 and decisions the defense uses")
+    for column in ("budget", "attack", *(f"AUROC {d}" for d in DETECTORS), "all-types P/R @0.5",
+                   "T-HR@50 clean/attacked", *(f"T-HR@50 {a}" for a in FRAUD_ACTIONS),
+                   "NDCG@10 clean", *(f"clean NDCG@10 {a} (rel.)" for a in FRAUD_ACTIONS),
+                   "NDCG@10 attacked", *(f"NDCG@10 {a}" for a in FRAUD_ACTIONS)):
         table.add_column(column, justify="right")
     groups = sorted({(r["budget"], r["attack"]) for r in rows}, key=lambda g: (g[0], ATTACKS.index(g[1])))
     for budget, attack in groups:
         group = [r for r in rows if (r["budget"], r["attack"]) == (budget, attack)]
         detection = lambda d, key: mean([r["detection"][d][key] for r in group])  # noqa: E731
-        at = lambda key: mean([r["detection"]["ours"]["thresholds"]["0.5"][key] for r in group])  # noqa: E731
+        at = lambda key: mean([r["detection"]["ours-all-types"]["thresholds"]["0.5"][key] for r in group])  # noqa: E731
         train = lambda variant, key: mean([r["training"][variant][key] for r in group])  # noqa: E731
+        clean = train("clean", "NDCG@10")
         table.add_row(
             f"{budget:g}", attack, *(f"{detection(d, 'auroc'):.3f}" for d in DETECTORS),
-            f"{at('precision'):.2f}/{at('recall'):.2f}/{at('f1'):.2f}",
-            "/".join(f"{train(v, 'T-HR@50'):.4f}" for v in ("clean", "attacked", "defended")),
-            "/".join(f"{train(v, 'NDCG@10'):.4f}" for v in ("clean", "clean-defended")),
-            "/".join(f"{train(v, 'NDCG@10'):.4f}" for v in ("attacked", "defended")),
+            f"{at('precision'):.2f}/{at('recall'):.2f}",
+            "/".join(f"{train(v, 'T-HR@50'):.4f}" for v in ("clean", "attacked")),
+            *(f"{train(f'defended-{a}', 'T-HR@50'):.4f}" for a in FRAUD_ACTIONS),
+            f"{clean:.4f}",
+            *(f"{defended:.4f} ({defended / clean - 1:+.1%})"
+              for defended in (train(f"clean-defended-{a}", "NDCG@10") for a in FRAUD_ACTIONS)),
+            f"{train('attacked', 'NDCG@10'):.4f}",
+            *(f"{train(f'defended-{a}', 'NDCG@10'):.4f}" for a in FRAUD_ACTIONS),
         )
     console.print(table)
 
@@ -239,13 +296,17 @@ def write(args, rows: list[dict]) -> None:
     payload = {
         "command": ["python", *sys.argv],
         "data": "movielens-100k (recbole bundle)",
-        "budget": {"seeds": args.seeds, "seeds_done": sorted({r["seed"] for r in rows}), "fake_user_budgets": args.budgets, "attacks": args.attacks,
+        "budget": {"seeds": args.seeds, "seeds_done": sorted({r["seed"] for r in rows}),
+                   "fake_user_budgets": args.budgets, "attacks": args.attacks,
                    "targets": args.targets, "sasrec_max_epochs": args.epochs, "patience": args.patience,
                    "max_len": args.max_len, "full_budget": args.epochs >= 200 and args.max_len >= 200},
-        "defense": {"threshold": args.threshold, "action": args.action},
-        "protocol": "detection leave-one-attack-out: the calibrator is trained on simulated attacks of the "
-                    "other three types; SASRec metrics over the real users of the clean data, test targets "
-                    "of the clean data; T-HR/T-NDCG@50 over real users who never interacted with a target",
+        "defense": {"threshold": args.threshold, "actions": list(FRAUD_ACTIONS),
+                    "detector": "as curator defend runs it: calibrator trained on all four simulated types "
+                                "(targets of the simulation's own choosing)"},
+        "protocol": "detection AUROC leave-one-attack-out: the calibrator is trained on simulated attacks of "
+                    "the other three types (ours, ours-no-llm); ours-all-types and the defense: all four types; "
+                    "SASRec metrics over the real users of the clean data, test targets of the clean data; "
+                    "T-HR/T-NDCG@50 over real users who never interacted with a target",
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
         "train_options": asdict(TrainOptions(max_epochs=args.epochs, patience=args.patience, max_len=args.max_len)),

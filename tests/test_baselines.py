@@ -7,7 +7,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from curator.data.collaborative import training_interactions
-from curator.data.dataset import write_dataset
 from curator.data.importers import import_dataset
 from curator.data.splits import training_mask
 from curator.denoise.baselines import (

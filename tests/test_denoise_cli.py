@@ -197,3 +197,42 @@ def test_replacements_never_repeat_an_item_of_the_users_whole_sequence(setup):
     new_items = list(zip(ledger["user_id"].to_pylist(), ledger["new_item"].to_pylist()))
     assert new_items and all(item not in whole[user] for user, item in new_items)  # held-out targets included
     assert len(set(new_items)) == len(new_items)
+
+
+def test_the_denoiser_as_a_user_signal_is_the_mean_and_max_of_its_scores(setup):
+    import numpy as np
+
+    from curator.data.dataset import Dataset
+    from curator.errors import InputError
+    from curator.fraud.denoiser_signal import DenoiserSignal
+    from curator.fraud.simulate import with_simulated_attack
+    from curator.llm.config import EngineConfig
+
+    noisy = load_dataset(setup / "noisy")
+    assert denoise(setup, "signal-scores", "--threshold", 1.0).exit_code == 0
+    scores = pq.read_table(setup / "signal-scores" / "scores.parquet").to_pandas()
+    per_user = scores.groupby("user_id", sort=False)["score"].agg(["mean", "max"])
+
+    signal = DenoiserSignal(noisy, str(setup / "adapter"), EngineConfig(model=str(setup / "tiny"), quant="none"))
+    columns = signal(noisy)
+    users = noisy.users["user_id"].to_pylist()
+    # equal up to float rounding: the item vectors are batched differently (every item vs the held ones)
+    assert columns["denoiser_noise_mean"] == pytest.approx(per_user["mean"].reindex(users).to_numpy(), abs=1e-5)
+    assert columns["denoiser_noise_max"] == pytest.approx(per_user["max"].reindex(users).to_numpy(), abs=1e-5)
+
+    # a copy with simulated fakes (the calibrator's training data) is scored on the same catalog
+    copy, is_fake = with_simulated_attack(noisy, "random", 0.05, 2, np.random.default_rng(0))
+    assert len(signal(copy)["denoiser_noise_max"]) == len(is_fake)
+    other_catalog = Dataset(path=noisy.path, interactions=noisy.interactions, items=noisy.items.slice(1),
+                            users=noisy.users, manifest={"name": "other", "content_hash": None})
+    with pytest.raises(InputError):
+        signal(other_catalog)
+
+
+def test_defend_reads_the_denoiser_signal_through_the_cli(setup):
+    result = run("defend", setup / "noisy", "--denoiser", setup / "adapter", "--model", setup / "tiny",
+                 "--simulate", "random", "--budgets", "0.05", "--no-text", "--out", setup / "defended")
+    assert result.exit_code == 0, result.output
+    scores = pq.read_table(setup / "defended" / "user_scores.parquet")
+    assert {"denoiser_noise_mean", "denoiser_noise_max", "signal_distance"} <= set(scores.column_names)
+    assert pc.min(scores["denoiser_noise_max"]).as_py() >= 0 and pc.max(scores["denoiser_noise_max"]).as_py() <= 1

@@ -2,7 +2,6 @@
 gives the same item vectors as a full forward pass, LoRA in the top layer changes them and gets
 gradients, and the head scores every position of a sequence at once (with either part ablated)."""
 
-import numpy as np
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model

@@ -11,7 +11,7 @@ from curator.data.dataset import load_dataset
 from curator.data.ledger import apply_ledger, read_ledger, revert_ledger
 from curator.fraud.actions import reweight_factor
 from curator.fraud.baselines import pca_suspicion
-from curator.fraud.calibrator import prior_adjusted
+from curator.fraud.calibrator import fit_calibrator, prior_adjusted, simulate_attacks
 from curator.fraud.config import DefenseConfig, DetectorConfig
 from curator.fraud.defend import USER_SCORES_FILE, defend
 from curator.fraud.detector import detect
@@ -104,6 +104,26 @@ def test_prior_adjustment_recovers_the_mixture():
     assert abs(prior - 0.05) < 0.02 and abs(posterior.mean() - prior) < 1e-6
 
 
+def test_prior_adjustment_recovers_a_mixture_of_two_kinds():
+    rng = np.random.default_rng(1)
+    kind = rng.choice(3, size=30000, p=[0.95, 0.03, 0.02])  # real users, fakes of kind A, of kind B
+    x = rng.normal(size=(len(kind), 2)) + np.stack([kind == 1, kind == 2], axis=1)
+    posterior, prior = prior_adjusted(np.exp(x - 0.5))  # column k: the ratio of kind k against real users
+    assert abs(prior - 0.05) < 0.02 and abs(posterior.mean() - prior) < 1e-6
+    assert roc_auc_score(kind > 0, posterior) > 0.7
+
+
+def test_one_calibrator_model_per_simulated_kind(attacked):
+    dataset, truth = attacked
+    config = DetectorConfig(attacks=("random", "bandwagon"), budgets=(0.05,), use_text=False, seed=3)
+    calibrator = fit_calibrator(simulate_attacks(dataset, config, None), config.seed)
+    assert list(calibrator.models) == ["random", "bandwagon"]
+    ratios = calibrator.likelihood_ratios(user_evidence(dataset, None, (), config.seed))
+    assert ratios.shape == (len(dataset.users), 2)
+    # the data's attack is random: the random model gives its fakes higher ratios than the bandwagon one
+    assert np.median(ratios[truth, 0]) > np.median(ratios[truth, 1])
+
+
 def test_reweight_curve_is_smooth_and_starts_at_one():
     p = np.linspace(0.6, 1.0, 41)
     weights = reweight_factor(p, threshold=0.6, gamma=2.0)
@@ -165,6 +185,7 @@ def test_cli_defends_and_gives_the_same_decisions_with_the_same_seed(attacked, t
     (["--fraud-action", "ban"], "--fraud-action: unknown action 'ban'"),
     (["--simulate", "random,sybil"], "--simulate: unknown"),
     (["--budgets", "0.5,x"], "--budgets '0.5,x'"),
+    (["--denoiser", "no-such-adapter"], "--denoiser no-such-adapter: no adapter folder"),
 ])
 def test_cli_bad_options_exit_two_with_one_line(attacked, tmp_path, option, message):
     result = run("defend", attacked[0].path, "--out", tmp_path / "out", *option)

@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from curator.cli.engine_options import MODEL_HELP, Device
+from curator.cli.progress import rich_progress
 from curator.data.dataset import load_dataset
 from curator.errors import OptionError
 from curator.fraud.config import FRAUD_ACTIONS, DefenseConfig, DetectorConfig
@@ -45,6 +47,12 @@ def defend(
     embedding_model: Annotated[Optional[str], typer.Option(
         help="Sentence-transformers model for item text (default all-MiniLM-L6-v2); item profiles' "
              "embeddings are used instead when the dataset has them.")] = None,
+    denoiser: Annotated[Optional[str], typer.Option(
+        help="Also use how noisy each user's sequence looks to the LLM denoiser (mean and max p(noise) of "
+             "`curator denoise`) as a signal: a denoise adapter trained on this data, e.g. denoise-ml100k "
+             "for MovieLens-100K.")] = None,
+    model: Annotated[Optional[str], typer.Option(help=f"The --denoiser's base model: {MODEL_HELP}")] = None,
+    device: Annotated[Device, typer.Option(help="Where the --denoiser's model runs.")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
@@ -57,6 +65,14 @@ def defend(
     defense = DefenseConfig(user_threshold=user_threshold, action=fraud_action, gamma=gamma)
     detector.validate()  # before reading the data: a bad option costs nothing
     defense.validate()
+    if denoiser:
+        from curator.denoise.denoiser import trained_quant
+        from curator.fraud.denoiser_signal import DenoiserSignal
+        from curator.llm.adapters import adapter_folder
+        from curator.llm.config import EngineConfig
+
+        denoiser_engine = EngineConfig(model=model, quant=trained_quant(adapter_folder(denoiser, "--denoiser")),
+                                       device=Device(device).value)
     dataset = load_dataset(data)
     vectors, model_name = None, None
     if text:
@@ -65,8 +81,10 @@ def defend(
 
         embedder = TextEmbedder(embedding_model)
         vectors, model_name = item_vectors(dataset, embedder), embedder.name
-    result = defend_stage(dataset, detector, defense, vectors, out, command=["curator", *sys.argv[1:]],
-                          embedding_model=model_name, overwrite=overwrite)
+    with rich_progress() as progress:  # the denoiser's item vectors take a while
+        signals = (DenoiserSignal(dataset, denoiser, denoiser_engine, progress),) if denoiser else ()
+        result = defend_stage(dataset, detector, defense, vectors, out, command=["curator", *sys.argv[1:]],
+                              signals=signals, embedding_model=model_name, overwrite=overwrite)
     summary = {"out": str(out), "users": len(result.detection.user_ids), "estimated_prior": result.detection.prior,
                "flagged": int((result.detection.probability >= user_threshold).sum()), "edits": result.counts}
     if as_json:

@@ -2,18 +2,23 @@
 
 Training. For each simulated attack type and budget, fakes are added to an in-memory copy of the data
 (simulate.py); the positives are those simulated fakes, the unlabeled are all users of the copy (the
-data's own users, among whom any real fakes hide). A logistic regression on the evidence (evidence.py)
-is fitted with both classes weighted equally, so its output q is the posterior at a prior of one half:
-q / (1 - q) is the likelihood ratio of "simulated fake" against "user of this data". Real fakes of a
-simulated kind sit among the unlabeled and would cap that ratio where they are, so the fit is done twice
-(two-step PU learning with spies; Liu et al. 2003): the first fit hides a share of the simulated fakes
-among the unlabeled, where they are scored the way hidden real fakes are; the second keeps as negatives
-only the users the first scored below all but SPY_QUANTILE of those spies.
+data's own users, among whom any real fakes hide). One logistic regression per attack type, on the
+evidence (evidence.py), is fitted with both classes weighted equally, so its output q is the posterior
+at a prior of one half: q / (1 - q) is the likelihood ratio of "simulated fake of this type" against
+"user of this data". One model per type, not one for all: fakes of different kinds stand out in
+different inputs, and a single model's ratio is that of the mixture of kinds, diluted for each kind by
+the others (a kind that stands out less, e.g. sequential walks, then never reaches a high ratio). Real
+fakes of a simulated kind sit among the unlabeled and would cap that ratio where they are, so each fit
+is done twice (two-step PU learning with spies; Liu et al. 2003): the first fit hides a share of the
+simulated fakes among the unlabeled, where they are scored the way hidden real fakes are; the second
+keeps as negatives only the users the first scored below all but SPY_QUANTILE of those spies.
 
-Prediction. The share of fakes in the data is unknown (none, 1%, 5%, ...). It is estimated by EM on
-the data's likelihood ratios (Saerens, Latinne & Decaestecker 2002: the prior that makes the mean
-posterior equal itself), and p(fake) is the posterior at that prior. Clean data drives the prior and so
-every p towards 0; an attack that stands out raises its fakes' p towards 1.
+Prediction. How many fakes of each kind the data holds is unknown (none, 1%, 5%, ...). The shares are
+estimated by EM on the data's likelihood ratios (Saerens, Latinne & Decaestecker 2002, with one
+component per kind next to the real users: the shares that make the mean posteriors equal themselves),
+and p(fake) is the posterior of all fake kinds together at those shares. Clean data drives every share
+and so every p towards 0; an attack that stands out under some kind's model raises its fakes' p
+towards 1.
 """
 
 from __future__ import annotations
@@ -41,50 +46,82 @@ EM_TOLERANCE = 1e-9
 
 @dataclass(frozen=True)
 class Calibrator:
-    model: Pipeline
+    models: dict[str, Pipeline]  # per simulated attack type
     input_names: tuple[str, ...]
     simulated_fakes: int
-    reliable_negatives: int  # users of the copies kept as negatives by the second fit
+    reliable_negatives: int  # users of the copies kept as negatives by the second fits, all types
 
-    def likelihood_ratio(self, evidence: Evidence) -> np.ndarray:
-        q = self.model.predict_proba(evidence.inputs.select(self.input_names).values)[:, 1]
+    def likelihood_ratios(self, evidence: Evidence) -> np.ndarray:
+        """(users, attack types) the ratio of each kind of simulated fake against a user of the data."""
+        values = evidence.inputs.select(self.input_names).values
+        q = np.column_stack([model.predict_proba(values)[:, 1] for model in self.models.values()])
         return q / np.maximum(1.0 - q, 1e-12)
 
 
-def fit_calibrator(dataset: Dataset, config: DetectorConfig, vectors: np.ndarray | None,
-                   signals: Sequence[UserSignal] = ()) -> Calibrator:
-    inputs, labels = [], []
+@dataclass(frozen=True)
+class Simulation:
+    """One simulated attack on a copy of the data: the copy's evidence and which of its users are fakes."""
+
+    attack: str
+    budget: float
+    evidence: Evidence
+    is_fake: np.ndarray  # (users of the copy,) bool
+
+
+def simulate_attacks(dataset: Dataset, config: DetectorConfig, vectors: np.ndarray | None,
+                     signals: Sequence[UserSignal] = ()) -> list[Simulation]:
+    """One simulation per attack type and budget of `config`, each from its own seed."""
+    simulations = []
     for attack in config.attacks:
         for budget in config.budgets:
             rng = np.random.default_rng(derive_seed(config.seed, "fraud", "simulate", attack, budget))
             copy, is_fake = with_simulated_attack(dataset, attack, budget, config.targets, rng)
-            evidence = user_evidence(copy, vectors, signals, config.seed)
-            inputs.append(evidence.inputs)
-            labels.append(is_fake)
-    values, labels_all = np.vstack([table.values for table in inputs]), np.concatenate(labels)
-    rng = np.random.default_rng(derive_seed(config.seed, "fraud", "spies"))
-    fakes = np.flatnonzero(labels_all)
+            simulations.append(Simulation(attack, budget, user_evidence(copy, vectors, signals, config.seed),
+                                          is_fake))
+    return simulations
+
+
+def fit_calibrator(simulations: Sequence[Simulation], seed: int) -> Calibrator:
+    models, negatives = {}, 0
+    for attack in dict.fromkeys(s.attack for s in simulations):
+        mine = [s for s in simulations if s.attack == attack]
+        values = np.vstack([s.evidence.inputs.values for s in mine])
+        labels = np.concatenate([s.is_fake for s in mine])
+        models[attack], negative = _fit_positive_unlabeled(values, labels, derive_seed(seed, "fraud", "spies", attack))
+        negatives += negative
+    fakes = sum(int(s.is_fake.sum()) for s in simulations)
+    return Calibrator(models, simulations[0].evidence.inputs.names, fakes, negatives)
+
+
+def _fit_positive_unlabeled(values: np.ndarray, labels: np.ndarray, seed: int) -> tuple[Pipeline, int]:
+    """(the second fit, how many unlabeled users it kept as negatives)."""
+    rng = np.random.default_rng(seed)
+    fakes = np.flatnonzero(labels)
     spies = rng.choice(fakes, size=max(1, round(SPY_SHARE * len(fakes))), replace=False)
-    first_labels = labels_all.copy()
+    first_labels = labels.copy()
     first_labels[spies] = False
     q = _logistic().fit(values, first_labels).predict_proba(values)[:, 1]
-    negative = ~labels_all & (q < np.quantile(q[spies], SPY_QUANTILE))
-    keep = labels_all | negative
-    model = _logistic().fit(values[keep], labels_all[keep])
-    return Calibrator(model, inputs[0].names, int(labels_all.sum()), int(negative.sum()))
+    negative = ~labels & (q < np.quantile(q[spies], SPY_QUANTILE))
+    keep = labels | negative
+    return _logistic().fit(values[keep], labels[keep]), int(negative.sum())
 
 
 def _logistic() -> Pipeline:
     return make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=1000))
 
 
-def prior_adjusted(likelihood_ratio: np.ndarray) -> tuple[np.ndarray, float]:
-    """(posteriors, prior): the EM fixed point prior = mean(posterior(prior))."""
-    prior = 0.5
+def prior_adjusted(likelihood_ratios: np.ndarray) -> tuple[np.ndarray, float]:
+    """(p(fake) per user, the estimated share of fakes) from (users, kinds) likelihood ratios: EM to the
+    shares at which each kind's mean posterior equals its share."""
+    ratios = likelihood_ratios.reshape(len(likelihood_ratios), -1)
+    shares = np.full(ratios.shape[1], 0.5 / ratios.shape[1])
     for _ in range(EM_ITERATIONS):
-        posterior = prior * likelihood_ratio / (prior * likelihood_ratio + 1.0 - prior)
-        updated = float(posterior.mean())
-        if abs(updated - prior) < EM_TOLERANCE:
+        weighted = ratios * shares  # (users, kinds)
+        posterior = weighted / (1.0 - shares.sum() + weighted.sum(axis=1, keepdims=True))
+        updated = posterior.mean(axis=0)
+        converged = np.abs(updated - shares).max() < EM_TOLERANCE
+        shares = updated
+        if converged:
             break
-        prior = updated
-    return prior * likelihood_ratio / (prior * likelihood_ratio + 1.0 - prior), prior
+    weighted = ratios * shares
+    return weighted.sum(axis=1) / (1.0 - shares.sum() + weighted.sum(axis=1)), float(shares.sum())

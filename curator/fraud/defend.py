@@ -41,16 +41,24 @@ def defend(dataset: Dataset, detector: DetectorConfig, defense: DefenseConfig, v
     detector.validate()
     defense.validate()
     out_dir = Path(out_dir)
-    check_output_free(out_dir, overwrite)
+    check_output_free(out_dir, overwrite)  # before the detection, which takes a while
     check_not_overlapping([dataset.path], out_dir)
-
     detection = detect(dataset, detector, vectors, signals)
+    return write_defended(dataset, detection, detector, defense, out_dir, command=command,
+                          embedding_model=embedding_model, overwrite=overwrite)
+
+
+def write_defended(dataset: Dataset, detection: Detection, detector: DetectorConfig, defense: DefenseConfig,
+                   out_dir: str | Path, *, command: Sequence[str], embedding_model: str | None = None,
+                   overwrite: bool = False) -> DefenseResult:
+    """Act on `detection` (of `dataset`, by a detector configured as `detector`) and write the result."""
+    defense.validate()
     weights = dataset.users["weight"].to_numpy().astype(np.float64)
     edits = defense_edits(detection.user_ids, detection.probability, weights, defense)
     ledger = build_ledger(dataset.tables, edits, stage=STAGE, model=embedding_model if detector.use_text else None)
     config: dict[str, Any] = {"detector": asdict(detector), "defense": asdict(defense),
                               "embedding_model": embedding_model, "estimated_prior": detection.prior}
-    written = write_curated(out_dir, dataset, ledger, STAGE, config, command,
+    written = write_curated(Path(out_dir), dataset, ledger, STAGE, config, command,
                             extra_files={USER_SCORES_FILE: _score_table(detection, edits)}, overwrite=overwrite)
     return DefenseResult(written, detection, ledger_counts(ledger))
 

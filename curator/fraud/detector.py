@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from curator.data.dataset import Dataset
-from curator.fraud.calibrator import fit_calibrator, prior_adjusted
+from curator.fraud.calibrator import Calibrator, fit_calibrator, prior_adjusted, simulate_attacks
 from curator.fraud.config import DetectorConfig
 from curator.fraud.evidence import Evidence, user_evidence
 from curator.fraud.features import UserSignal
@@ -37,7 +37,11 @@ def detect(dataset: Dataset, config: DetectorConfig, vectors: np.ndarray | None,
     """`vectors`: item text vectors (features_text.item_vectors), or None for collaborative signals only."""
     config.validate()
     vectors = vectors if config.use_text else None
-    calibrator = fit_calibrator(dataset, config, vectors, signals)
-    evidence = user_evidence(dataset, vectors, signals, config.seed)
-    probability, prior = prior_adjusted(calibrator.likelihood_ratio(evidence))
+    calibrator = fit_calibrator(simulate_attacks(dataset, config, vectors, signals), config.seed)
+    return judge(dataset, calibrator, user_evidence(dataset, vectors, signals, config.seed))
+
+
+def judge(dataset: Dataset, calibrator: Calibrator, evidence: Evidence) -> Detection:
+    """p(fake) of the users of `dataset`, whose `evidence` is computed with the calibrator's signals."""
+    probability, prior = prior_adjusted(calibrator.likelihood_ratios(evidence))
     return Detection(dataset.users["user_id"].to_pylist(), probability, prior, evidence, calibrator.simulated_fakes)

@@ -7,6 +7,9 @@
                       robust z of the pair-lift features: the one signal every promotion attack shares
                       whatever its fillers (its fakes all hold the same targets), kept apart so that its
                       direction counts
+    pca_suspicion     the PCA-VarSelect rank (baselines.py): fillers without taste load little on the
+                      users' top principal components; walks along real transitions too, which the
+                      distances above barely see
 
 The distances are relative to the dataset's own users, so inputs computed on different datasets (the
 data, and its copies with simulated fakes) are on one scale.
@@ -22,6 +25,7 @@ import numpy as np
 from curator.data.dataset import Dataset
 from curator.errors import InputError
 from curator.fraud.anomaly import log_distance, robust_z
+from curator.fraud.baselines import pca_suspicion
 from curator.fraud.features import FeatureTable, UserSignal
 from curator.fraud.features_collaborative import collaborative_features
 from curator.fraud.features_text import text_features
@@ -55,6 +59,7 @@ def user_evidence(dataset: Dataset, vectors: np.ndarray | None, signals: Sequenc
                                               for name, column in signal(dataset).items()}, num_users)
         features = features.join(external)
         inputs["signal_distance"] = log_distance(external.values, derive_seed(seed, "fraud", "signals"))
+    inputs["pca_suspicion"] = pca_suspicion(dataset, seed)
     group = robust_z(collaborative.select(GROUP_FEATURES).values)
     inputs.update({f"{name}_z": group[:, k] for k, name in enumerate(GROUP_FEATURES)})
     return Evidence(features, FeatureTable.from_columns(inputs, num_users))

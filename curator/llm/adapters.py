@@ -20,15 +20,16 @@ def shipped_adapters() -> Path:
     return Path(str(importlib.resources.files("curator.adapters")))
 
 
-def adapter_folder(spec: str) -> Path:
-    """The folder of the adapter named `spec` (a shipped name, or a path); ModelError when there is none."""
+def adapter_folder(spec: str, option: str = "--adapter") -> Path:
+    """The folder of the adapter named `spec` (a shipped name, or a path); ModelError, naming the command
+    line `option` it came from, when there is none."""
     shipped = shipped_adapters()
     path = Path(spec).expanduser()
     if not path.is_dir() and (shipped / spec / ADAPTER_CONFIG).is_file():
         path = shipped / spec
     if not (path / ADAPTER_CONFIG).is_file():
         available = sorted(p.name for p in shipped.iterdir() if (p / ADAPTER_CONFIG).is_file())
-        raise ModelError(f"--adapter {spec}: no adapter folder with {ADAPTER_CONFIG} there "
+        raise ModelError(f"{option} {spec}: no adapter folder with {ADAPTER_CONFIG} there "
                          f"(shipped adapters: {', '.join(available) or 'none'})")
     return path
 

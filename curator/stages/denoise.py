@@ -132,28 +132,40 @@ class DenoiseRun:
         return rows
 
 
+def load_model(adapter: str, engine_config: EngineConfig) -> tuple[Engine, Denoiser]:
+    """The engine with the denoise adapter, and the denoiser's head."""
+    folder = adapter_folder(adapter)
+    engine = load_engine(replace(engine_config, adapters=(str(folder),)))
+    return engine, load_denoiser(folder, engine.model.config.hidden_size)
+
+
+def encode_items(dataset: Dataset, engine: Engine, denoiser: Denoiser, rows: np.ndarray,
+                 progress: StageProgress) -> torch.Tensor:
+    """(items, dim): the LLM vector of each item in `rows`, zero for the others (and for all of them when
+    the adapter has no LLM part, which never reads the vectors)."""
+    vectors = torch.zeros(len(dataset.items), engine.model.config.hidden_size)
+    if not denoiser.config.use_text:
+        return vectors
+    texts = item_texts(dataset)
+    encoder = ItemEncoder(engine.model, engine.tokenizer, denoiser.config.top_layers)
+    progress.start("item vectors", total=len(rows))
+    vectors[torch.from_numpy(rows)] = encoder.encode(
+        [texts[i] for i in rows], progress=lambda n: progress.advance("item vectors", n))
+    return vectors
+
+
 def load_run(dataset: Dataset, adapter: str, engine_config: EngineConfig, work: WorkFolder | None,
              progress: StageProgress) -> DenoiseRun:
     """Load the engine with the denoise adapter and compute (or reuse) the vector of every item that some
     training sequence holds (the only ones scored or proposed; the others stay zero)."""
-    folder = adapter_folder(adapter)
-    engine = load_engine(replace(engine_config, adapters=(str(folder),)))
-    denoiser = load_denoiser(folder, engine.model.config.hidden_size)
+    engine, denoiser = load_model(adapter, engine_config)
     train = training_interactions(dataset)
     stats = CooccurrenceStats.of(train)
     cached = work.path / VECTORS_FILE if work else None
-    if not denoiser.config.use_text:  # an adapter without the LLM part never reads the vectors
-        vectors = torch.zeros(len(dataset.items), engine.model.config.hidden_size)
-    elif cached and cached.is_file():
+    if cached and cached.is_file():
         vectors = torch.from_numpy(np.load(cached))
     else:
-        texts = item_texts(dataset)
-        needed = np.flatnonzero(stats.users_of > 0)
-        encoder = ItemEncoder(engine.model, engine.tokenizer, denoiser.config.top_layers)
-        progress.start("item vectors", total=len(needed))
-        vectors = torch.zeros(len(texts), engine.model.config.hidden_size)
-        vectors[torch.from_numpy(needed)] = encoder.encode(
-            [texts[i] for i in needed], progress=lambda n: progress.advance("item vectors", n))
+        vectors = encode_items(dataset, engine, denoiser, np.flatnonzero(stats.users_of > 0), progress)
         if cached:
             staging = cached.with_name(f".{cached.stem}.tmp.npy")
             np.save(staging, vectors.numpy())

@@ -1,0 +1,55 @@
+"""The LLM denoiser as a user-level signal: how noisy a user's sequence looks to `curator denoise`.
+
+Each training interaction gets the denoiser's calibrated p(noise) (the LLM's item vectors through the
+LoRA adapter, fused with leave-one-user-out co-occurrence); a user's signal is the mean and the max of
+them. Fillers drawn without taste read as noise; a real user's items mostly fit their context.
+
+The calibrator needs the signal on every simulated copy of the data as well as on the data itself, so it
+is a UserSignal (a function of a dataset). The engine, the adapter and the items' vectors are loaded on
+the first call, once (copies share the data's items); each dataset then costs one scoring pass over its
+users.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from curator.data.collaborative import training_interactions
+from curator.data.dataset import Dataset
+from curator.denoise.context import CooccurrenceStats
+from curator.errors import InputError
+from curator.fraud.features import per_user_mean_and_max
+from curator.llm.config import EngineConfig
+from curator.stages.denoise import DenoiseRun, encode_items, load_model
+from curator.stages.progress import Silent, StageProgress
+
+PREFIX = "denoiser_noise"  # the signal's columns: denoiser_noise_mean, denoiser_noise_max
+
+
+class DenoiserSignal:
+    def __init__(self, dataset: Dataset, adapter: str, engine_config: EngineConfig,
+                 progress: StageProgress | None = None):
+        self.dataset, self.adapter, self.engine_config = dataset, adapter, engine_config
+        self.progress = progress or Silent()
+        self.items = dataset.items["item_id"].combine_chunks()
+        self.loaded = None  # (engine, denoiser, item vectors)
+
+    def _load(self):
+        if self.loaded is None:
+            engine, denoiser = load_model(self.adapter, self.engine_config)
+            # Every item, not only those real users hold: a simulated fake may draw any catalog item.
+            vectors = encode_items(self.dataset, engine, denoiser, np.arange(len(self.items)), self.progress)
+            self.loaded = engine, denoiser, vectors
+        return self.loaded
+
+    def __call__(self, dataset: Dataset) -> dict[str, np.ndarray]:
+        if not dataset.items["item_id"].combine_chunks().equals(self.items):
+            raise InputError("the denoiser signal was set up for another catalog (the items differ)")
+        engine, denoiser, vectors = self._load()
+        train = training_interactions(dataset)
+        run = DenoiseRun(dataset, engine, denoiser, train, CooccurrenceStats.of(train), vectors)
+        probabilities = [run.probabilities(user) if len(run.sequences[user]) else np.zeros(0)
+                         for user in range(train.num_users)]
+        user_of_row = np.repeat(np.arange(train.num_users), [len(p) for p in probabilities])
+        values = np.concatenate(probabilities) if probabilities else np.zeros(0)
+        return per_user_mean_and_max(user_of_row, values, train.num_users, PREFIX)
