@@ -32,7 +32,9 @@ class TextEmbedder:
 
     def __init__(self, model: str | None = None, device: str = "cpu"):
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # its per-tensor loading bar is noise in the CLI's output
         self.name = model or DEFAULT_EMBEDDING_MODEL
         location = str(default_embedding_folder()) if model is None else model
         try:
