@@ -124,6 +124,24 @@ def test_one_calibrator_model_per_simulated_kind(attacked):
     assert np.median(ratios[truth, 0]) > np.median(ratios[truth, 1])
 
 
+def test_simulations_report_progress_one_step_each(attacked):
+    class Recorder:
+        def __init__(self):
+            self.totals, self.steps = {}, {}
+
+        def start(self, task, total, done=0):
+            self.totals[task] = total
+
+        def advance(self, task, amount=1, note=""):
+            self.steps[task] = self.steps.get(task, 0) + amount
+
+    recorder = Recorder()
+    config = DetectorConfig(attacks=("random",), budgets=(0.01, 0.05), use_text=False, seed=3)
+    simulations = simulate_attacks(attacked[0], config, None, progress=recorder)
+    assert [(s.attack, s.budget) for s in simulations] == [("random", 0.01), ("random", 0.05)]
+    assert recorder.totals == recorder.steps == {"simulated attacks": 2}
+
+
 def test_reweight_curve_is_smooth_and_starts_at_one():
     p = np.linspace(0.6, 1.0, 41)
     weights = reweight_factor(p, threshold=0.6, gamma=2.0)

@@ -81,10 +81,10 @@ def defend(
 
         embedder = TextEmbedder(embedding_model)
         vectors, model_name = item_vectors(dataset, embedder), embedder.name
-    with rich_progress() as progress:  # the denoiser's item vectors take a while
+    with rich_progress() as progress:
         signals = (DenoiserSignal(dataset, denoiser, denoiser_engine, progress),) if denoiser else ()
         result = defend_stage(dataset, detector, defense, vectors, out, command=["curator", *sys.argv[1:]],
-                              signals=signals, embedding_model=model_name, overwrite=overwrite)
+                              signals=signals, embedding_model=model_name, overwrite=overwrite, progress=progress)
     summary = {"out": str(out), "users": len(result.detection.user_ids), "estimated_prior": result.detection.prior,
                "flagged": int((result.detection.probability >= user_threshold).sum()), "edits": result.counts}
     if as_json:

@@ -37,7 +37,9 @@ from curator.fraud.evidence import Evidence, user_evidence
 from curator.fraud.features import UserSignal
 from curator.fraud.simulate import with_simulated_attack
 from curator.seeds import derive_seed
+from curator.stages.progress import Silent, StageProgress
 
+SIMULATIONS_TASK = "simulated attacks"  # progress: one step per attack type and budget
 EM_ITERATIONS = 1000
 SPY_SHARE = 0.2  # of the simulated fakes, hidden among the unlabeled in the first fit
 SPY_QUANTILE = 0.25  # users scored above this quantile of the spies in the first fit are not negatives
@@ -69,8 +71,10 @@ class Simulation:
 
 
 def simulate_attacks(dataset: Dataset, config: DetectorConfig, vectors: np.ndarray | None,
-                     signals: Sequence[UserSignal] = ()) -> list[Simulation]:
+                     signals: Sequence[UserSignal] = (), progress: StageProgress | None = None) -> list[Simulation]:
     """One simulation per attack type and budget of `config`, each from its own seed."""
+    progress = progress or Silent()
+    progress.start(SIMULATIONS_TASK, total=len(config.attacks) * len(config.budgets))
     simulations = []
     for attack in config.attacks:
         for budget in config.budgets:
@@ -78,6 +82,7 @@ def simulate_attacks(dataset: Dataset, config: DetectorConfig, vectors: np.ndarr
             copy, is_fake = with_simulated_attack(dataset, attack, budget, config.targets, rng)
             simulations.append(Simulation(attack, budget, user_evidence(copy, vectors, signals, config.seed),
                                           is_fake))
+            progress.advance(SIMULATIONS_TASK)
     return simulations
 
 

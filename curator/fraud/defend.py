@@ -23,6 +23,7 @@ from curator.fraud.actions import defense_edits
 from curator.fraud.config import DefenseConfig, DetectorConfig
 from curator.fraud.detector import Detection, detect
 from curator.fraud.features import UserSignal
+from curator.stages.progress import StageProgress
 
 USER_SCORES_FILE = "user_scores.parquet"
 STAGE = "defend"
@@ -37,13 +38,14 @@ class DefenseResult:
 
 def defend(dataset: Dataset, detector: DetectorConfig, defense: DefenseConfig, vectors: np.ndarray | None,
            out_dir: str | Path, *, command: Sequence[str], signals: Sequence[UserSignal] = (),
-           embedding_model: str | None = None, overwrite: bool = False) -> DefenseResult:
+           embedding_model: str | None = None, overwrite: bool = False,
+           progress: StageProgress | None = None) -> DefenseResult:
     detector.validate()
     defense.validate()
     out_dir = Path(out_dir)
     check_output_free(out_dir, overwrite)  # before the detection, which takes a while
     check_not_overlapping([dataset.path], out_dir)
-    detection = detect(dataset, detector, vectors, signals)
+    detection = detect(dataset, detector, vectors, signals, progress)
     return write_defended(dataset, detection, detector, defense, out_dir, command=command,
                           embedding_model=embedding_model, overwrite=overwrite)
 

@@ -14,6 +14,7 @@ from curator.fraud.calibrator import Calibrator, fit_calibrator, prior_adjusted,
 from curator.fraud.config import DetectorConfig
 from curator.fraud.evidence import Evidence, user_evidence
 from curator.fraud.features import UserSignal
+from curator.stages.progress import StageProgress
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,11 @@ class Detection:
 
 
 def detect(dataset: Dataset, config: DetectorConfig, vectors: np.ndarray | None,
-           signals: Sequence[UserSignal] = ()) -> Detection:
+           signals: Sequence[UserSignal] = (), progress: StageProgress | None = None) -> Detection:
     """`vectors`: item text vectors (features_text.item_vectors), or None for collaborative signals only."""
     config.validate()
     vectors = vectors if config.use_text else None
-    calibrator = fit_calibrator(simulate_attacks(dataset, config, vectors, signals), config.seed)
+    calibrator = fit_calibrator(simulate_attacks(dataset, config, vectors, signals, progress), config.seed)
     return judge(dataset, calibrator, user_evidence(dataset, vectors, signals, config.seed))
 
 
