@@ -41,10 +41,10 @@ from rich.table import Table
 
 from curator.data.dataset import Dataset, load_dataset
 from curator.data.importers import import_dataset
+from curator.denoise.denoiser import trained_quant
 from curator.evaluation.detection import detection_report
 from curator.evaluation.targets import never_interacted, target_exposure
 from curator.fraud.baselines import pca_suspicion
-from curator.denoise.denoiser import trained_quant
 from curator.fraud.calibrator import fit_calibrator, simulate_attacks
 from curator.fraud.config import FRAUD_ACTIONS, DefenseConfig, DetectorConfig
 from curator.fraud.defend import write_defended
