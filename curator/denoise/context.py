@@ -76,6 +76,13 @@ def masked_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, (values * mask).sum(axis=1) / np.maximum(counts, 1), 0.0)
 
 
+def popularity(stats: CooccurrenceStats, items: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """The popularity feature of `items`: log(1 + users having it, the user left out) over the most popular
+    item's."""
+    users_of = np.maximum(stats.users_of[items] - np.isin(items, own), 0.0)
+    return np.log1p(users_of) / np.log1p(max(stats.users_of.max(), 1.0))
+
+
 def sequence_features(stats: CooccurrenceStats, items: np.ndarray, own: np.ndarray) -> np.ndarray:
     """(len(items), len(FEATURES)) float32 features of each position of one user's training sequence
     `items` (item indices, in order); `own` = the user's real items (equal to `items` unless corrupted)."""
@@ -87,9 +94,8 @@ def sequence_features(stats: CooccurrenceStats, items: np.ndarray, own: np.ndarr
     global_mean = masked_mean(cosine, others)
     spread = global_mean.std()
     global_z = (global_mean - global_mean.mean()) / spread if spread > 0 else np.zeros(length)
-    users_of = np.maximum(stats.users_of[items] - np.isin(items, own), 0.0)
-    popularity = np.log1p(users_of) / np.log1p(max(stats.users_of.max(), 1.0))
-    columns = (local_mean, local_max, global_mean, global_z, np.full(length, global_mean.mean()), popularity,
+    columns = (local_mean, local_max, global_mean, global_z, np.full(length, global_mean.mean()),
+               popularity(stats, items, own),
                np.full(length, np.log1p(length) / LENGTH_SCALE))
     return np.stack(columns, axis=1).astype(np.float32)
 
@@ -105,6 +111,4 @@ def candidate_features(stats: CooccurrenceStats, items: np.ndarray, own: np.ndar
         fit = stats.cosine(candidates, context, own).mean(axis=1)
     else:
         fit = np.zeros(len(candidates))
-    users_of = np.maximum(stats.users_of[candidates] - np.isin(candidates, own), 0.0)
-    popularity = np.log1p(users_of) / np.log1p(max(stats.users_of.max(), 1.0))
-    return np.stack([fit, popularity], axis=1).astype(np.float32)
+    return np.stack([fit, popularity(stats, candidates, own)], axis=1).astype(np.float32)

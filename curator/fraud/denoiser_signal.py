@@ -48,8 +48,7 @@ class DenoiserSignal:
         engine, denoiser, vectors = self._load()
         train = training_interactions(dataset)
         run = DenoiseRun(dataset, engine, denoiser, train, CooccurrenceStats.of(train), vectors)
-        probabilities = [run.probabilities(user) if len(run.sequences[user]) else np.zeros(0)
-                         for user in range(train.num_users)]
+        probabilities = [run.probabilities(user) for user in range(train.num_users)]
         user_of_row = np.repeat(np.arange(train.num_users), [len(p) for p in probabilities])
         values = np.concatenate(probabilities) if probabilities else np.zeros(0)
         return per_user_mean_and_max(user_of_row, values, train.num_users, PREFIX)

@@ -19,9 +19,7 @@ kernels have no backward pass, so the base is trained unquantized there (QLoRA n
 
 from __future__ import annotations
 
-import shutil
 import time
-import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from curator.data.atomic import atomic_output_dir, check_output_free
 from curator.data.collaborative import training_interactions
 from curator.data.dataset import Dataset
 from curator.denoise.calibration import Calibration
@@ -111,8 +110,7 @@ def adapt(dataset: Dataset, config: AdaptConfig, engine_config: EngineConfig, ou
     config.validate()
     progress = progress or Silent()
     out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise OptionError(f"{out_dir} exists: pass --overwrite to replace it, or choose another --out")
+    check_output_free(out_dir, overwrite)
     engine_config = _trainable(engine_config)
     identity = {"data": dataset.content_hash, "config": config.to_dict(), "engine": engine_config.to_dict()}
     work = WorkFolder.open(work_folder_for(out_dir), identity, resume=resume, overwrite=overwrite)
@@ -233,9 +231,7 @@ def _cached_trunk(work: WorkFolder, encoder: ItemEncoder, texts: list[str], prog
         return Trunk(saved["hidden"], saved["mask"])
     progress.start("item texts through the frozen layers", total=len(texts))
     trunk = encoder.trunk(texts, progress=lambda n: progress.advance("item texts through the frozen layers", n))
-    staging = file.with_name(f".{file.name}.tmp-{uuid.uuid4().hex[:8]}")
-    torch.save({"hidden": trunk.hidden, "mask": trunk.mask}, staging)
-    staging.replace(file)
+    work.write_file(TRUNK_FILE, lambda target: torch.save({"hidden": trunk.hidden, "mask": trunk.mask}, target))
     return trunk
 
 
@@ -271,11 +267,9 @@ def _over_budget(config: AdaptConfig, seconds: float) -> bool:
 def _checkpoint(work: WorkFolder, model, head, optimizer, state: dict) -> None:
     from peft import get_peft_model_state_dict
 
-    file = work.path / CHECKPOINT_FILE
-    staging = file.with_name(f".{file.name}.tmp-{uuid.uuid4().hex[:8]}")
-    torch.save({"lora": get_peft_model_state_dict(model), "head": head.state_dict(),
-                "optimizer": optimizer.state_dict(), "state": state}, staging)
-    staging.replace(file)
+    checkpoint = {"lora": get_peft_model_state_dict(model), "head": head.state_dict(),
+                  "optimizer": optimizer.state_dict(), "state": state}
+    work.write_file(CHECKPOINT_FILE, lambda target: torch.save(checkpoint, target))
 
 
 def _resume(work: WorkFolder, model, head, optimizer) -> dict:
@@ -336,17 +330,10 @@ def _replacement_report(denoiser: Denoiser, stats: CooccurrenceStats, vectors: t
 
 
 def _save(out_dir: Path, model, denoiser: Denoiser, meta: dict[str, Any], overwrite: bool) -> None:
-    staging = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     # peft records the base model's folder, a path on this machine; the model's name travels instead.
     for lora in model.peft_config.values():
         lora.base_model_name_or_path = meta["base_model"]
-    try:
+    with atomic_output_dir(out_dir, overwrite=overwrite) as staging:
         model.save_pretrained(str(staging))
         denoiser.save(staging, meta)
         write_card(staging / "README.md", meta)
-        if out_dir.exists() and overwrite:
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

@@ -106,13 +106,16 @@ class DenoiseRun:
         self.item_ids = np.array(dataset.items["item_id"].to_pylist(), dtype=object)
 
     def probabilities(self, user: int) -> np.ndarray:
+        """(training items of `user`,) calibrated p(noise); empty for a user without training items."""
         items = self.sequences[user]
+        if not len(items):
+            return np.zeros(0)
         return self.denoiser.probabilities(self.denoiser.logits(self.stats, items, items, self.vectors))
 
     def decide(self, user: int, config: DenoiseConfig) -> list[dict[str, Any]]:
         """Score table rows of one user's training interactions, with the decisions taken."""
         items = self.sequences[user]
-        p = self.probabilities(user) if len(items) else np.zeros(0)
+        p = self.probabilities(user)
         rows = [{"user_id": self.user_ids[user], "position": position, "item_id": self.item_ids[item],
                  "score": float(score), "action": "keep", "new_item": None, "candidates": None,
                  "candidate_confidences": None} for position, (item, score) in enumerate(zip(items, p))]
@@ -166,11 +169,15 @@ def load_run(dataset: Dataset, adapter: str, engine_config: EngineConfig, work: 
         vectors = torch.from_numpy(np.load(cached))
     else:
         vectors = encode_items(dataset, engine, denoiser, np.flatnonzero(stats.users_of > 0), progress)
-        if cached:
-            staging = cached.with_name(f".{cached.stem}.tmp.npy")
-            np.save(staging, vectors.numpy())
-            staging.replace(cached)
+        if work:
+            work.write_file(VECTORS_FILE, lambda target: _save_array(target, vectors.numpy()))
     return DenoiseRun(dataset, engine, denoiser, train, stats, vectors)
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    # Through a file object: np.save given a path appends ".npy" to a name without it (the staging name).
+    with path.open("wb") as file:
+        np.save(file, array)
 
 
 def denoise(dataset: Dataset, config: DenoiseConfig, engine_config: EngineConfig, out_dir: str | Path, *,

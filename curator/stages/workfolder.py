@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ class WorkFolder:
         return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
 
     def write_json(self, name: str, content: Any) -> None:
-        self._atomic_write(self.path / name, lambda target: target.write_text(
+        self.write_file(name, lambda target: target.write_text(
             json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"))
 
     def chunk_file(self, stage: str, index: int) -> Path:
@@ -73,6 +74,11 @@ class WorkFolder:
 
     def read_chunk(self, stage: str, index: int) -> pa.Table:
         return pq.read_table(self.chunk_file(stage, index))
+
+    def write_file(self, name: str, write: Callable[[Path], None]) -> None:
+        """Have `write(path)` write the folder's file `name`, atomically (a kill leaves the old file or
+        none, never half of the new one)."""
+        self._atomic_write(self.path / name, write)
 
     def remove(self) -> None:
         shutil.rmtree(self.path)
