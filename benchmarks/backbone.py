@@ -2,6 +2,7 @@
 
     python benchmarks/backbone.py                       # both datasets, seeds 1,2,3
     python benchmarks/backbone.py --data beauty --seeds 1
+    python benchmarks/backbone.py --data beauty --device cuda --patience 10   # the paper's stopping rule
 
 Resumable: a killed run continues where it stopped when started again with the same arguments.
 Prints a table and writes benchmarks/results/backbone-<data>.json.
@@ -11,6 +12,7 @@ import argparse
 import json
 import platform
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -19,6 +21,7 @@ from rich.table import Table
 
 from curator.data.dataset import load_dataset
 from curator.data.importers import import_dataset
+from curator.devices import DEVICE_CHOICES
 from curator.training import TrainOptions, train_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,16 +41,15 @@ DATASETS = {
 }
 
 
-def run(name: str, seeds: list[int], work: Path) -> dict:
+def run(name: str, seeds: list[int], work: Path, device: str, patience: int | None) -> dict:
     spec = DATASETS[name]
     data_dir = work / "data" / name
     dataset = load_dataset(data_dir) if (data_dir / "manifest.json").exists() else \
         import_dataset(spec["source"], data_dir, format=spec["format"], command=sys.argv)
-    options = spec["options"]
-    options.seeds = seeds
+    options = replace(spec["options"], seeds=seeds, device=device, patience=patience or spec["options"].patience)
     console = Console()
     summary = train_dataset(
-        dataset, options, work / "runs" / name, resume=True,
+        dataset, options, work / "runs" / f"{name}-p{options.patience}", resume=True,
         on_epoch=lambda seed, log: console.log(
             f"{name} seed {seed} epoch {log.epoch}: loss {log.loss:.4f} valid NDCG@10 "
             f"{log.valid['NDCG@10']:.4f} HR@10 {log.valid['HR@10']:.4f} ({log.seconds:.0f}s)"),
@@ -59,15 +61,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", choices=sorted(DATASETS), default=["ml-100k", "beauty"])
     parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    parser.add_argument("--patience", type=int, help="epochs without a better validation NDCG@10 before "
+                        "stopping [default: per dataset, above]")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-backbone")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
 
-    results = [run(name, seeds, args.work) for name in args.data]
+    results = [run(name, seeds, args.work, args.device, args.patience) for name in args.data]
 
     table = Table(title="SASRec+ test metrics, mean ± std over seeds " + args.seeds)
-    for column in ("data", "HR@10", "NDCG@10", "anchor HR@10", "anchor NDCG@10", "s/epoch", "epochs", "peak MiB"):
+    for column in ("data", "HR@10", "NDCG@10", "anchor HR@10", "anchor NDCG@10", "s/epoch", "epochs", "peak MiB",
+                   "device"):
         table.add_column(column, justify="right")
     for r in results:
         anchor = r["anchor"] or {}
@@ -77,12 +83,14 @@ def main() -> None:
             *(f"{anchor[m]:.4f}" if anchor else "-" for m in ("HR@10", "NDCG@10")),
             f"{r['seconds_per_epoch']:.1f}",
             "/".join(str(s["epochs"]) for s in r["seeds"]),
-            f"{r['peak_memory_mib']:.0f}",
+            f"{r['peak_memory_mib']:.0f}" + (f" (GPU {r['peak_gpu_memory_mib']:.0f})" if r["peak_gpu_memory_mib"] else ""),
+            r["device"],
         )
     Console().print(table)
 
     machine = {"torch_threads": torch.get_num_threads(), "platform": platform.platform(),
-               "processor": platform.processor(), "torch": torch.__version__}
+               "processor": platform.processor(), "torch": torch.__version__,
+               "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
     args.results.mkdir(parents=True, exist_ok=True)
     for r in results:
         out = args.results / f"backbone-{r['dataset']}.json"

@@ -22,6 +22,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import torch
 from rich.console import Console
 from rich.table import Table
 
@@ -206,7 +207,8 @@ def main() -> None:
     out = args.results / f"denoise-{args.part}{suffix}.json"
     out.write_text(json.dumps({
         "command": ["python", "-P", *sys.argv], "adapter": args.adapter, "threshold": args.threshold,
-        "machine": {"platform": platform.platform(), "processor": platform.processor()},
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
         "result": result,
     }, indent=2, default=float) + "\n")
     console.print(f"wrote {out}")

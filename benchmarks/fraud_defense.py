@@ -42,6 +42,7 @@ from rich.table import Table
 from curator.data.dataset import Dataset, load_dataset
 from curator.data.importers import import_dataset
 from curator.denoise.denoiser import trained_quant
+from curator.devices import DEVICE_CHOICES
 from curator.evaluation.detection import detection_report
 from curator.evaluation.targets import never_interacted, target_exposure
 from curator.fraud.baselines import pca_suspicion
@@ -88,6 +89,10 @@ def catalog_sequences(dataset: Dataset) -> list[np.ndarray]:
     return np.split(index.astype(np.int64), dataset.sequence_bounds()[1:-1])
 
 
+def train_options(args) -> TrainOptions:
+    return TrainOptions(max_epochs=args.epochs, patience=args.patience, max_len=args.max_len, device=args.device)
+
+
 class Trainer:
     """SASRec runs on dataset variants, evaluated on the clean data's real users."""
 
@@ -102,7 +107,7 @@ class Trainer:
         self.whole = [sequences[k] for k in evaluated]  # "never interacted" counts the test target too
 
     def options(self) -> TrainOptions:
-        return TrainOptions(max_epochs=self.args.epochs, patience=self.args.patience, max_len=self.args.max_len)
+        return train_options(self.args)
 
     def run(self, dataset: Dataset, seed: int, targets: list[str]) -> dict:
         """HR/NDCG@10 of the real users' test targets and target exposure, for the model trained on
@@ -189,6 +194,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=200, help="most training epochs of a SASRec run")
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--max-len", type=int, default=200)
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where SASRec trains")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-fraud")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fraud_defense.json")
     args = parser.parse_args()
@@ -308,8 +314,9 @@ def write(args, rows: list[dict]) -> None:
                     "SASRec metrics over the real users of the clean data, test targets of the clean data; "
                     "T-HR/T-NDCG@50 over real users who never interacted with a target",
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
-        "train_options": asdict(TrainOptions(max_epochs=args.epochs, patience=args.patience, max_len=args.max_len)),
+                    "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+                    "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
+        "train_options": asdict(train_options(args)),
         "rows": rows,
     }
     args.out.write_text(json.dumps(payload, indent=2) + "\n")

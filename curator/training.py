@@ -21,6 +21,7 @@ import torch
 from curator import __version__
 from curator.data.dataset import Dataset
 from curator.data.sequences import user_sequences
+from curator.devices import resolve_device
 from curator.errors import OptionError
 from recsys.data import LeaveOneOut
 from recsys.models import MODELS
@@ -43,6 +44,7 @@ class TrainOptions:
     heads: int = 1
     dropout: float = 0.1
     use_weights: bool = True  # apply users.weight to the loss
+    device: str = "auto"  # cpu, cuda, or auto (CUDA when present); a run can resume on another device
 
     def validate(self) -> None:
         if self.model not in MODELS:
@@ -58,10 +60,11 @@ class TrainOptions:
             raise OptionError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.model == "sasrec" and self.hidden % self.heads:
             raise OptionError(f"--hidden {self.hidden} is not divisible by --heads {self.heads}")
+        resolve_device(self.device)
 
     def train_config(self, seed: int) -> TrainConfig:
         return TrainConfig(max_epochs=self.max_epochs, patience=self.patience, batch_size=self.batch_size,
-                           lr=self.lr, max_len=self.max_len, seed=seed)
+                           lr=self.lr, max_len=self.max_len, seed=seed, device=resolve_device(self.device))
 
     def build_model(self, num_items: int, seed: int) -> torch.nn.Module:
         model_class, config_class = MODELS[self.model]
@@ -81,6 +84,10 @@ class SeedResult:
     seconds_per_epoch: float
     valid: dict[str, float]
     test: dict[str, float]
+    # Peaks of the process that trained this seed (None in results written before they were recorded).
+    peak_memory_mib: float | None = None
+    peak_gpu_memory_mib: float | None = None
+    device: str = "cpu"  # where it trained (results from before the field existed were all CPU runs)
 
 
 def summarize(results: list[SeedResult]) -> dict[str, dict[str, float]]:
@@ -95,11 +102,21 @@ def peak_memory_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def peak_gpu_memory_mib(device: str) -> float | None:
+    """Peak memory torch allocated on the CUDA device since the last reset, None when not on CUDA."""
+    return torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None
+
+
+def largest(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return max(values) if values else None
+
+
 def _run_identity(dataset: Dataset, options: TrainOptions) -> dict:
     """What a run folder is bound to. Seeds are not part of it: each seed has its own sub-folder, so seeds
-    can be added later, or trained by separate processes, and collected with --resume."""
+    can be added later, or trained by separate processes, and collected with --resume. Nor is the device."""
     run_options = asdict(options)
-    del run_options["seeds"]
+    del run_options["seeds"], run_options["device"]
     return {"data_hash": dataset.content_hash, "options": run_options}
 
 
@@ -136,6 +153,7 @@ def train_dataset(dataset: Dataset, options: TrainOptions, run_dir: Path, *, res
     identity = _run_identity(dataset, options)
     prepare_run_dir(run_dir, identity, resume, overwrite)
 
+    device = resolve_device(options.device)
     data = user_sequences(dataset)
     weights = data.weights if options.use_weights else np.ones_like(data.weights)
     split = LeaveOneOut(data.sequences, data.num_items, weights)
@@ -148,11 +166,14 @@ def train_dataset(dataset: Dataset, options: TrainOptions, run_dir: Path, *, res
             results.append(SeedResult(**json.loads(done.read_text())["result"]))
             continue
         model = options.build_model(data.num_items, seed)
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
         fit_result = fit(model, split, options.train_config(seed), seed_dir,
                          resume=resume and (seed_dir / CHECKPOINT).exists(), progress=progress,
                          on_epoch=(lambda log, s=seed: on_epoch(s, log)) if on_epoch else None)
         result = SeedResult(seed, fit_result.best_epoch, len(fit_result.history),
-                            fit_result.seconds_per_epoch, fit_result.valid, fit_result.test)
+                            fit_result.seconds_per_epoch, fit_result.valid, fit_result.test,
+                            peak_memory_mib(), peak_gpu_memory_mib(device), device)
         _write_json(done, {"result": asdict(result), "history": [asdict(e) for e in fit_result.history]})
         results.append(result)
 
@@ -166,7 +187,10 @@ def train_dataset(dataset: Dataset, options: TrainOptions, run_dir: Path, *, res
         "seeds": [asdict(r) for r in results],
         "test": summarize(results),
         "seconds_per_epoch": float(np.mean([r.seconds_per_epoch for r in results])),
-        "peak_memory_mib": peak_memory_mib(),
+        # of the processes that trained the seeds (a resumed run may only have collected them)
+        "peak_memory_mib": largest(r.peak_memory_mib for r in results) or peak_memory_mib(),
+        "peak_gpu_memory_mib": largest(r.peak_gpu_memory_mib for r in results),
+        "device": ", ".join(sorted({r.device for r in results})),  # where the seeds trained
         "torch_threads": torch.get_num_threads(),
         "curator_version": __version__,
         "command": sys.argv,

@@ -1,8 +1,9 @@
 """Training with full cross-entropy over all items, validation-only early stopping, checkpoints and resume.
 
 A checkpoint is written after every epoch and holds everything the next epoch depends on (weights,
-optimizer, the shuffling generator, torch's RNG, the early-stopping state), so a killed run continued
-with `resume=True` ends exactly where an uninterrupted one would.
+optimizer, the shuffling generator, torch's RNGs, the early-stopping state), so a killed run continued
+with `resume=True` on the same device ends exactly where an uninterrupted one would. A run may also be
+continued on another device (the checkpoint is moved there); it then follows another random stream.
 """
 
 import os
@@ -38,6 +39,13 @@ class TrainConfig:
     seed: int = 0
     ks: tuple[int, ...] = DEFAULT_KS
     monitor: str = "NDCG@10"
+    device: str = "cpu"  # where the model trains and scores; not part of a checkpoint's identity
+
+    def identity(self) -> dict:
+        """What a checkpoint must match to be resumed."""
+        identity = asdict(self)
+        del identity["device"]
+        return identity
 
 
 @dataclass
@@ -81,17 +89,19 @@ def evaluate(model: nn.Module, split: LeaveOneOut, stage: str, config: TrainConf
              progress: ProgressCallback | None = None) -> dict[str, float]:
     """Full-ranking HR/NDCG/MRR@K of the `stage` ('valid' or 'test') targets, seen items filtered."""
     model.eval()
+    device = model.item_embedding.weight.device
     histories, targets = split.histories_and_targets(stage)
     ranks = []
     total = len(histories)
     for start in range(0, total, config.eval_batch_size):
         batch = histories[start:start + config.eval_batch_size]
-        inputs = left_pad(batch, min(config.max_len, max(len(h) for h in batch)))
+        inputs = left_pad(batch, min(config.max_len, max(len(h) for h in batch))).to(device)
         hidden = model(inputs)[:, -1]  # (B, D) state after the most recent item
         scores = hidden @ model.item_embedding.weight.T  # (B, N+1)
         # Filter against the whole history, not only the last max_len items the model saw.
-        filter_seen(scores, left_pad(batch, max(len(h) for h in batch)))
-        ranks.append(target_ranks(scores, torch.from_numpy(targets[start:start + len(batch)])).numpy())
+        filter_seen(scores, left_pad(batch, max(len(h) for h in batch)).to(device))
+        batch_targets = torch.from_numpy(targets[start:start + len(batch)]).to(device)
+        ranks.append(target_ranks(scores, batch_targets).cpu().numpy())
         if progress:
             progress(stage, min(start + len(batch), total), total)
     return ranking_metrics(np.concatenate(ranks), config.ks)
@@ -110,6 +120,8 @@ def fit(model: nn.Module, split: LeaveOneOut, config: TrainConfig, run_dir: Path
     """Trains until validation `config.monitor` stops improving, then tests the best weights once."""
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = run_dir / CHECKPOINT
+    device = torch.device(config.device)
+    model.to(device)  # before the optimizer exists, so its state lives on the same device
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
@@ -117,13 +129,15 @@ def fit(model: nn.Module, split: LeaveOneOut, config: TrainConfig, run_dir: Path
              "history": []}
 
     if resume and checkpoint_path.exists():
-        saved = torch.load(checkpoint_path, weights_only=False)
-        if saved["config"] != asdict(config):
+        saved = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        if saved["config"] != config.identity():
             raise CheckpointMismatch(f"{checkpoint_path} was written with another config; start a new run")
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         rng.bit_generator.state = saved["rng"]
-        torch.set_rng_state(saved["torch_rng"])
+        torch.set_rng_state(saved["torch_rng"].cpu())
+        if device.type == "cuda" and saved.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(saved["cuda_rng"].cpu())  # dropout draws from the CUDA generator
         state = saved["state"]
 
     train = split.train_sequences()
@@ -135,7 +149,7 @@ def fit(model: nn.Module, split: LeaveOneOut, config: TrainConfig, run_dir: Path
         losses = []
         for i, batch in enumerate(train_batches(train, split.user_weights, config.batch_size,
                                                 config.max_len, rng)):
-            loss = full_ce_loss(model, batch.inputs, batch.targets, batch.weights)
+            loss = full_ce_loss(model, batch.inputs.to(device), batch.targets.to(device), batch.weights.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -150,9 +164,11 @@ def fit(model: nn.Module, split: LeaveOneOut, config: TrainConfig, run_dir: Path
         if valid[config.monitor] > state["best_score"]:
             state.update(best_epoch=epoch, best_score=valid[config.monitor], best_valid=valid,
                          best_model={k: v.clone() for k, v in model.state_dict().items()})
-        _save(checkpoint_path, {"config": asdict(config), "model": model.state_dict(),
+        _save(checkpoint_path, {"config": config.identity(), "model": model.state_dict(),
                                 "optimizer": optimizer.state_dict(), "rng": rng.bit_generator.state,
-                                "torch_rng": torch.get_rng_state(), "state": state})
+                                "torch_rng": torch.get_rng_state(),
+                                "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
+                                "state": state})
         if on_epoch:
             on_epoch(log)
 

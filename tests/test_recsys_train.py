@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,9 @@ import torch
 from recsys.data import LeaveOneOut, left_pad, train_batches
 from recsys.models import GRU4Rec, GRU4RecConfig, SASRec, SASRecConfig
 from recsys.train import TrainConfig, evaluate, fit
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
 
 
 def cyclic_sequences(num_users=60, num_items=40, length=9, seed=0):
@@ -47,12 +51,13 @@ def test_encoders_are_causal_and_ignore_padding(model):
     assert torch.allclose(out[0, -1], more_padding[0, -1], atol=1e-5)  # padding changes nothing
 
 
-def test_sasrec_learns_a_deterministic_pattern(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_sasrec_learns_a_deterministic_pattern(tmp_path, device):
     split = LeaveOneOut(cyclic_sequences(), num_items=40, user_weights=np.ones(60))
     torch.manual_seed(0)
     model = SASRec(SASRecConfig(num_items=40, max_len=10, hidden=32))
-    config = TrainConfig(max_epochs=40, patience=40, batch_size=16, lr=5e-3, max_len=10, seed=0)
-    before = evaluate(model, split, "test", config)
+    config = TrainConfig(max_epochs=40, patience=40, batch_size=16, lr=5e-3, max_len=10, seed=0, device=device)
+    before = evaluate(model.to(device), split, "test", config)
     result = fit(model, split, config, tmp_path)
     assert before["NDCG@10"] < 0.5
     assert result.test["HR@10"] == 1.0 and result.test["NDCG@10"] > 0.9
@@ -63,9 +68,10 @@ class Killed(Exception):
     pass
 
 
-def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path: Path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path: Path, device):
     split = LeaveOneOut(cyclic_sequences(seed=1), num_items=40, user_weights=np.ones(60))
-    config = TrainConfig(max_epochs=4, patience=10, batch_size=16, lr=5e-3, max_len=10, seed=3)
+    config = TrainConfig(max_epochs=4, patience=10, batch_size=16, lr=5e-3, max_len=10, seed=3, device=device)
 
     def new_model():
         torch.manual_seed(3)
@@ -85,6 +91,28 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path: Path):
     assert len(resumed.history) == 4
     assert [e.loss for e in resumed.history] == pytest.approx([e.loss for e in uninterrupted.history])
     assert resumed.test == pytest.approx(uninterrupted.test)
+
+
+@CUDA
+def test_a_run_killed_on_the_cpu_resumes_on_cuda(tmp_path: Path):
+    split = LeaveOneOut(cyclic_sequences(seed=2), num_items=40, user_weights=np.ones(60))
+    config = TrainConfig(max_epochs=20, patience=20, batch_size=16, lr=5e-3, max_len=10, seed=4)
+    torch.manual_seed(4)
+    model = SASRec(SASRecConfig(num_items=40, max_len=10, hidden=32))
+
+    cpu_losses = []
+
+    def kill_after_two(log):
+        cpu_losses.append(log.loss)
+        if log.epoch == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        fit(model, split, config, tmp_path, on_epoch=kill_after_two)
+    resumed = fit(model, split, replace(config, device="cuda"), tmp_path, resume=True)
+    assert [e.loss for e in resumed.history[:2]] == cpu_losses and len(resumed.history) == 20
+    assert model.item_embedding.weight.device.type == "cuda"
+    assert resumed.test["HR@10"] == 1.0  # the cycle is learnt across the move
 
 
 def test_zero_weight_users_do_not_train_the_model(tmp_path):

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from conftest import run_cli as run
 
@@ -32,6 +33,12 @@ def test_train_two_seeds_then_resume_is_a_no_op(movielens, tmp_path):
     resumed = run("train", movielens.path, "--seeds", "1,2", "--out", out, "--resume", "--json", *SMALL)
     assert resumed.exit_code == 0, resumed.output
     assert json.loads(resumed.stdout)["test"] == summary["test"]
+    # The memory peaks are those of the process that trained the seeds, also when another one collects them.
+    assert json.loads(resumed.stdout)["peak_memory_mib"] == max(s["peak_memory_mib"] for s in summary["seeds"])
+
+    # The device is not part of the run: the same run continues when the CPU is asked for explicitly.
+    on_cpu = run("train", movielens.path, "--seeds", "1,2", "--out", out, "--resume", "--device", "cpu", "--json", *SMALL)
+    assert on_cpu.exit_code == 0 and json.loads(on_cpu.stdout)["device"] == summary["device"]
 
     # Seeds are collected per sub-folder: a subset (or a superset, trained by another process) reuses them.
     subset = run("train", movielens.path, "--seeds", "2", "--out", out, "--resume", "--json", *SMALL)
@@ -53,6 +60,9 @@ def test_same_seed_same_result_and_gru4rec_runs(movielens, tmp_path):
     (["--lr", "3"], "--lr must be in (0, 1)"),
     (["--seeds", "1,x"], "--seeds takes comma-separated integers"),
     (["--hidden", "30", "--heads", "4"], "not divisible"),
+    (["--device", "tpu"], "Invalid value for '--device'"),
+    pytest.param(["--device", "cuda"], "no CUDA device is available",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
 ])
 def test_bad_options_exit_2_and_write_nothing(movielens, tmp_path, args, message):
     result = run("train", movielens.path, "--out", tmp_path / "run", *args)

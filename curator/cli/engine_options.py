@@ -2,7 +2,8 @@
 
 from enum import Enum
 
-from curator.llm.config import DEVICE_CHOICES, DTYPE_CHOICES, QUANT_CHOICES
+from curator.devices import DEVICE_CHOICES
+from curator.llm.config import DTYPE_CHOICES, QUANT_CHOICES
 
 Quant = Enum("Quant", {name: name for name in QUANT_CHOICES}, type=str)
 Dtype = Enum("Dtype", {name: name for name in DTYPE_CHOICES}, type=str)

@@ -15,8 +15,8 @@ from rich.table import Table
 
 from curator.cli.engine_options import DEVICE_HELP, MODEL_HELP, Device, Dtype, Quant
 from curator.data.dataset import load_dataset
+from curator.devices import resolve_device
 from curator.llm.config import EngineConfig
-from curator.llm.quantization import resolve_device
 
 console = Console()
 

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from curator.cli.engine_options import Device
 from curator.data.dataset import load_dataset
 from curator.errors import OptionError
 
@@ -67,6 +68,7 @@ def train(
     heads: Annotated[int, typer.Option(help="Attention heads (SASRec).")] = 1,
     dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.1,
     weights: Annotated[bool, typer.Option(help="Weight each user's loss by users.weight.")] = True,
+    device: Annotated[Device, typer.Option(help="Where the model trains (auto: CUDA when present).")] = "auto",
     resume: Annotated[bool, typer.Option(help="Continue a killed run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run in --out.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
@@ -77,7 +79,8 @@ def train(
     dataset = load_dataset(data)
     options = TrainOptions(model=model.value, seeds=parse_seeds(seeds, seed), max_epochs=epochs,
                            patience=patience, batch_size=batch_size, lr=lr, max_len=max_len, hidden=hidden,
-                           layers=layers, heads=heads, dropout=dropout, use_weights=weights)
+                           layers=layers, heads=heads, dropout=dropout, use_weights=weights,
+                           device=Device(device).value)
     run_dir = out or Path("runs") / f"{dataset.name}-{model.value}"
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -99,5 +102,8 @@ def train(
         print(json.dumps(summary, indent=2))
         return
     console.print(results_table(summary))
-    console.print(f"{summary['seconds_per_epoch']:.1f} s/epoch, peak memory {summary['peak_memory_mib']:.0f} MiB; "
+    gpu_memory = summary["peak_gpu_memory_mib"]
+    memory = f"peak memory {summary['peak_memory_mib']:.0f} MiB" + (
+        f", GPU {gpu_memory:.0f} MiB" if gpu_memory is not None else "")
+    console.print(f"{summary['seconds_per_epoch']:.1f} s/epoch on {summary['device']}, {memory}; "
                   f"metrics, config and data hash in {run_dir / 'metrics.json'}")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 
+from curator.devices import resolve_device
 from curator.llm.adapters import active_adapter, attach_adapters
 from curator.llm.config import EngineConfig, EngineInfo
 from curator.llm.generation import DecodingSettings, Generation, chat_prompt, generate, token_lengths
 from curator.llm.models import load_causal_lm, resolve_model
-from curator.llm.quantization import plan_quantization, resolve_device
+from curator.llm.quantization import plan_quantization
 from curator.llm.scoring import CandidateScore, score_candidates
 
 

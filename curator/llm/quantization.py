@@ -15,7 +15,6 @@ from typing import Any
 import torch
 from packaging.version import Version
 
-from curator.errors import OptionError
 
 CPU_MIN_BITSANDBYTES = Version("0.47")
 
@@ -41,14 +40,6 @@ class QuantPlan:
             warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
             return {"quantization_config": BitsAndBytesConfig(load_in_8bit=True), "dtype": self.dtype}
         return {"dtype": self.dtype}
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise OptionError("--device cuda: no CUDA device is available")
-    return device
 
 
 def resolve_dtype(dtype: str, device: str) -> torch.dtype:

@@ -38,11 +38,11 @@ from curator.denoise.corruption import CALIBRATION_UNIFORM_SHARE, Corrupted, Cor
 from curator.denoise.denoiser import Denoiser, candidate_inputs
 from curator.denoise.item_states import ItemEncoder, Trunk, item_texts
 from curator.denoise.model import DenoiserConfig, NoiseHead, ReplacementRanker
+from curator.devices import resolve_device
 from curator.errors import OptionError
 from curator.evaluation.detection import auroc, detection_report, replacement_accuracy
 from curator.llm.config import EngineConfig
 from curator.llm.engine import load_engine
-from curator.llm.quantization import resolve_device
 from curator.seeds import derive_seed
 from curator.stages.progress import Silent, StageProgress
 from curator.stages.workfolder import WorkFolder, work_folder_for
