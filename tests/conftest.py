@@ -11,6 +11,9 @@ from curator.cli import app
 from curator.llm.config import EngineInfo
 from curator.llm.engine import Engine
 
+# Tests that run on CUDA where there is one (and are skipped elsewhere); CI has none.
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"

@@ -5,7 +5,7 @@ import importlib.metadata
 import pytest
 import torch
 
-from conftest import tiny_llama
+from conftest import CUDA, tiny_llama
 from curator.errors import ModelError, OptionError
 from curator.llm import quantization
 from curator.llm.config import EngineConfig
@@ -22,10 +22,11 @@ def model_folder(tmp_path_factory, tokenizer):
     return folder
 
 
-def test_a_local_folder_loads_unquantized_and_in_4bit(model_folder):
-    plain = load_engine(EngineConfig(model=str(model_folder), quant="none"))
-    assert (plain.info.quant, plain.info.dtype, plain.info.device) == ("none", "float32", "cpu")
-    nf4 = load_engine(EngineConfig(model=str(model_folder), quant="4bit"))
+@pytest.mark.parametrize("device, default_dtype", [("cpu", "float32"), pytest.param("cuda", "bfloat16", marks=CUDA)])
+def test_a_local_folder_loads_unquantized_and_in_4bit(model_folder, device, default_dtype):
+    plain = load_engine(EngineConfig(model=str(model_folder), quant="none", device=device))
+    assert (plain.info.quant, plain.info.dtype, plain.info.device) == ("none", default_dtype, device)
+    nf4 = load_engine(EngineConfig(model=str(model_folder), quant="4bit", device=device))
     assert nf4.info.quant == "4bit-nf4" and nf4.info.quant_note == ""
     assert any(type(module).__name__ == "Linear4bit" for module in nf4.model.modules())
     prompt = nf4.chat_prompt("s", "u")

@@ -91,19 +91,22 @@ class ItemEncoder:
         return Trunk(hidden, mask)
 
     def top(self, trunk: Trunk, rows: torch.Tensor, bucket: int = 128) -> torch.Tensor:
-        """(len(rows), dim) pooled vectors of items `rows` from the top layers, with gradients (training).
-        Items go through in buckets of similar length, so that short titles pad little."""
+        """(len(rows), dim) float32 pooled vectors of items `rows` from the top layers, with gradients
+        (training). Items go through in buckets of similar length, so that short titles pad little. The
+        trunk stays on the CPU in float32; each bucket runs where the model is, in its dtype, and comes back
+        to the CPU, where the small noise head lives."""
+        device, dtype = self.decoder.norm.weight.device, self.decoder.norm.weight.dtype
         lengths = trunk.mask[rows].sum(dim=1)
         order = torch.argsort(lengths, stable=True)
         pooled = []
         for start in range(0, len(rows), bucket):
             part = trunk.take(rows[order[start:start + bucket]])
-            hidden = part.hidden
-            positions = torch.arange(hidden.shape[1]).expand(hidden.shape[0], -1)
+            hidden = part.hidden.to(device, dtype)  # (B, T, D)
+            positions = torch.arange(hidden.shape[1], device=device).expand(hidden.shape[0], -1)
             rotary = self.decoder.rotary_emb(hidden, positions)
             for layer in self.decoder.layers[self.first_top:]:
                 hidden = layer(hidden, position_embeddings=rotary, position_ids=positions)
-            pooled.append(_mean_pool(self.decoder.norm(hidden), part.mask))
+            pooled.append(_mean_pool(self.decoder.norm(hidden), part.mask.to(device)).float().cpu())
         return torch.cat(pooled)[torch.argsort(order)]
 
     @torch.no_grad()
