@@ -195,6 +195,9 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--max-len", type=int, default=200)
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where SASRec trains")
+    parser.add_argument("--detect-only", action="store_true",
+                        help="only the detections and the defended data (cached in --work): e.g. on this CPU, "
+                             "then the training where there is a GPU")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-fraud")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fraud_defense.json")
     args = parser.parse_args()
@@ -250,6 +253,8 @@ def main() -> None:
 
                 detection = cached_json(work / "detection" / f"{name}.json", detect_and_defend)
                 attacked_defended = defended(name, attacked, seed)  # written above, or by an earlier run
+                if args.detect_only:
+                    continue
                 training = {"clean": trainer.run(clean, seed, targets),
                             "attacked": trainer.run(attacked, seed, targets)}
                 for action in FRAUD_ACTIONS:
@@ -259,7 +264,8 @@ def main() -> None:
                              "targets": targets, "unseen_attack": attack, "detection": detection,
                              "training": training, "clean_defense_touched_users": touched})
                 write(args, rows)
-    print_table(rows)
+    if rows:
+        print_table(rows)
 
 
 def mean(values):

@@ -5,7 +5,7 @@ import numpy as np
 
 from curator.data.collaborative import training_interactions
 from curator.denoise.context import FEATURES, CooccurrenceStats, candidate_features, sequence_features
-from curator.denoise.corruption import Corrupter, training_sequences
+from curator.denoise.corruption import Corrupter
 from curator.evaluation.detection import auroc
 from builders import tiny_dataset
 
@@ -48,7 +48,7 @@ def test_swapped_items_stand_out_on_movielens(movielens):
     stats = CooccurrenceStats.of(train)
     corrupter = Corrupter(train)
     rng = np.random.default_rng(0)
-    sequences = [s for s in training_sequences(train) if len(s) >= 20][:150]
+    sequences = [s for s in train.sequences() if len(s) >= 20][:150]
     local_mean, truth = [], []
     for items in sequences:
         corrupted = corrupter(items, rng)

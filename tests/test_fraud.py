@@ -11,11 +11,11 @@ from curator.data.dataset import load_dataset
 from curator.data.ledger import apply_ledger, read_ledger, revert_ledger
 from curator.fraud.actions import reweight_factor
 from curator.fraud.baselines import pca_suspicion
-from curator.fraud.calibrator import fit_calibrator, prior_adjusted, simulate_attacks
+from curator.fraud.calibrator import ANY_KIND, fit_calibrator, prior_adjusted, simulate_attacks
 from curator.fraud.config import DefenseConfig, DetectorConfig
 from curator.fraud.defend import USER_SCORES_FILE, defend
 from curator.fraud.detector import detect
-from curator.fraud.evidence import user_evidence
+from curator.fraud.evidence import SHARED_INPUTS, user_evidence
 from curator.fraud.features import per_user_mean_and_max
 from curator.fraud.features_collaborative import collaborative_features
 from curator.fraud.features_text import text_features
@@ -117,11 +117,25 @@ def test_one_calibrator_model_per_simulated_kind(attacked):
     dataset, truth = attacked
     config = DetectorConfig(attacks=("random", "bandwagon"), budgets=(0.05,), use_text=False, seed=3)
     calibrator = fit_calibrator(simulate_attacks(dataset, config, None), config.seed)
-    assert list(calibrator.models) == ["random", "bandwagon"]
+    assert list(calibrator.models) == ["random", "bandwagon", ANY_KIND]
+    assert calibrator.models[ANY_KIND].inputs == SHARED_INPUTS
     ratios = calibrator.likelihood_ratios(user_evidence(dataset, None, (), config.seed))
-    assert ratios.shape == (len(dataset.users), 2)
+    assert ratios.shape == (len(dataset.users), 3)
     # the data's attack is random: the random model gives its fakes higher ratios than the bandwagon one
     assert np.median(ratios[truth, 0]) > np.median(ratios[truth, 1])
+
+
+def test_the_kind_agnostic_model_sees_an_attack_kind_never_simulated(movielens, tmp_path):
+    dataset, _ = inject(movielens, InjectConfig(attack="bandwagon", fake_users=0.05, targets=5, seed=1),
+                        tmp_path / "bandwagon", command=["test"])
+    truth = np.isin(dataset.users["user_id"].to_pylist(),
+                    pq.read_table(dataset.path / FAKE_USERS_LABELS)["user_id"].to_pylist())
+    config = DetectorConfig(attacks=("sequential",), budgets=(0.05,), use_text=False, seed=3)
+    calibrator = fit_calibrator(simulate_attacks(dataset, config, None), config.seed)
+    ratios = calibrator.likelihood_ratios(user_evidence(dataset, None, (), config.seed))
+    sequential, agnostic = (roc_auc_score(truth, ratios[:, k]) for k in range(2))
+    # popular fillers are unlike the walks it learnt from, not unlike the data's users
+    assert agnostic > sequential and agnostic >= 0.99
 
 
 def test_simulations_report_progress_one_step_each(attacked):

@@ -28,6 +28,15 @@ class TrainingInteractions:
     num_users: int
     num_items: int
 
+    def user_slices(self) -> list[slice]:
+        """Per user (users-table order), where its training interactions are (empty for a user with none)."""
+        bounds = np.searchsorted(self.user, np.arange(self.num_users + 1))
+        return [slice(bounds[k], bounds[k + 1]) for k in range(self.num_users)]
+
+    def sequences(self) -> list[np.ndarray]:
+        """Per user (users-table order), its training items in order."""
+        return [self.item[part] for part in self.user_slices()]
+
 
 def training_interactions(dataset: Dataset) -> TrainingInteractions:
     rows = np.flatnonzero(training_mask(dataset.interactions))

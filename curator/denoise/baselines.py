@@ -67,16 +67,17 @@ def outlier_scores(train: TrainingInteractions, cosine: Callable[[np.ndarray], n
     """1 - mean `cosine(items)` (a (n, n) matrix for one user's items) with the items at most `window`
     positions away (all of them for None), clipped to [0, 1]; NO_CONTEXT_SCORE without neighbours."""
     scores = np.full(len(train.rows), NO_CONTEXT_SCORE)
-    starts = np.flatnonzero(np.r_[True, train.user[1:] != train.user[:-1]])
-    for start, end in zip(starts, np.r_[starts[1:], len(train.rows)]):
-        items = train.item[start:end]
+    for part in train.user_slices():
+        items = train.item[part]
+        if not len(items):
+            continue
         similarity = cosine(items)
-        positions = train.position[start:end]
+        positions = train.position[part]
         distance = np.abs(positions[:, None] - positions[None, :])
         context = (distance > 0) & (distance <= (window if window is not None else len(items)))
         has_context = context.any(axis=1)
         mean = (similarity * context).sum(axis=1)[has_context] / context.sum(axis=1)[has_context]
-        scores[start:end][has_context] = 1.0 - np.clip(mean, 0.0, 1.0)
+        scores[part][has_context] = 1.0 - np.clip(mean, 0.0, 1.0)
     return scores
 
 

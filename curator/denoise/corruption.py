@@ -30,12 +30,6 @@ class Corrupted:
     original: np.ndarray  # (P,) the real item at each position
 
 
-def training_sequences(train: TrainingInteractions) -> list[np.ndarray]:
-    """Per user (users-table order), its training items in order."""
-    bounds = np.searchsorted(train.user, np.arange(train.num_users + 1))
-    return [train.item[bounds[k]:bounds[k + 1]] for k in range(train.num_users)]
-
-
 class Corrupter:
     def __init__(self, train: TrainingInteractions, rate: float = CORRUPTION_RATE,
                  uniform_share: float = UNIFORM_SHARE):

@@ -7,7 +7,11 @@ evidence (evidence.py), is fitted with both classes weighted equally, so its out
 at a prior of one half: q / (1 - q) is the likelihood ratio of "simulated fake of this type" against
 "user of this data". One model per type, not one for all: fakes of different kinds stand out in
 different inputs, and a single model's ratio is that of the mixture of kinds, diluted for each kind by
-the others (a kind that stands out less, e.g. sequential walks, then never reaches a high ratio). Real
+the others (a kind that stands out less, e.g. sequential walks, then never reaches a high ratio). One
+more model, of the kind ANY_KIND, learns from every simulated fake together but reads only the inputs all
+promotion attacks share (evidence.SHARED_INPUTS): the per-type models learn directions (e.g. random
+fillers load little on the users' principal components) that an attack of an unsimulated kind can
+reverse (bandwagon fillers load heavily on them); distance and shared targets it cannot. Real
 fakes of a simulated kind sit among the unlabeled and would cap that ratio where they are, so each fit
 is done twice (two-step PU learning with spies; Liu et al. 2003): the first fit hides a share of the
 simulated fakes among the unlabeled, where they are scored the way hidden real fakes are; the second
@@ -33,13 +37,14 @@ from sklearn.preprocessing import StandardScaler
 
 from curator.data.dataset import Dataset
 from curator.fraud.config import DetectorConfig
-from curator.fraud.evidence import Evidence, user_evidence
+from curator.fraud.evidence import SHARED_INPUTS, Evidence, user_evidence
 from curator.fraud.features import UserSignal
 from curator.fraud.simulate import with_simulated_attack
 from curator.seeds import derive_seed
 from curator.stages.progress import Silent, StageProgress
 
 SIMULATIONS_TASK = "simulated attacks"  # progress: one step per attack type and budget
+ANY_KIND = "any"  # the model of every simulated fake, on the shared inputs only
 EM_ITERATIONS = 1000
 SPY_SHARE = 0.2  # of the simulated fakes, hidden among the unlabeled in the first fit
 SPY_QUANTILE = 0.25  # users scored above this quantile of the spies in the first fit are not negatives
@@ -47,16 +52,21 @@ EM_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
+class KindModel:
+    model: Pipeline
+    inputs: tuple[str, ...]  # the evidence inputs it reads, in order
+
+
+@dataclass(frozen=True)
 class Calibrator:
-    models: dict[str, Pipeline]  # per simulated attack type
-    input_names: tuple[str, ...]
+    models: dict[str, KindModel]  # per simulated attack type, then ANY_KIND
     simulated_fakes: int
-    reliable_negatives: int  # users of the copies kept as negatives by the second fits, all types
+    reliable_negatives: int  # users of the copies kept as negatives by the second fits, all models
 
     def likelihood_ratios(self, evidence: Evidence) -> np.ndarray:
-        """(users, attack types) the ratio of each kind of simulated fake against a user of the data."""
-        values = evidence.inputs.select(self.input_names).values
-        q = np.column_stack([model.predict_proba(values)[:, 1] for model in self.models.values()])
+        """(users, kinds) the ratio of each kind of simulated fake against a user of the data."""
+        q = np.column_stack([kind.model.predict_proba(evidence.inputs.select(kind.inputs).values)[:, 1]
+                             for kind in self.models.values()])
         return q / np.maximum(1.0 - q, 1e-12)
 
 
@@ -87,15 +97,19 @@ def simulate_attacks(dataset: Dataset, config: DetectorConfig, vectors: np.ndarr
 
 
 def fit_calibrator(simulations: Sequence[Simulation], seed: int) -> Calibrator:
+    every_input = simulations[0].evidence.inputs.names
+    kinds = {attack: ([s for s in simulations if s.attack == attack], every_input)
+             for attack in dict.fromkeys(s.attack for s in simulations)}
+    kinds[ANY_KIND] = (list(simulations), SHARED_INPUTS)
     models, negatives = {}, 0
-    for attack in dict.fromkeys(s.attack for s in simulations):
-        mine = [s for s in simulations if s.attack == attack]
-        values = np.vstack([s.evidence.inputs.values for s in mine])
+    for kind, (mine, inputs) in kinds.items():
+        values = np.vstack([s.evidence.inputs.select(inputs).values for s in mine])
         labels = np.concatenate([s.is_fake for s in mine])
-        models[attack], negative = _fit_positive_unlabeled(values, labels, derive_seed(seed, "fraud", "spies", attack))
+        model, negative = _fit_positive_unlabeled(values, labels, derive_seed(seed, "fraud", "spies", kind))
+        models[kind] = KindModel(model, tuple(inputs))
         negatives += negative
     fakes = sum(int(s.is_fake.sum()) for s in simulations)
-    return Calibrator(models, simulations[0].evidence.inputs.names, fakes, negatives)
+    return Calibrator(models, fakes, negatives)
 
 
 def _fit_positive_unlabeled(values: np.ndarray, labels: np.ndarray, seed: int) -> tuple[Pipeline, int]:

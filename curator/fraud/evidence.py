@@ -32,6 +32,9 @@ from curator.fraud.features_text import text_features
 from curator.seeds import derive_seed
 
 GROUP_FEATURES = ("pair_lift_max", "pair_lift_top")
+# What every promotion attack shows whatever its kind: users unlike the data's own (direction-free) who
+# share targets with other users like them. The calibrator's kind-agnostic model reads only these.
+SHARED_INPUTS = ("collab_distance", *(f"{name}_z" for name in GROUP_FEATURES))
 
 
 @dataclass(frozen=True)

@@ -41,9 +41,8 @@ def text_features(dataset: Dataset, vectors: np.ndarray) -> FeatureTable:
     train = training_interactions(dataset)
     vectors = vectors.astype(np.float64)
     coherence, transition, outlier = (np.zeros(train.num_users) for _ in range(3))
-    starts = np.flatnonzero(np.r_[True, train.user[1:] != train.user[:-1]])
-    for start, end in zip(starts, np.r_[starts[1:], len(train.user)]):
-        user, items = train.user[start], vectors[train.item[start:end]]
+    for user, part in enumerate(train.user_slices()):
+        items = vectors[train.item[part]]
         n = len(items)
         if n < 2:
             continue

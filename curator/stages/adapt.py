@@ -34,7 +34,7 @@ from curator.data.dataset import Dataset
 from curator.denoise.calibration import Calibration
 from curator.denoise.card import write_card
 from curator.denoise.context import CooccurrenceStats, sequence_features
-from curator.denoise.corruption import CALIBRATION_UNIFORM_SHARE, Corrupted, Corrupter, training_sequences
+from curator.denoise.corruption import CALIBRATION_UNIFORM_SHARE, Corrupted, Corrupter
 from curator.denoise.denoiser import Denoiser, candidate_inputs
 from curator.denoise.item_states import ItemEncoder, Trunk, item_texts
 from curator.denoise.model import DenoiserConfig, NoiseHead, ReplacementRanker
@@ -117,7 +117,7 @@ def adapt(dataset: Dataset, config: AdaptConfig, engine_config: EngineConfig, ou
 
     train = training_interactions(dataset)
     stats = CooccurrenceStats.of(train)
-    sequences = training_sequences(train)
+    sequences = train.sequences()
     fit_users, calibrate_users, report_users = _split_users(sequences, config)
     corrupter = Corrupter(train)
     calibration_corrupter = Corrupter(train, uniform_share=CALIBRATION_UNIFORM_SHARE)

@@ -29,7 +29,6 @@ from curator.data.collaborative import TrainingInteractions, training_interactio
 from curator.data.dataset import Dataset
 from curator.data.ledger import Edit, build_ledger, ledger_counts, write_curated
 from curator.denoise.context import CooccurrenceStats
-from curator.denoise.corruption import training_sequences
 from curator.denoise.denoiser import Denoiser, denoiser_meta, load_denoiser
 from curator.denoise.item_states import ItemEncoder, item_texts
 from curator.errors import OptionError
@@ -94,7 +93,7 @@ class DenoiseRun:
         self.engine = engine
         self.denoiser = denoiser
         self.stats = stats
-        self.sequences = training_sequences(train)
+        self.sequences = train.sequences()
         # Replacements must avoid the user's validation and test items too, not only its training part.
         item_of_row = pc.index_in(dataset.interactions["item_id"], dataset.items["item_id"].combine_chunks())
         bounds = dataset.sequence_bounds()
