@@ -195,6 +195,8 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--max-len", type=int, default=200)
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where SASRec trains")
+    parser.add_argument("--clean-seeds", default="", help="more seeds for the clean-data cost alone (the clean "
+                        "data and its defended copies; the seeds of --seeds count too): it is the noisiest figure")
     parser.add_argument("--detect-only", action="store_true",
                         help="only the detections and the defended data (cached in --work): e.g. on this CPU, "
                              "then the training where there is a GPU")
@@ -202,6 +204,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fraud_defense.json")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    clean_seeds = sorted(set(seeds) | {int(s) for s in args.clean_seeds.split(",") if s})
     budgets = [float(b) for b in args.budgets.split(",")]
     attacks = args.attacks.split(",")
     defense = DefenseConfig(user_threshold=args.threshold)
@@ -228,6 +231,17 @@ def main() -> None:
             write_defenses(dataset, Detector(dataset, seed, vectors, denoiser).judge(ATTACKS), seed, defense,
                            folders)
         return {action: load_dataset(folder) for action, folder in folders.items()}
+
+    def clean_cost(seed: int) -> dict:
+        """NDCG@10 of the clean data and of its defended copies, all trained with `seed`."""
+        variants = defended(f"clean-s{seed}", clean, seed)
+        touched = {action: len(pq.read_table(d.path / "ledger.parquet")["user_id"].unique())
+                   for action, d in variants.items()}
+        if args.detect_only:
+            return {}
+        quality = {"clean": trainer.run(clean, seed, [])["NDCG@10"],
+                   **{action: trainer.run(d, seed, [])["NDCG@10"] for action, d in variants.items()}}
+        return {"seed": seed, "touched_users": touched, "NDCG@10": quality}
 
     rows = []
     for seed in seeds:
@@ -263,9 +277,12 @@ def main() -> None:
                 rows.append({"seed": seed, "budget": budget, "attack": attack, "fake_users": len(fakes),
                              "targets": targets, "unseen_attack": attack, "detection": detection,
                              "training": training, "clean_defense_touched_users": touched})
-                write(args, rows)
-    if rows:
+                write(args, rows, [])
+    clean_costs = [clean_cost(seed) for seed in clean_seeds]
+    if not args.detect_only:
+        write(args, rows, clean_costs)
         print_table(rows)
+        print_clean_costs(clean_costs)
 
 
 def mean(values):
@@ -303,7 +320,23 @@ def print_table(rows: list[dict]) -> None:
     console.print(table)
 
 
-def write(args, rows: list[dict]) -> None:
+def relative_clean_costs(clean_costs: list[dict]) -> dict[str, dict[str, float]]:
+    """Per action, mean and std over seeds of defended / undefended clean NDCG@10 - 1."""
+    out = {}
+    for action in FRAUD_ACTIONS:
+        changes = [c["NDCG@10"][action] / c["NDCG@10"]["clean"] - 1 for c in clean_costs]
+        out[action] = {"mean": float(np.mean(changes)), "std": float(np.std(changes)), "seeds": len(changes)}
+    return out
+
+
+def print_clean_costs(clean_costs: list[dict]) -> None:
+    summary = relative_clean_costs(clean_costs)
+    console.print("clean NDCG@10 through the defense, relative to the undefended clean run (same seed), over "
+                  f"{len(clean_costs)} seeds: " + ", ".join(
+                      f"{action} {s['mean']:+.1%} ± {s['std']:.1%}" for action, s in summary.items()))
+
+
+def write(args, rows: list[dict], clean_costs: list[dict]) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "command": ["python", *sys.argv],
@@ -324,6 +357,7 @@ def write(args, rows: list[dict]) -> None:
                     "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
         "train_options": asdict(train_options(args)),
         "rows": rows,
+        "clean_cost": {"seeds": clean_costs, "relative": relative_clean_costs(clean_costs) if clean_costs else None},
     }
     args.out.write_text(json.dumps(payload, indent=2) + "\n")
 

@@ -94,3 +94,7 @@ def test_target_exposure_from_a_full_ranking_matrix():
     scores[0, 4] = 0.9  # item 4 ties items 1 for user 0: rank 1, not 0
     both = target_exposure(scores.numpy(), [3, 4], never_interacted([np.array([1])] * 3, [3, 4]), ks=(1,))
     assert both["T-HR@1"] == pytest.approx((1 / 3 + 0) / 2) and both["targets_measured"] == 2
+
+    # No targets (clean data): nothing to measure, not an error.
+    none = target_exposure(scores, [], never_interacted([np.array([1])] * 3, []), ks=(1,))
+    assert none == {"targets_measured": 0, "T-HR@1": None, "T-NDCG@1": None}
