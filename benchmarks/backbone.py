@@ -83,7 +83,8 @@ def main() -> None:
             *(f"{anchor[m]:.4f}" if anchor else "-" for m in ("HR@10", "NDCG@10")),
             f"{r['seconds_per_epoch']:.1f}",
             "/".join(str(s["epochs"]) for s in r["seeds"]),
-            f"{r['peak_memory_mib']:.0f}" + (f" (GPU {r['peak_gpu_memory_mib']:.0f})" if r["peak_gpu_memory_mib"] else ""),
+            f"{r['peak_memory_mib']:.0f}"
+            + (f" (GPU {r['peak_gpu_memory_mib']:.0f})" if r["peak_gpu_memory_mib"] is not None else ""),
             r["device"],
         )
     Console().print(table)

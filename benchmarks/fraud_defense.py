@@ -235,19 +235,14 @@ def main() -> None:
     def clean_cost(seed: int) -> dict:
         """NDCG@10 of the clean data and of its defended copies, all trained with `seed`."""
         variants = defended(f"clean-s{seed}", clean, seed)
-        touched = {action: len(pq.read_table(d.path / "ledger.parquet")["user_id"].unique())
-                   for action, d in variants.items()}
-        if args.detect_only:
-            return {}
         quality = {"clean": trainer.run(clean, seed, [])["NDCG@10"],
                    **{action: trainer.run(d, seed, [])["NDCG@10"] for action, d in variants.items()}}
-        return {"seed": seed, "touched_users": touched, "NDCG@10": quality}
+        return {"seed": seed, "touched_users": touched_users(variants), "NDCG@10": quality}
 
     rows = []
     for seed in seeds:
         clean_defended = defended(f"clean-s{seed}", clean, seed)
-        touched = {action: len(pq.read_table(d.path / "ledger.parquet")["user_id"].unique())
-                   for action, d in clean_defended.items()}
+        touched = touched_users(clean_defended)
         for budget in budgets:
             for attack in attacks:
                 name = f"{attack}-{budget:g}-s{seed}"
@@ -278,11 +273,19 @@ def main() -> None:
                              "targets": targets, "unseen_attack": attack, "detection": detection,
                              "training": training, "clean_defense_touched_users": touched})
                 write(args, rows, [])
+    if args.detect_only:
+        for seed in clean_seeds:
+            defended(f"clean-s{seed}", clean, seed)
+        return
     clean_costs = [clean_cost(seed) for seed in clean_seeds]
-    if not args.detect_only:
-        write(args, rows, clean_costs)
-        print_table(rows)
-        print_clean_costs(clean_costs)
+    write(args, rows, clean_costs)
+    print_table(rows)
+    print_clean_costs(clean_costs)
+
+
+def touched_users(variants: dict[str, Dataset]) -> dict[str, int]:
+    """Per action, how many users the defense edited (its ledger's users)."""
+    return {action: len(pq.read_table(d.path / "ledger.parquet")["user_id"].unique()) for action, d in variants.items()}
 
 
 def mean(values):

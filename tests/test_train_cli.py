@@ -37,7 +37,8 @@ def test_train_two_seeds_then_resume_is_a_no_op(movielens, tmp_path):
     assert json.loads(resumed.stdout)["peak_memory_mib"] == max(s["peak_memory_mib"] for s in summary["seeds"])
 
     # The device is not part of the run: the same run continues when the CPU is asked for explicitly.
-    on_cpu = run("train", movielens.path, "--seeds", "1,2", "--out", out, "--resume", "--device", "cpu", "--json", *SMALL)
+    on_cpu = run("train", movielens.path, "--seeds", "1,2", "--out", out, "--resume", "--device", "cpu", "--json",
+                 *SMALL)
     assert on_cpu.exit_code == 0 and json.loads(on_cpu.stdout)["device"] == summary["device"]
 
     # Seeds are collected per sub-folder: a subset (or a superset, trained by another process) reuses them.

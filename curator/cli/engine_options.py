@@ -1,4 +1,5 @@
-"""The options every LLM command shares: which model, quantization, dtype and device."""
+"""Options commands share: which model, quantization and dtype (the LLM commands), and the device (those and
+`curator train`)."""
 
 from enum import Enum
 

@@ -22,7 +22,8 @@ DEFAULT_KS = (50,)
 def never_interacted(histories: Sequence[np.ndarray], targets: Sequence[int]) -> np.ndarray:
     """(users, targets) True where the user's history (item indices) does not hold the target."""
     targets = np.asarray(targets)
-    return np.array([~np.isin(targets, history) for history in histories], dtype=bool).reshape(len(histories), len(targets))
+    eligible = np.array([~np.isin(targets, history) for history in histories], dtype=bool)
+    return eligible.reshape(len(histories), len(targets))
 
 
 def target_exposure(
