@@ -10,15 +10,19 @@ from recsys.metrics import filter_seen
 
 
 @torch.no_grad()
-def score_matrix(model: nn.Module, histories: list[np.ndarray], max_len: int, batch_size: int = 512) -> torch.Tensor:
-    """(len(histories), N+1) float32 on the CPU: the score of every item after each history (the model reads
-    its last `max_len` items), with the items of the whole history and the padding column 0 set to -inf."""
-    model.eval()
+def history_scores(model: nn.Module, histories: list[np.ndarray], max_len: int) -> torch.Tensor:
+    """(len(histories), N+1) float32 on the model's device: the score of every item after each history (the
+    model reads its last `max_len` items), with the items of the whole history and the padding column 0 set
+    to -inf. One batch: the evaluation ranks it, score_matrix collects it."""
     device = model.item_embedding.weight.device
-    rows = []
-    for start in range(0, len(histories), batch_size):
-        batch = histories[start:start + batch_size]
-        longest = max(len(h) for h in batch)
-        hidden = model(left_pad(batch, min(max_len, longest)).to(device))[:, -1]  # (B, D) after the last item
-        rows.append(filter_seen(hidden @ model.item_embedding.weight.T, left_pad(batch, longest).to(device)).cpu())
-    return torch.cat(rows)
+    longest = max(len(h) for h in histories)
+    hidden = model(left_pad(histories, min(max_len, longest)).to(device))[:, -1]  # (B, D) after the last item
+    # Filter against the whole history, not only the last max_len items the model saw.
+    return filter_seen(hidden @ model.item_embedding.weight.T, left_pad(histories, longest).to(device))
+
+
+def score_matrix(model: nn.Module, histories: list[np.ndarray], max_len: int, batch_size: int = 512) -> torch.Tensor:
+    """history_scores of all `histories`, in batches, on the CPU."""
+    model.eval()
+    return torch.cat([history_scores(model, histories[start:start + batch_size], max_len).cpu()
+                      for start in range(0, len(histories), batch_size)])

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from recsys.data import LeaveOneOut, left_pad, num_train_batches, train_batches
+from recsys.data import LeaveOneOut, num_train_batches, train_batches
 from recsys.loss import projected_cross_entropy
-from recsys.metrics import DEFAULT_KS, filter_seen, ranking_metrics, target_ranks
+from recsys.metrics import DEFAULT_KS, ranking_metrics, target_ranks
+from recsys.scoring import history_scores
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -89,18 +90,13 @@ def evaluate(model: nn.Module, split: LeaveOneOut, stage: str, config: TrainConf
              progress: ProgressCallback | None = None) -> dict[str, float]:
     """Full-ranking HR/NDCG/MRR@K of the `stage` ('valid' or 'test') targets, seen items filtered."""
     model.eval()
-    device = model.item_embedding.weight.device
     histories, targets = split.histories_and_targets(stage)
     ranks = []
     total = len(histories)
     for start in range(0, total, config.eval_batch_size):
         batch = histories[start:start + config.eval_batch_size]
-        inputs = left_pad(batch, min(config.max_len, max(len(h) for h in batch))).to(device)
-        hidden = model(inputs)[:, -1]  # (B, D) state after the most recent item
-        scores = hidden @ model.item_embedding.weight.T  # (B, N+1)
-        # Filter against the whole history, not only the last max_len items the model saw.
-        filter_seen(scores, left_pad(batch, max(len(h) for h in batch)).to(device))
-        batch_targets = torch.from_numpy(targets[start:start + len(batch)]).to(device)
+        scores = history_scores(model, batch, config.max_len)  # (B, N+1)
+        batch_targets = torch.from_numpy(targets[start:start + len(batch)]).to(scores.device)
         ranks.append(target_ranks(scores, batch_targets).cpu().numpy())
         if progress:
             progress(stage, min(start + len(batch), total), total)
