@@ -88,6 +88,7 @@ def test_baselines_on_injected_noise(noisy_movielens):
         results[name] = auroc(truth, scores["score"].to_numpy())
     assert abs(results["random"] - 0.5) < 0.02
     assert results["least-popular"] > 0.8 and results["cooccurrence"] > 0.8 and results["cooccurrence-window"] > 0.8
+    assert results["factor-window"] > 0.8
 
 
 def test_noise_truth_reads_both_label_formats():

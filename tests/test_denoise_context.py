@@ -1,10 +1,14 @@
 """The denoiser's collaborative features: leave-one-user-out co-occurrence, checked by hand on a tiny
-dataset, and on real MovieLens-100K noise the features must separate swapped-in items."""
+dataset; cross-fitted factors that never see the user they judge; and on real MovieLens-100K noise the
+features must separate swapped-in items."""
+
+from dataclasses import replace
 
 import numpy as np
 
 from curator.data.collaborative import training_interactions
-from curator.denoise.context import FEATURES, CooccurrenceStats, candidate_features, sequence_features
+from curator.denoise.context import (FACTOR_FOLDS, FEATURES, CollaborativeStats, candidate_features,
+                                     sequence_features)
 from curator.denoise.corruption import Corrupter
 from curator.evaluation.detection import auroc
 from builders import tiny_dataset
@@ -15,7 +19,7 @@ def test_cosine_leaves_the_user_out(tmp_path):
     dataset = tiny_dataset(tmp_path / "d", {"u1": ["a", "b", "c", "x1", "x2"], "u2": ["a", "b", "y1", "y2"],
                                             "u3": ["a", "b", "d", "z1", "z2"], "u4": ["c", "d", "w1", "w2"]})
     train = training_interactions(dataset)
-    stats = CooccurrenceStats.of(train)
+    stats = CollaborativeStats.of(train, factor_rank=2)
     index = {item: k for k, item in enumerate(dataset.items["item_id"].to_pylist())}
     a, b, c, d = (index[i] for i in "abcd")
     own = np.array([a, b, c])  # u1
@@ -33,27 +37,46 @@ def test_features_shape_and_candidate_fit(tmp_path):
     dataset = tiny_dataset(tmp_path / "d", {"u1": ["a", "b", "c", "x1", "x2"], "u2": ["a", "b", "c", "y1", "y2"],
                                             "u3": ["a", "b", "c", "z1", "z2"], "u4": ["c", "d", "w1", "w2"]})
     train = training_interactions(dataset)
-    stats = CooccurrenceStats.of(train)
+    stats = CollaborativeStats.of(train, factor_rank=2)
     index = {item: k for k, item in enumerate(dataset.items["item_id"].to_pylist())}
     items = np.array([index[i] for i in "abc"])  # u1's
-    features = sequence_features(stats, items, items)
+    features = sequence_features(stats, 0, items, items)
     assert features.shape == (3, len(FEATURES)) and features.dtype == np.float32
     # For position 2 (after a, b): c fits (u2 and u3 have a b c besides u1), d does not (only u4 has it).
-    fit = candidate_features(stats, items, items, 2, np.array([index["c"], index["d"]]))
-    assert fit.shape == (2, 2) and fit[0, 0] > fit[1, 0]
+    fit = candidate_features(stats, 0, items, items, 2, np.array([index["c"], index["d"]]))
+    assert fit.shape == (2, 3) and fit[0, 0] > fit[1, 0] and fit[0, 1] > fit[1, 1]
 
 
 def test_swapped_items_stand_out_on_movielens(movielens):
     train = training_interactions(movielens)
-    stats = CooccurrenceStats.of(train)
+    stats = CollaborativeStats.of(train, factor_rank=32)
     corrupter = Corrupter(train)
     rng = np.random.default_rng(0)
-    sequences = [s for s in train.sequences() if len(s) >= 20][:150]
-    local_mean, truth = [], []
-    for items in sequences:
-        corrupted = corrupter(items, rng)
-        local_mean.append(sequence_features(stats, corrupted.items, corrupted.own)[:, 0])
+    users = [u for u, s in enumerate(train.sequences()) if len(s) >= 20][:150]
+    features, truth = [], []
+    for user in users:
+        corrupted = corrupter(user, rng)
+        features.append(sequence_features(stats, user, corrupted.items, corrupted.own))
         truth.append(corrupted.noisy)
-        assert corrupted.noisy.sum() >= 1 and not np.isin(corrupted.items[corrupted.noisy], items).any()
-    # Low co-occurrence with the neighbours = suspicious: swapped items must rank clearly lower.
-    assert auroc(np.concatenate(truth), 1 - np.concatenate(local_mean).clip(0, 1)) > 0.75
+        assert corrupted.noisy.sum() >= 1 and not np.isin(corrupted.items[corrupted.noisy], corrupted.own).any()
+    features, truth = np.concatenate(features), np.concatenate(truth)
+    # Low co-occurrence, or low factor similarity, with the neighbours = suspicious: swapped items must rank
+    # clearly lower on each.
+    for name in ("local_mean", "factor_local_mean"):
+        assert auroc(truth, 1 - features[:, FEATURES.index(name)].clip(0, 1)) > 0.75, name
+
+
+def test_factors_never_see_the_user_they_judge(movielens):
+    # Whatever a user holds, the factors it is judged with stay the same: they come from the other folds.
+    train = training_interactions(movielens)
+    user = 7
+    part = train.user_slices()[user]
+    changed_item = train.item.copy()
+    changed_item[part] = np.random.default_rng(0).choice(train.num_items, part.stop - part.start)
+    changed = replace(train, item=changed_item)
+    before, after = (CollaborativeStats.of(t, factor_rank=8).factors for t in (train, changed))
+    fold = user % FACTOR_FOLDS
+    assert np.allclose(before[fold], after[fold], atol=1e-5)
+    assert not np.allclose(np.delete(before, fold, axis=0), np.delete(after, fold, axis=0), atol=1e-3)
+    norms = np.linalg.norm(before[fold], axis=1)
+    assert np.allclose(norms[norms > 0], 1.0, atol=1e-5)

@@ -51,4 +51,4 @@ def test_head_scores_every_position(use_text, use_collab):
     assert torch.equal(logits, head(collab + 1.0, states)) != use_collab
     assert torch.equal(logits, head(collab, states * 3)) != use_text
     ranker = ReplacementRanker(config)
-    assert ranker(torch.rand(5, 2), torch.rand(5)).shape == (5,)
+    assert ranker(torch.rand(5, 3), torch.rand(5)).shape == (5,)

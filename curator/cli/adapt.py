@@ -13,6 +13,7 @@ from rich.console import Console
 from curator.cli.engine_options import DEVICE_HELP, DTYPE_HELP, MODEL_HELP, Device, Dtype, Quant
 from curator.cli.progress import rich_progress
 from curator.data.dataset import load_dataset
+from curator.denoise.context import DEFAULT_FACTOR_RANK
 from curator.denoise.model import DenoiserConfig
 from curator.llm.config import EngineConfig
 from curator.stages.adapt import AdaptConfig, adapt as adapt_stage
@@ -32,6 +33,8 @@ def adapt(
     users_per_step: Annotated[int, typer.Option(help="Users per training step.")] = 8,
     lora_rank: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
     top_layers: Annotated[int, typer.Option(help="Top decoder layers that carry LoRA (the rest stay frozen).")] = 1,
+    factor_rank: Annotated[int, typer.Option(
+        help="Rank of the cross-fitted item factors among the collaborative features.")] = DEFAULT_FACTOR_RANK,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="Ablation: no LLM part (collaborative features only).")
                       ] = False,
     no_collab: Annotated[bool, typer.Option("--no-collab", help="Ablation: no collaborative part (LLM only).")
@@ -46,9 +49,10 @@ def adapt(
 ):
     """Train a denoise adapter: LoRA on the LLM's top layers + a per-position noise head, calibrated on
     held-out users, with a card of its budget, learning curve and held-out metrics."""
-    config = AdaptConfig(task=task, max_steps=max_steps, warmup_steps=warmup_steps, time_budget=time_budget, users_per_step=users_per_step,
-                         seed=seed, denoiser=DenoiserConfig(use_text=not no_llm, use_collab=not no_collab,
-                                                            lora_rank=lora_rank, top_layers=top_layers))
+    config = AdaptConfig(task=task, max_steps=max_steps, warmup_steps=warmup_steps, time_budget=time_budget,
+                         users_per_step=users_per_step, seed=seed,
+                         denoiser=DenoiserConfig(use_text=not no_llm, use_collab=not no_collab, lora_rank=lora_rank,
+                                                 top_layers=top_layers, factor_rank=factor_rank))
     config.validate()
     engine = EngineConfig(model=model, quant=Quant(quant).value, dtype=Dtype(dtype).value, device=Device(device).value)
     with rich_progress() as progress:

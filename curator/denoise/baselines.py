@@ -7,6 +7,9 @@ interaction, the higher the more suspect, computed from training interactions on
     cooccurrence    1 - mean item-item cosine between the interaction's item and the other items of the
                     user's training sequence: the collaborative outlier
     cooccurrence-window  the same against the LOCAL_WINDOW items on either side only
+    factor-window   (1 - mean cosine)/2 of the item's low-rank factors with the LOCAL_WINDOW items' on either
+                    side, factors cross-fitted without the user's fold: the denoiser's strongest single
+                    collaborative feature, alone
     text-embedding  1 - mean cosine of the item's text embedding (MiniLM by default, of the same item
                     text the LLM reads) with those of the LOCAL_WINDOW items on either side
 
@@ -23,7 +26,8 @@ from scipy.stats import rankdata
 
 from curator.data.collaborative import TrainingInteractions, item_popularity, training_interactions
 from curator.data.dataset import Dataset
-from curator.denoise.context import LOCAL_WINDOW, CooccurrenceStats  # window: as the denoiser reads it
+# The window and the factors: as the denoiser reads them.
+from curator.denoise.context import DEFAULT_FACTOR_RANK, LOCAL_WINDOW, CollaborativeStats
 from curator.denoise.item_states import item_texts
 from curator.denoise.scores import score_table
 from curator.errors import OptionError
@@ -51,27 +55,35 @@ def cooccurrence_scores(train: TrainingInteractions, window: int | None = None) 
     Counts are leave-one-user-out: the user's own history is taken out of the co-occurrence counts
     before comparing (cos = (c_ij - 1) / sqrt((n_i - 1)(n_j - 1)) for two items the user has), so a
     user never vouches for its own items; a noise item then co-occurs only by chance elsewhere."""
-    stats = CooccurrenceStats.of(train)
-    return outlier_scores(train, lambda items: stats.cosine(items, items, own=items), window)
+    stats = CollaborativeStats.of(train, DEFAULT_FACTOR_RANK)
+    return outlier_scores(train, lambda user, items: stats.cosine(items, items, own=items), window)
+
+
+def factor_scores(train: TrainingInteractions, window: int | None = LOCAL_WINDOW) -> np.ndarray:
+    """(1 - mean cosine)/2 of the item's cross-fitted factors with its neighbours' (curator.denoise.context):
+    factor cosines range over [-1, 1], and the halving keeps every one of them apart in [0, 1]."""
+    stats = CollaborativeStats.of(train, DEFAULT_FACTOR_RANK)
+    return outlier_scores(train, lambda user, items: (1 + stats.factor_cosine(user, items, items)) / 2, window)
 
 
 def text_embedding_scores(train: TrainingInteractions, embeddings: np.ndarray,
                           window: int | None = LOCAL_WINDOW) -> np.ndarray:
     """1 - mean cosine of the item's text embedding (unit rows, one per catalog item) with its
     neighbours': the item least like the rest of the window in what its text says."""
-    return outlier_scores(train, lambda items: embeddings[items] @ embeddings[items].T, window)
+    return outlier_scores(train, lambda user, items: embeddings[items] @ embeddings[items].T, window)
 
 
-def outlier_scores(train: TrainingInteractions, cosine: Callable[[np.ndarray], np.ndarray],
+def outlier_scores(train: TrainingInteractions, cosine: Callable[[int, np.ndarray], np.ndarray],
                    window: int | None) -> np.ndarray:
-    """1 - mean `cosine(items)` (a (n, n) matrix for one user's items) with the items at most `window`
-    positions away (all of them for None), clipped to [0, 1]; NO_CONTEXT_SCORE without neighbours."""
+    """1 - mean `cosine(user, items)` (a (n, n) matrix for one user's items) with the items at most
+    `window` positions away (all of them for None), clipped to [0, 1]; NO_CONTEXT_SCORE without
+    neighbours."""
     scores = np.full(len(train.rows), NO_CONTEXT_SCORE)
-    for part in train.user_slices():
+    for user, part in enumerate(train.user_slices()):
         items = train.item[part]
         if not len(items):
             continue
-        similarity = cosine(items)
+        similarity = cosine(user, items)
         positions = train.position[part]
         distance = np.abs(positions[:, None] - positions[None, :])
         context = (distance > 0) & (distance <= (window if window is not None else len(items)))
@@ -87,6 +99,7 @@ BASELINES: dict[str, Callable[[TrainingInteractions, int], np.ndarray]] = {
     "least-popular": lambda train, seed: least_popular_scores(train),
     "cooccurrence": lambda train, seed: cooccurrence_scores(train),
     "cooccurrence-window": lambda train, seed: cooccurrence_scores(train, window=LOCAL_WINDOW),
+    "factor-window": lambda train, seed: factor_scores(train),
 }
 
 

@@ -1,20 +1,32 @@
 """The collaborative evidence about each item of a user's training sequence: how well it fits the rest.
 
-Everything is leave-one-user-out: the user's own items are taken out of the co-occurrence counts before
-comparing, so a user never vouches for its own items. Without that, every item of a user co-occurs with
-every other at least once (with this very user), and a noise item would look as familiar as the rest.
-The same holds for a sequence corrupted on purpose (`curator adapt`): the user's *real* items are taken
-out, so a swapped-in item looks exactly as it would had it been real noise.
+Two views of the training interactions, neither of which lets a user vouch for its own items:
 
-Features of an item i at a position of the sequence (cos = leave-one-user-out co-occurrence cosine):
+- co-occurrence counts, leave-one-user-out: the user's own items are taken out of the counts before
+  comparing. Without that, every item of a user co-occurs with every other at least once (with this very
+  user), and a noise item would look as familiar as the rest. The same holds for a sequence corrupted on
+  purpose (`curator adapt`): the user's *real* items are taken out, so a swapped-in item looks exactly as
+  it would had it been real noise.
+- low-rank item factors, cross-fitted: users are split into FACTOR_FOLDS folds (user index mod folds),
+  and a user's items are compared with factors fitted on the other folds only (a truncated SVD of the
+  degree-normalised user-item matrix). Co-occurrence is exact but thin (two items nobody has together
+  have cosine 0 however alike their audiences are); factors carry similarity through shared neighbours.
+  On MovieLens-100K with popularity-matched noise the factor cosine with the neighbours alone ranks
+  swapped items at AUROC 0.81, against 0.72 for the co-occurrence cosine.
 
-    local_mean   mean cos with the items at most LOCAL_WINDOW positions away
-    local_max    the highest of those
-    global_mean  mean cos with every other item of the sequence
-    global_z     global_mean standardised within the user (how much of an outlier it is for this user)
-    user_mean    the user's average global_mean (how coherent the user is as a whole)
-    popularity   log(1 + users who have i) / log(1 + users who have the most popular item)
-    length       log(1 + sequence length) / LENGTH_SCALE
+Features of an item i at a position of the sequence (cos = leave-one-user-out co-occurrence cosine,
+fcos = cross-fitted factor cosine):
+
+    local_mean          mean cos with the items at most LOCAL_WINDOW positions away
+    local_max           the highest of those
+    global_mean         mean cos with every other item of the sequence
+    global_z            global_mean standardised within the user (how much of an outlier it is for this user)
+    user_mean           the user's average global_mean (how coherent the user is as a whole)
+    factor_local_mean   mean fcos with the items at most LOCAL_WINDOW positions away
+    factor_global_mean  mean fcos with every other item of the sequence
+    factor_global_z     factor_global_mean standardised within the user
+    popularity          log(1 + users who have i) / log(1 + users who have the most popular item)
+    length              log(1 + sequence length) / LENGTH_SCALE
 """
 
 from __future__ import annotations
@@ -23,29 +35,39 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.linalg import svds
 
-from curator.data.collaborative import TrainingInteractions, item_cooccurrence
+from curator.data.collaborative import TrainingInteractions, item_cooccurrence, user_item_matrix
 
 LOCAL_WINDOW = 5
 LENGTH_SCALE = np.log1p(1000.0)
-FEATURES = ("local_mean", "local_max", "global_mean", "global_z", "user_mean", "popularity", "length")
+FACTOR_FOLDS = 5
+DEFAULT_FACTOR_RANK = 32
+FEATURES = ("local_mean", "local_max", "global_mean", "global_z", "user_mean",
+            "factor_local_mean", "factor_global_mean", "factor_global_z", "popularity", "length")
 
 
 @dataclass(frozen=True)
-class CooccurrenceStats:
-    """Co-occurrence counts of a dataset's training part: the collaborative knowledge the denoiser uses."""
+class CollaborativeStats:
+    """What a dataset's training part says about its items: the collaborative knowledge the denoiser uses."""
 
     together: sp.csr_matrix  # (items, items) users having both; the diagonal: users having the item
     users_of: np.ndarray  # (items,) users having the item
+    factors: np.ndarray  # (FACTOR_FOLDS, items, rank) unit rows fitted without the fold's users (0: unseen)
 
     @classmethod
-    def of(cls, train: TrainingInteractions) -> CooccurrenceStats:
+    def of(cls, train: TrainingInteractions, factor_rank: int) -> CollaborativeStats:
         together = item_cooccurrence(train).astype(np.float32).tocsr()
-        return cls(together, together.diagonal().astype(np.float32))
+        return cls(together, together.diagonal().astype(np.float32), fold_factors(train, factor_rank))
 
     @property
     def num_items(self) -> int:
         return len(self.users_of)
+
+    def factor_cosine(self, user: int, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """(len(rows), len(columns)) cosine of the items' factors fitted without `user`'s fold."""
+        factors = self.factors[user % FACTOR_FOLDS]
+        return factors[rows] @ factors[columns].T
 
     def cosine(self, rows: np.ndarray, columns: np.ndarray, own: np.ndarray) -> np.ndarray:
         """(len(rows), len(columns)) leave-one-user-out cosine between items `rows` and items `columns`;
@@ -64,6 +86,31 @@ class CooccurrenceStats:
         return np.nan_to_num(cosine, nan=0.0, posinf=0.0, neginf=0.0).clip(0.0, 1.0)
 
 
+def fold_factors(train: TrainingInteractions, rank: int) -> np.ndarray:
+    """(FACTOR_FOLDS, items, rank) float32: for each fold, unit item vectors from a rank-`rank` truncated
+    SVD of D_u^-1/2 X D_i^-1/2 over the other folds' users (X: users x items, 1 = has it). An item none of
+    them has, and the columns past a fold's attainable rank, are zero."""
+    users = user_item_matrix(train)
+    fold_of_user = np.arange(train.num_users) % FACTOR_FOLDS
+    factors = np.zeros((FACTOR_FOLDS, train.num_items, rank), dtype=np.float32)
+    for fold in range(FACTOR_FOLDS):
+        others = users[fold_of_user != fold]
+        user_degree = np.asarray(others.sum(axis=1)).ravel()
+        item_degree = np.asarray(others.sum(axis=0)).ravel()
+        normalised = (sp.diags(1 / np.sqrt(np.maximum(user_degree, 1))) @ others
+                      @ sp.diags(1 / np.sqrt(np.maximum(item_degree, 1)))).tocsc()
+        k = min(rank, min(normalised.shape) - 1)
+        if k < 1:
+            continue
+        # A fixed start vector: ARPACK's default is random, and the factors must not vary between runs.
+        start = np.full(min(normalised.shape), 1 / np.sqrt(min(normalised.shape)))
+        _, singular, right = svds(normalised, k=k, v0=start)
+        vectors = right.T * singular  # (items, k)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        factors[fold, :, :k] = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    return factors
+
+
 def neighbourhood(length: int) -> tuple[np.ndarray, np.ndarray]:
     """(local, others): (length, length) masks of the positions within LOCAL_WINDOW (self excluded) and of
     every other position."""
@@ -76,39 +123,46 @@ def masked_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, (values * mask).sum(axis=1) / np.maximum(counts, 1), 0.0)
 
 
-def popularity(stats: CooccurrenceStats, items: np.ndarray, own: np.ndarray) -> np.ndarray:
+def popularity(stats: CollaborativeStats, items: np.ndarray, own: np.ndarray) -> np.ndarray:
     """The popularity feature of `items`: log(1 + users having it, the user left out) over the most popular
     item's."""
     users_of = np.maximum(stats.users_of[items] - np.isin(items, own), 0.0)
     return np.log1p(users_of) / np.log1p(max(stats.users_of.max(), 1.0))
 
 
-def sequence_features(stats: CooccurrenceStats, items: np.ndarray, own: np.ndarray) -> np.ndarray:
-    """(len(items), len(FEATURES)) float32 features of each position of one user's training sequence
-    `items` (item indices, in order); `own` = the user's real items (equal to `items` unless corrupted)."""
+def standardised(values: np.ndarray) -> np.ndarray:
+    spread = values.std()
+    return (values - values.mean()) / spread if spread > 0 else np.zeros(len(values))
+
+
+def sequence_features(stats: CollaborativeStats, user: int, items: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """(len(items), len(FEATURES)) float32 features of each position of `user`'s training sequence `items`
+    (item indices, in order); `own` = the user's real items (equal to `items` unless corrupted)."""
     length = len(items)
     cosine = stats.cosine(items, items, own)
     local, others = neighbourhood(length)
     local_mean = masked_mean(cosine, local)
     local_max = np.where(local.any(axis=1), np.where(local, cosine, 0.0).max(axis=1), 0.0)
     global_mean = masked_mean(cosine, others)
-    spread = global_mean.std()
-    global_z = (global_mean - global_mean.mean()) / spread if spread > 0 else np.zeros(length)
-    columns = (local_mean, local_max, global_mean, global_z, np.full(length, global_mean.mean()),
-               popularity(stats, items, own),
-               np.full(length, np.log1p(length) / LENGTH_SCALE))
+    factor_cosine = stats.factor_cosine(user, items, items)
+    factor_global_mean = masked_mean(factor_cosine, others)
+    columns = (local_mean, local_max, global_mean, standardised(global_mean), np.full(length, global_mean.mean()),
+               masked_mean(factor_cosine, local), factor_global_mean, standardised(factor_global_mean),
+               popularity(stats, items, own), np.full(length, np.log1p(length) / LENGTH_SCALE))
     return np.stack(columns, axis=1).astype(np.float32)
 
 
-def candidate_features(stats: CooccurrenceStats, items: np.ndarray, own: np.ndarray, position: int,
+def candidate_features(stats: CollaborativeStats, user: int, items: np.ndarray, own: np.ndarray, position: int,
                        candidates: np.ndarray) -> np.ndarray:
-    """(len(candidates), 2) float32: for putting each candidate at `position` of the sequence `items`, its
-    mean leave-one-user-out cos with the items at most LOCAL_WINDOW positions away, and its popularity
-    feature. The item now at `position` is not part of its own context."""
+    """(len(candidates), 3) float32: for putting each candidate at `position` of `user`'s sequence `items`,
+    its mean leave-one-user-out cos and its mean cross-fitted factor cos with the items at most
+    LOCAL_WINDOW positions away, and its popularity feature. The item now at `position` is not part of
+    its own context."""
     local, _ = neighbourhood(len(items))
     context = items[local[position]]
     if len(context):
         fit = stats.cosine(candidates, context, own).mean(axis=1)
+        factor_fit = stats.factor_cosine(user, candidates, context).mean(axis=1)
     else:
-        fit = np.zeros(len(candidates))
-    return np.stack([fit, popularity(stats, candidates, own)], axis=1).astype(np.float32)
+        fit = factor_fit = np.zeros(len(candidates))
+    return np.stack([fit, factor_fit, popularity(stats, candidates, own)], axis=1).astype(np.float32)

@@ -24,6 +24,7 @@ CALIBRATION_UNIFORM_SHARE = 0.0
 
 @dataclass(frozen=True)
 class Corrupted:
+    user: int  # whose training sequence it is
     items: np.ndarray  # (P,) the sequence as the denoiser sees it
     own: np.ndarray  # the user's real items (for leave-one-user-out statistics)
     noisy: np.ndarray  # (P,) bool: swapped positions
@@ -33,13 +34,16 @@ class Corrupted:
 class Corrupter:
     def __init__(self, train: TrainingInteractions, rate: float = CORRUPTION_RATE,
                  uniform_share: float = UNIFORM_SHARE):
+        self.sequences = train.sequences()
         self.rate = rate
         self.uniform_share = uniform_share
         self.uniform = ItemSampler(np.ones(train.num_items))
         self.popular = ItemSampler(item_popularity(train).astype(np.float64))
 
-    def __call__(self, items: np.ndarray, rng: np.random.Generator) -> Corrupted:
-        """`items` with a Binomial(P, rate) number of positions swapped (at least one, never all)."""
+    def __call__(self, user: int, rng: np.random.Generator) -> Corrupted:
+        """`user`'s training sequence with a Binomial(P, rate) number of positions swapped (at least one,
+        never all)."""
+        items = self.sequences[user]
         count = int(np.clip(rng.binomial(len(items), self.rate), 1, max(len(items) - 1, 1)))
         positions = np.sort(rng.choice(len(items), size=count, replace=False))
         corrupted = items.copy()
@@ -50,4 +54,4 @@ class Corrupter:
             taken.add(int(corrupted[position]))
         noisy = np.zeros(len(items), dtype=bool)
         noisy[positions] = True
-        return Corrupted(corrupted, items, noisy, items)
+        return Corrupted(user, corrupted, items, noisy, items)

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from curator.denoise.calibration import Calibration
-from curator.denoise.context import CooccurrenceStats, candidate_features, neighbourhood, sequence_features
+from curator.denoise.context import CollaborativeStats, candidate_features, neighbourhood, sequence_features
 from curator.denoise.model import DenoiserConfig, NoiseHead, ReplacementRanker
 from curator.errors import ModelError
 
@@ -48,10 +48,11 @@ class Denoiser:
         return self.head.config
 
     @torch.no_grad()
-    def logits(self, stats: CooccurrenceStats, items: np.ndarray, own: np.ndarray,
+    def logits(self, stats: CollaborativeStats, user: int, items: np.ndarray, own: np.ndarray,
                vectors: torch.Tensor) -> np.ndarray:
-        """(P,) raw noise logits of every position of one sequence; `vectors` (catalog, D) item vectors."""
-        collab = torch.from_numpy(sequence_features(stats, items, own))
+        """(P,) raw noise logits of every position of `user`'s sequence `items`; `vectors` (catalog, D)
+        item vectors."""
+        collab = torch.from_numpy(sequence_features(stats, user, items, own))
         return self.head(collab, vectors[torch.from_numpy(items)]).numpy().astype(np.float64)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
@@ -60,21 +61,21 @@ class Denoiser:
         return self.calibration(logits)
 
     @torch.no_grad()
-    def replacements(self, stats: CooccurrenceStats, items: np.ndarray, own: np.ndarray, position: int,
-                     text_space: torch.Tensor, exclude: np.ndarray, k: int = 10) -> Replacements:
+    def replacements(self, stats: CollaborativeStats, user: int, items: np.ndarray, own: np.ndarray,
+                     position: int, text_space: torch.Tensor, exclude: np.ndarray, k: int = 10) -> Replacements:
         """The k catalog items that best fit `position` of `items`, none of `exclude`, among the items some
         training sequence holds (one that none does is unknown to the recommender the data is for).
         `text_space` (catalog, T) = head.text_space(vectors), computed once per catalog."""
         candidates = np.setdiff1d(np.flatnonzero(stats.users_of > 0), exclude)
-        logits = self.candidate_logits(stats, items, own, position, text_space, candidates)
+        logits = self.candidate_logits(stats, user, items, own, position, text_space, candidates)
         probabilities = torch.softmax(logits, dim=0)
         best = torch.topk(probabilities, min(k, len(candidates)))
         return Replacements(candidates[best.indices.numpy()], best.values.numpy().astype(np.float64))
 
-    def candidate_logits(self, stats: CooccurrenceStats, items: np.ndarray, own: np.ndarray, position: int,
-                         text_space: torch.Tensor, candidates: np.ndarray) -> torch.Tensor:
+    def candidate_logits(self, stats: CollaborativeStats, user: int, items: np.ndarray, own: np.ndarray,
+                         position: int, text_space: torch.Tensor, candidates: np.ndarray) -> torch.Tensor:
         """(C,) ranker logits of putting each of `candidates` at `position` (differentiable in the ranker)."""
-        return self.ranker(*candidate_inputs(stats, items, own, position, text_space, candidates))
+        return self.ranker(*candidate_inputs(stats, user, items, own, position, text_space, candidates))
 
     def save(self, folder: Path, extra_meta: dict[str, Any]) -> None:
         state = {f"head.{k}": v for k, v in self.head.state_dict().items()}
@@ -85,11 +86,11 @@ class Denoiser:
         (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
-def candidate_inputs(stats: CooccurrenceStats, items: np.ndarray, own: np.ndarray, position: int,
+def candidate_inputs(stats: CollaborativeStats, user: int, items: np.ndarray, own: np.ndarray, position: int,
                      text_space: torch.Tensor, candidates: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ranker's inputs for `candidates` at `position` of `items`: (C, 2) co-occurrence fit and
-    popularity, and (C,) mean text cos with the position's neighbours."""
-    collab = torch.from_numpy(candidate_features(stats, items, own, position, candidates))
+    """The ranker's inputs for `candidates` at `position` of `user`'s `items`: (C, 3) co-occurrence fit,
+    factor fit and popularity, and (C,) mean text cos with the position's neighbours."""
+    collab = torch.from_numpy(candidate_features(stats, user, items, own, position, candidates))
     local, _ = neighbourhood(len(items))
     context = torch.from_numpy(items[local[position]])
     if len(context):

@@ -12,7 +12,8 @@ For a sequence of P positions:
 
 `use_text=False` / `use_collab=False` drop one side (the ablations); the head is otherwise the same.
 The replacement ranker scores a catalog item for a position by how well it fits the neighbours, in
-co-occurrence and in text space, and by its popularity: a softmax over the items the user does not have.
+co-occurrence, in item-factor space and in text space, and by its popularity: a softmax over the items
+the user does not have.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from curator.denoise.context import FEATURES, neighbourhood
+from curator.denoise.context import DEFAULT_FACTOR_RANK, FEATURES, neighbourhood
 
 
 @dataclass(frozen=True)
 class DenoiserConfig:
     use_text: bool = True  # the LLM part
-    use_collab: bool = True  # the co-occurrence part
+    use_collab: bool = True  # the collaborative part (co-occurrence and item factors)
+    factor_rank: int = DEFAULT_FACTOR_RANK  # of the cross-fitted item factors (curator.denoise.context)
     text_dim: int = 32
     hidden: int = 64
     lora_rank: int = 8
@@ -80,21 +82,20 @@ class NoiseHead(nn.Module):
 
 
 class ReplacementRanker(nn.Module):
-    """score(candidate) = w . [co-occurrence fit, text fit, popularity] + b; `text fit` is the mean cos in
-    the head's text space with the position's neighbours."""
+    """score(candidate) = w . [co-occurrence fit, factor fit, popularity, text fit] + b; `text fit` is the
+    mean cos in the head's text space with the position's neighbours."""
 
     def __init__(self, config: DenoiserConfig):
         super().__init__()
         self.config = config
-        self.weights = nn.Parameter(torch.zeros(3))
+        self.weights = nn.Parameter(torch.zeros(4))
         self.bias = nn.Parameter(torch.zeros(()))
 
     def forward(self, candidate_collab: torch.Tensor, text_fit: torch.Tensor) -> torch.Tensor:
-        """(C,) logits: candidate_collab (C, 2) [fit, popularity] from context.candidate_features,
-        text_fit (C,)."""
-        fit, popularity = candidate_collab[:, 0], candidate_collab[:, 1]
+        """(C,) logits: candidate_collab (C, 3) [fit, factor fit, popularity] from
+        context.candidate_features, text_fit (C,)."""
         if not self.config.use_collab:
-            fit, popularity = torch.zeros_like(fit), torch.zeros_like(popularity)
+            candidate_collab = torch.zeros_like(candidate_collab)
         if not self.config.use_text:
             text_fit = torch.zeros_like(text_fit)
-        return torch.stack([fit, text_fit, popularity], dim=1) @ self.weights + self.bias
+        return torch.cat([candidate_collab, text_fit[:, None]], dim=1) @ self.weights + self.bias

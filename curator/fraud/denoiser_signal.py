@@ -16,7 +16,7 @@ import numpy as np
 
 from curator.data.collaborative import training_interactions
 from curator.data.dataset import Dataset
-from curator.denoise.context import CooccurrenceStats
+from curator.denoise.context import CollaborativeStats
 from curator.errors import InputError
 from curator.fraud.features import per_user_mean_and_max
 from curator.llm.config import EngineConfig
@@ -47,7 +47,8 @@ class DenoiserSignal:
             raise InputError("the denoiser signal was set up for another catalog (the items differ)")
         engine, denoiser, vectors = self._load()
         train = training_interactions(dataset)
-        run = DenoiseRun(dataset, engine, denoiser, train, CooccurrenceStats.of(train), vectors)
+        stats = CollaborativeStats.of(train, denoiser.config.factor_rank)
+        run = DenoiseRun(dataset, engine, denoiser, train, stats, vectors)
         probabilities = [run.probabilities(user) for user in range(train.num_users)]
         user_of_row = np.repeat(np.arange(train.num_users), [len(p) for p in probabilities])
         values = np.concatenate(probabilities) if probabilities else np.zeros(0)

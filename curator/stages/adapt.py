@@ -33,7 +33,7 @@ from curator.data.collaborative import training_interactions
 from curator.data.dataset import Dataset
 from curator.denoise.calibration import Calibration
 from curator.denoise.card import write_card
-from curator.denoise.context import CooccurrenceStats, sequence_features
+from curator.denoise.context import CollaborativeStats, sequence_features
 from curator.denoise.corruption import CALIBRATION_UNIFORM_SHARE, Corrupted, Corrupter
 from curator.denoise.denoiser import Denoiser, candidate_inputs
 from curator.denoise.item_states import ItemEncoder, Trunk, item_texts
@@ -86,6 +86,8 @@ class AdaptConfig:
             raise OptionError(f"--heldout-share {self.heldout_share} is not a fraction in (0, 1)")
         if not (self.denoiser.use_text or self.denoiser.use_collab):
             raise OptionError("a denoiser needs its LLM part, its collaborative part, or both")
+        if self.denoiser.factor_rank < 1:
+            raise OptionError(f"--factor-rank {self.denoiser.factor_rank}: give at least 1")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,8 +101,8 @@ class Examples:
     features: list[np.ndarray]
 
     @classmethod
-    def make(cls, stats: CooccurrenceStats, sequences: list[Corrupted]) -> Examples:
-        return cls(sequences, [sequence_features(stats, s.items, s.own) for s in sequences])
+    def make(cls, stats: CollaborativeStats, sequences: list[Corrupted]) -> Examples:
+        return cls(sequences, [sequence_features(stats, s.user, s.items, s.own) for s in sequences])
 
 
 def adapt(dataset: Dataset, config: AdaptConfig, engine_config: EngineConfig, out_dir: Path, *,
@@ -116,9 +118,8 @@ def adapt(dataset: Dataset, config: AdaptConfig, engine_config: EngineConfig, ou
     work = WorkFolder.open(work_folder_for(out_dir), identity, resume=resume, overwrite=overwrite)
 
     train = training_interactions(dataset)
-    stats = CooccurrenceStats.of(train)
-    sequences = train.sequences()
-    fit_users, calibrate_users, report_users = _split_users(sequences, config)
+    stats = CollaborativeStats.of(train, config.denoiser.factor_rank)
+    fit_users, calibrate_users, report_users = _split_users(train.sequences(), config)
     corrupter = Corrupter(train)
     calibration_corrupter = Corrupter(train, uniform_share=CALIBRATION_UNIFORM_SHARE)
 
@@ -142,7 +143,7 @@ def adapt(dataset: Dataset, config: AdaptConfig, engine_config: EngineConfig, ou
     while state["step"] < config.max_steps and not _over_budget(config, time.monotonic() - started):
         rng = np.random.default_rng(derive_seed(config.seed, "adapt", "step", state["step"]))
         users = rng.choice(fit_users, size=min(config.users_per_step, len(fit_users)), replace=False)
-        examples = Examples.make(stats, [corrupter(sequences[u], rng) for u in users])
+        examples = Examples.make(stats, [corrupter(u, rng) for u in users])
         through_llm = trunk is not None and state["step"] >= config.warmup_steps
         loss = _loss(head, encoder, trunk if through_llm else None, base_vectors, examples)
         optimizer.zero_grad()
@@ -163,17 +164,18 @@ def adapt(dataset: Dataset, config: AdaptConfig, engine_config: EngineConfig, ou
     with torch.no_grad():
         vectors = _all_vectors(encoder, trunk, stats.num_items)
     denoiser = Denoiser(head, ReplacementRanker(config.denoiser), None, {})
-    heldout = {name: Examples.make(stats, [calibration_corrupter(sequences[u], _user_rng(config, name, u))
+    heldout = {name: Examples.make(stats, [calibration_corrupter(u, _user_rng(config, name, u))
                                            for u in users])
                for name, users in (("calibrate", calibrate_users), ("report", report_users))}
-    logits = {name: np.concatenate([denoiser.logits(stats, s.items, s.own, vectors) for s in ex.sequences])
+    logits = {name: np.concatenate([denoiser.logits(stats, s.user, s.items, s.own, vectors)
+                                    for s in ex.sequences])
               for name, ex in heldout.items()}
     truth = {name: np.concatenate([s.noisy for s in ex.sequences]) for name, ex in heldout.items()}
     denoiser.calibration = Calibration.fit(logits["calibrate"], truth["calibrate"])
     report = detection_report(truth["report"], denoiser.probabilities(logits["report"]))
     report["auroc_raw"] = auroc(truth["report"], 1 / (1 + np.exp(-logits["report"])))
 
-    ranker_examples = [corrupter(sequences[u], _user_rng(config, "ranker", u)) for u in fit_users]
+    ranker_examples = [corrupter(u, _user_rng(config, "ranker", u)) for u in fit_users]
     _fit_ranker(denoiser, stats, vectors, ranker_examples, config)
     report["replacement"] = _replacement_report(denoiser, stats, vectors, heldout["report"].sequences)
 
@@ -289,7 +291,7 @@ def _swapped_positions(sequences: list[Corrupted]) -> list[tuple[Corrupted, int]
     return [(s, int(p)) for s in sequences for p in np.flatnonzero(s.noisy)]
 
 
-def _fit_ranker(denoiser: Denoiser, stats: CooccurrenceStats, vectors: torch.Tensor,
+def _fit_ranker(denoiser: Denoiser, stats: CollaborativeStats, vectors: torch.Tensor,
                 sequences: list[Corrupted], config: AdaptConfig) -> None:
     """Fit the ranker's few weights by softmax cross-entropy over the allowed catalog items."""
     rng = np.random.default_rng(derive_seed(config.seed, "adapt", "ranker"))
@@ -303,8 +305,9 @@ def _fit_ranker(denoiser: Denoiser, stats: CooccurrenceStats, vectors: torch.Ten
     for sequence, position in (positions[i] for i in chosen):
         allowed = torch.from_numpy(~np.isin(everything, sequence.items) & known)
         examples.append((sequence, position, allowed, int(sequence.original[position])))
-    inputs = [candidate_inputs(stats, s.items, s.own, p, text_space, everything) for s, p, _, _ in examples]
-    collab = torch.stack([candidates for candidates, _ in inputs])  # (N, catalog, 2)
+    inputs = [candidate_inputs(stats, s.user, s.items, s.own, p, text_space, everything)
+              for s, p, _, _ in examples]
+    collab = torch.stack([candidates for candidates, _ in inputs])  # (N, catalog, 3)
     text_fit = torch.stack([fit for _, fit in inputs])  # (N, catalog)
     allowed = torch.stack([a for _, _, a, _ in examples])
     originals = torch.tensor([o for _, _, _, o in examples])
@@ -316,13 +319,13 @@ def _fit_ranker(denoiser: Denoiser, stats: CooccurrenceStats, vectors: torch.Ten
         optimizer.step()
 
 
-def _replacement_report(denoiser: Denoiser, stats: CooccurrenceStats, vectors: torch.Tensor,
+def _replacement_report(denoiser: Denoiser, stats: CollaborativeStats, vectors: torch.Tensor,
                         sequences: list[Corrupted]) -> dict[str, float]:
     with torch.no_grad():
         text_space = denoiser.head.text_space(vectors)
     ranked, originals = [], []
     for sequence, position in _swapped_positions(sequences):
-        found = denoiser.replacements(stats, sequence.items, sequence.own, position, text_space,
+        found = denoiser.replacements(stats, sequence.user, sequence.items, sequence.own, position, text_space,
                                       exclude=sequence.items)
         ranked.append(found.items.tolist())
         originals.append(int(sequence.original[position]))

@@ -28,7 +28,7 @@ from curator.data.atomic import check_not_overlapping, check_output_free
 from curator.data.collaborative import TrainingInteractions, training_interactions
 from curator.data.dataset import Dataset
 from curator.data.ledger import Edit, build_ledger, ledger_counts, write_curated
-from curator.denoise.context import CooccurrenceStats
+from curator.denoise.context import CollaborativeStats
 from curator.denoise.denoiser import Denoiser, denoiser_meta, load_denoiser
 from curator.denoise.item_states import ItemEncoder, item_texts
 from curator.errors import OptionError
@@ -89,7 +89,7 @@ class DenoiseRun:
     """A loaded denoiser with its engine, and the dataset-wide inputs it scores users with."""
 
     def __init__(self, dataset: Dataset, engine: Engine, denoiser: Denoiser, train: TrainingInteractions,
-                 stats: CooccurrenceStats, vectors: torch.Tensor):
+                 stats: CollaborativeStats, vectors: torch.Tensor):
         self.engine = engine
         self.denoiser = denoiser
         self.stats = stats
@@ -109,7 +109,7 @@ class DenoiseRun:
         items = self.sequences[user]
         if not len(items):
             return np.zeros(0)
-        return self.denoiser.probabilities(self.denoiser.logits(self.stats, items, items, self.vectors))
+        return self.denoiser.probabilities(self.denoiser.logits(self.stats, user, items, items, self.vectors))
 
     def decide(self, user: int, config: DenoiseConfig) -> list[dict[str, Any]]:
         """Score table rows of one user's training interactions, with the decisions taken."""
@@ -121,7 +121,7 @@ class DenoiseRun:
         flagged = [int(k) for k in np.lexsort((np.arange(len(p)), -p)) if p[k] >= config.threshold]
         taken = set(self.whole_sequences[user].tolist())
         for position in flagged[:config.max_edits]:
-            found = self.denoiser.replacements(self.stats, items, items, position, self.text_space,
+            found = self.denoiser.replacements(self.stats, user, items, items, position, self.text_space,
                                                exclude=np.fromiter(taken, np.int64), k=config.candidates)
             row = rows[position]
             row["candidates"] = list(self.item_ids[found.items])
@@ -162,7 +162,7 @@ def load_run(dataset: Dataset, adapter: str, engine_config: EngineConfig, work: 
     training sequence holds (the only ones scored or proposed; the others stay zero)."""
     engine, denoiser = load_model(adapter, engine_config)
     train = training_interactions(dataset)
-    stats = CooccurrenceStats.of(train)
+    stats = CollaborativeStats.of(train, denoiser.config.factor_rank)
     cached = work.path / VECTORS_FILE if work else None
     if cached and cached.is_file():
         vectors = torch.from_numpy(np.load(cached))
