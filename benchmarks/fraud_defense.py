@@ -2,6 +2,7 @@
 
     python -P benchmarks/fraud_defense.py                               # seeds 1,2,3, full budget
     python -P benchmarks/fraud_defense.py --seeds 1 --epochs 40 --patience 3 --max-len 50   # reduced budget
+    python -P benchmarks/fraud_defense.py --detect-only   # detection alone: fraud_defense-detection.json
 
 For each seed, budget (fraction of fake users) and attack type, `curator inject` builds the attacked
 data. Our detector's evidence includes every LLM-derived signal: text coherence of the items (MiniLM
@@ -201,8 +202,11 @@ def main() -> None:
                         help="only the detections and the defended data (cached in --work): e.g. on this CPU, "
                              "then the training where there is a GPU")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-fraud")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fraud_defense.json")
+    parser.add_argument("--out", type=Path, default=None, help="the JSON written (default: benchmarks/results/"
+                        "fraud_defense.json, or fraud_defense-detection.json with --detect-only)")
     args = parser.parse_args()
+    args.out = args.out or ROOT / "benchmarks" / "results" / (
+        "fraud_defense-detection.json" if args.detect_only else "fraud_defense.json")
     seeds = [int(s) for s in args.seeds.split(",")]
     clean_seeds = sorted(set(seeds) | {int(s) for s in args.clean_seeds.split(",") if s})
     budgets = [float(b) for b in args.budgets.split(",")]
@@ -262,13 +266,13 @@ def main() -> None:
 
                 detection = cached_json(work / "detection" / f"{name}.json", detect_and_defend)
                 attacked_defended = defended(name, attacked, seed)  # written above, or by an earlier run
-                if args.detect_only:
-                    continue
-                training = {"clean": trainer.run(clean, seed, targets),
-                            "attacked": trainer.run(attacked, seed, targets)}
-                for action in FRAUD_ACTIONS:
-                    training[f"clean-defended-{action}"] = trainer.run(clean_defended[action], seed, targets)
-                    training[f"defended-{action}"] = trainer.run(attacked_defended[action], seed, targets)
+                training = None
+                if not args.detect_only:
+                    training = {"clean": trainer.run(clean, seed, targets),
+                                "attacked": trainer.run(attacked, seed, targets)}
+                    for action in FRAUD_ACTIONS:
+                        training[f"clean-defended-{action}"] = trainer.run(clean_defended[action], seed, targets)
+                        training[f"defended-{action}"] = trainer.run(attacked_defended[action], seed, targets)
                 rows.append({"seed": seed, "budget": budget, "attack": attack, "fake_users": len(fakes),
                              "targets": targets, "unseen_attack": attack, "detection": detection,
                              "training": training, "clean_defense_touched_users": touched})
@@ -276,6 +280,7 @@ def main() -> None:
     if args.detect_only:
         for seed in clean_seeds:
             defended(f"clean-s{seed}", clean, seed)
+        print_table(rows)
         return
     clean_costs = [clean_cost(seed) for seed in clean_seeds]
     write(args, rows, clean_costs)
@@ -294,32 +299,38 @@ def mean(values):
 
 
 def print_table(rows: list[dict]) -> None:
+    """Detection, and (unless the rows come from --detect-only) exposure and quality, per budget and attack."""
+    trained = all(r["training"] is not None for r in rows)
     table = Table(title="fake-user defense, MovieLens-100K, SASRec (means over seeds). Detection: AUROC with "
                         "the attack type unseen by the calibrator (leave-one-attack-out), and of the defense as "
                         "shipped (all four types simulated), whose P/R @0.5 and decisions the defense uses")
-    for column in ("budget", "attack", *(f"AUROC {d}" for d in DETECTORS), "all-types P/R @0.5",
-                   "T-HR@50 clean/attacked", *(f"T-HR@50 {a}" for a in FRAUD_ACTIONS),
-                   "NDCG@10 clean", *(f"clean NDCG@10 {a} (rel.)" for a in FRAUD_ACTIONS),
-                   "NDCG@10 attacked", *(f"NDCG@10 {a}" for a in FRAUD_ACTIONS)):
+    columns = ["budget", "attack", *(f"AUROC {d}" for d in DETECTORS), "all-types P/R @0.5"]
+    if trained:
+        columns += ["T-HR@50 clean/attacked", *(f"T-HR@50 {a}" for a in FRAUD_ACTIONS),
+                    "NDCG@10 clean", *(f"clean NDCG@10 {a} (rel.)" for a in FRAUD_ACTIONS),
+                    "NDCG@10 attacked", *(f"NDCG@10 {a}" for a in FRAUD_ACTIONS)]
+    for column in columns:
         table.add_column(column, justify="right")
     groups = sorted({(r["budget"], r["attack"]) for r in rows}, key=lambda g: (g[0], ATTACKS.index(g[1])))
     for budget, attack in groups:
         group = [r for r in rows if (r["budget"], r["attack"]) == (budget, attack)]
         detection = lambda d, key: mean([r["detection"][d][key] for r in group])  # noqa: E731
         at = lambda key: mean([r["detection"]["ours-all-types"]["thresholds"]["0.5"][key] for r in group])  # noqa: E731
-        train = lambda variant, key: mean([r["training"][variant][key] for r in group])  # noqa: E731
-        clean = train("clean", "NDCG@10")
-        table.add_row(
-            f"{budget:g}", attack, *(f"{detection(d, 'auroc'):.3f}" for d in DETECTORS),
-            f"{at('precision'):.2f}/{at('recall'):.2f}",
-            "/".join(f"{train(v, 'T-HR@50'):.4f}" for v in ("clean", "attacked")),
-            *(f"{train(f'defended-{a}', 'T-HR@50'):.4f}" for a in FRAUD_ACTIONS),
-            f"{clean:.4f}",
-            *(f"{defended:.4f} ({defended / clean - 1:+.1%})"
-              for defended in (train(f"clean-defended-{a}", "NDCG@10") for a in FRAUD_ACTIONS)),
-            f"{train('attacked', 'NDCG@10'):.4f}",
-            *(f"{train(f'defended-{a}', 'NDCG@10'):.4f}" for a in FRAUD_ACTIONS),
-        )
+        cells = [f"{budget:g}", attack, *(f"{detection(d, 'auroc'):.3f}" for d in DETECTORS),
+                 f"{at('precision'):.2f}/{at('recall'):.2f}"]
+        if trained:
+            train = lambda variant, key: mean([r["training"][variant][key] for r in group])  # noqa: E731
+            clean = train("clean", "NDCG@10")
+            cells += [
+                "/".join(f"{train(v, 'T-HR@50'):.4f}" for v in ("clean", "attacked")),
+                *(f"{train(f'defended-{a}', 'T-HR@50'):.4f}" for a in FRAUD_ACTIONS),
+                f"{clean:.4f}",
+                *(f"{defended:.4f} ({defended / clean - 1:+.1%})"
+                  for defended in (train(f"clean-defended-{a}", "NDCG@10") for a in FRAUD_ACTIONS)),
+                f"{train('attacked', 'NDCG@10'):.4f}",
+                *(f"{train(f'defended-{a}', 'NDCG@10'):.4f}" for a in FRAUD_ACTIONS),
+            ]
+        table.add_row(*cells)
     console.print(table)
 
 
@@ -347,7 +358,8 @@ def write(args, rows: list[dict], clean_costs: list[dict]) -> None:
         "budget": {"seeds": args.seeds, "seeds_done": sorted({r["seed"] for r in rows}),
                    "fake_user_budgets": args.budgets, "attacks": args.attacks,
                    "targets": args.targets, "sasrec_max_epochs": args.epochs, "patience": args.patience,
-                   "max_len": args.max_len, "full_budget": args.epochs >= 200 and args.max_len >= 200},
+                   "max_len": args.max_len, "full_budget": args.epochs >= 200 and args.max_len >= 200,
+                   "detect_only": args.detect_only},
         "defense": {"threshold": args.threshold, "actions": list(FRAUD_ACTIONS),
                     "detector": "as curator defend runs it: calibrator trained on all four simulated types "
                                 "(targets of the simulation's own choosing)"},

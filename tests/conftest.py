@@ -57,6 +57,16 @@ def tiny_engine(model=None, tokenizer=None) -> Engine:
     return Engine(model, tokenizer, info)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_vector_cache(tmp_path_factory):
+    """Item vectors of the tests' throwaway models go to a folder of this session, not the user cache
+    (which keeps the converted default model, too slow to convert again for every run)."""
+    folder = tmp_path_factory.mktemp("item-vectors")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("curator.denoise.vector_cache.cache_folder", lambda: folder)
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def tokenizer():
     return tiny_tokenizer()

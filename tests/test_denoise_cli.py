@@ -116,6 +116,12 @@ def test_bad_options_exit_2(setup, options, message):
     assert not (setup / "bad").exists()
 
 
+def test_adapt_without_factors_exits_2(setup):
+    result = run("adapt", setup / "noisy", "--model", setup / "tiny", "--factor-rank", 0, "--out", setup / "no-factors")
+    assert result.exit_code == 2 and "--factor-rank 0" in result.output
+    assert not (setup / "no-factors").exists()
+
+
 def test_unknown_adapter_and_evaluate_without_labels_exit_2(setup):
     result = run("denoise", setup / "noisy", "--adapter", "no-such-adapter", "--out", setup / "x")
     assert result.exit_code == 2 and "no-such-adapter" in result.output
@@ -183,6 +189,7 @@ def test_a_killed_denoise_resumes_to_the_same_output(setup):
     progress = StopAt()
     resumed = denoise_stage(noisy, config, engine, setup / "d-resumed", command=[], resume=True, progress=progress)
     assert progress.started["users"] == 64  # the first chunk's users were not scored again
+    assert "item vectors" not in progress.started  # nor the catalog encoded again (the vector cache)
     assert read_ledger(resumed.dataset).equals(read_ledger(straight.dataset))
     assert pq.read_table(setup / "d-resumed" / "scores.parquet").equals(pq.read_table(setup / "d-straight" / "scores.parquet"))
 

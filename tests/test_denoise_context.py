@@ -5,10 +5,12 @@ features must separate swapped-in items."""
 from dataclasses import replace
 
 import numpy as np
+import pytest
+import torch
 
 from curator.data.collaborative import training_interactions
-from curator.denoise.context import (FACTOR_FOLDS, FEATURES, CollaborativeStats, candidate_features,
-                                     sequence_features)
+from curator.denoise.context import (FACTOR_FOLDS, FEATURES, LOCAL_WINDOW, CollaborativeStats,
+                                     candidate_features, neighbour_summary, sequence_features, window)
 from curator.denoise.corruption import Corrupter
 from curator.evaluation.detection import auroc
 from builders import tiny_dataset
@@ -31,6 +33,24 @@ def test_cosine_leaves_the_user_out(tmp_path):
     assert np.isclose(cosine[0, 3], 1 / np.sqrt(2 * 2))
     # A user's own pair does not count: without leaving u1 out, cos(a, c) would be 1 / sqrt(3 * 2).
     assert not np.isclose(cosine[0, 2], 1 / np.sqrt(6))
+
+
+@pytest.mark.parametrize("length", [0, 1, 2, LOCAL_WINDOW + 2, 40])
+def test_neighbour_summary_is_the_mean_and_max_over_each_window(length):
+    generator = torch.Generator().manual_seed(length)
+    pairwise = torch.rand(length, length, dtype=torch.float64, generator=generator, requires_grad=True)
+    local_mean, local_max, global_mean = neighbour_summary(pairwise)
+    values = pairwise.detach().numpy()
+    for position in range(length):
+        near = window(length, position)
+        assert list(near) == [k for k in range(length) if 0 < abs(k - position) <= LOCAL_WINDOW]
+        others = [k for k in range(length) if k != position]
+        assert np.isclose(local_mean[position].item(), values[position, near].mean() if len(near) else 0.0)
+        assert np.isclose(local_max[position].item(), values[position, near].max() if len(near) else 0.0)
+        assert np.isclose(global_mean[position].item(), values[position, others].mean() if others else 0.0)
+    if length > 1:  # the text features train through it
+        (local_mean.sum() + global_mean.sum()).backward()
+        assert pairwise.grad.abs().sum() > 0 and pairwise.grad.diagonal().abs().sum() == 0
 
 
 def test_features_shape_and_candidate_fit(tmp_path):

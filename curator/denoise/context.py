@@ -35,7 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 from scipy.sparse.linalg import svds
+from threadpoolctl import threadpool_limits
 
 from curator.data.collaborative import TrainingInteractions, item_cooccurrence, user_item_matrix
 
@@ -66,8 +68,10 @@ class CollaborativeStats:
 
     def factor_cosine(self, user: int, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """(len(rows), len(columns)) cosine of the items' factors fitted without `user`'s fold."""
-        factors = self.factors[user % FACTOR_FOLDS]
-        return factors[rows] @ factors[columns].T
+        # In torch, not numpy: a numpy product wakes OpenBLAS's thread pool, which then competes with
+        # torch's for the cores and made scoring four times slower on two cores.
+        factors = torch.from_numpy(self.factors[user % FACTOR_FOLDS])
+        return (factors[torch.from_numpy(rows)] @ factors[torch.from_numpy(columns)].T).numpy()
 
     def cosine(self, rows: np.ndarray, columns: np.ndarray, own: np.ndarray) -> np.ndarray:
         """(len(rows), len(columns)) leave-one-user-out cosine between items `rows` and items `columns`;
@@ -104,23 +108,37 @@ def fold_factors(train: TrainingInteractions, rank: int) -> np.ndarray:
             continue
         # A fixed start vector: ARPACK's default is random, and the factors must not vary between runs.
         start = np.full(min(normalised.shape), 1 / np.sqrt(min(normalised.shape)))
-        _, singular, right = svds(normalised, k=k, v0=start)
+        # One BLAS thread: the matrix is small, and OpenBLAS's own pool, once woken, keeps competing with
+        # torch's threads for the cores and slowed every later torch operation several times over.
+        with threadpool_limits(limits=1, user_api="blas"):
+            _, singular, right = svds(normalised, k=k, v0=start)
         vectors = right.T * singular  # (items, k)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         factors[fold, :, :k] = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
     return factors
 
 
-def neighbourhood(length: int) -> tuple[np.ndarray, np.ndarray]:
-    """(local, others): (length, length) masks of the positions within LOCAL_WINDOW (self excluded) and of
-    every other position."""
-    distance = np.abs(np.arange(length)[:, None] - np.arange(length)[None, :])
-    return (distance > 0) & (distance <= LOCAL_WINDOW), distance > 0
+def window(length: int, position: int) -> np.ndarray:
+    """The positions at most LOCAL_WINDOW away from `position` in a sequence of `length`, itself excluded."""
+    return np.r_[max(position - LOCAL_WINDOW, 0):position, position + 1:min(position + LOCAL_WINDOW + 1, length)]
 
 
-def masked_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    counts = mask.sum(axis=1)
-    return np.where(counts > 0, (values * mask).sum(axis=1) / np.maximum(counts, 1), 0.0)
+def neighbour_summary(pairwise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(local mean, local max, global mean), each (P,), of a (P, P) pairwise matrix of one sequence: over
+    the positions at most LOCAL_WINDOW away, and over every other position; 0 where there is none.
+    Differentiable (the text features train through it). The window is gathered as a (P, 2 * LOCAL_WINDOW)
+    band, not masked out of the whole matrix: long sequences would cost P^2 per feature."""
+    length = pairwise.shape[0]
+    offsets = torch.cat([torch.arange(-LOCAL_WINDOW, 0), torch.arange(1, LOCAL_WINDOW + 1)])
+    neighbours = torch.arange(length)[:, None] + offsets  # (P, 2W)
+    valid = (neighbours >= 0) & (neighbours < length)
+    band = pairwise[torch.arange(length)[:, None], neighbours.clamp(0, max(length - 1, 0))]
+    count = valid.sum(dim=1)
+    local_mean = (band * valid).sum(dim=1) / count.clamp(min=1)
+    local_max = torch.where(valid, band, torch.finfo(band.dtype).min).amax(dim=1)
+    local_max = torch.where(count > 0, local_max, torch.zeros_like(local_max))
+    global_mean = (pairwise.sum(dim=1) - pairwise.diagonal()) / max(length - 1, 1)
+    return local_mean, local_max, global_mean
 
 
 def popularity(stats: CollaborativeStats, items: np.ndarray, own: np.ndarray) -> np.ndarray:
@@ -139,15 +157,12 @@ def sequence_features(stats: CollaborativeStats, user: int, items: np.ndarray, o
     """(len(items), len(FEATURES)) float32 features of each position of `user`'s training sequence `items`
     (item indices, in order); `own` = the user's real items (equal to `items` unless corrupted)."""
     length = len(items)
-    cosine = stats.cosine(items, items, own)
-    local, others = neighbourhood(length)
-    local_mean = masked_mean(cosine, local)
-    local_max = np.where(local.any(axis=1), np.where(local, cosine, 0.0).max(axis=1), 0.0)
-    global_mean = masked_mean(cosine, others)
-    factor_cosine = stats.factor_cosine(user, items, items)
-    factor_global_mean = masked_mean(factor_cosine, others)
+    local_mean, local_max, global_mean = (
+        v.numpy() for v in neighbour_summary(torch.from_numpy(stats.cosine(items, items, own))))
+    factor_local_mean, _, factor_global_mean = (
+        v.numpy() for v in neighbour_summary(torch.from_numpy(stats.factor_cosine(user, items, items))))
     columns = (local_mean, local_max, global_mean, standardised(global_mean), np.full(length, global_mean.mean()),
-               masked_mean(factor_cosine, local), factor_global_mean, standardised(factor_global_mean),
+               factor_local_mean, factor_global_mean, standardised(factor_global_mean),
                popularity(stats, items, own), np.full(length, np.log1p(length) / LENGTH_SCALE))
     return np.stack(columns, axis=1).astype(np.float32)
 
@@ -158,8 +173,7 @@ def candidate_features(stats: CollaborativeStats, user: int, items: np.ndarray, 
     its mean leave-one-user-out cos and its mean cross-fitted factor cos with the items at most
     LOCAL_WINDOW positions away, and its popularity feature. The item now at `position` is not part of
     its own context."""
-    local, _ = neighbourhood(len(items))
-    context = items[local[position]]
+    context = items[window(len(items), position)]
     if len(context):
         fit = stats.cosine(candidates, context, own).mean(axis=1)
         factor_fit = stats.factor_cosine(user, candidates, context).mean(axis=1)

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from curator.denoise.calibration import Calibration
-from curator.denoise.context import CollaborativeStats, candidate_features, neighbourhood, sequence_features
+from curator.denoise.context import CollaborativeStats, candidate_features, sequence_features, window
 from curator.denoise.model import DenoiserConfig, NoiseHead, ReplacementRanker
 from curator.errors import ModelError
 
@@ -91,8 +91,7 @@ def candidate_inputs(stats: CollaborativeStats, user: int, items: np.ndarray, ow
     """The ranker's inputs for `candidates` at `position` of `user`'s `items`: (C, 3) co-occurrence fit,
     factor fit and popularity, and (C,) mean text cos with the position's neighbours."""
     collab = torch.from_numpy(candidate_features(stats, user, items, own, position, candidates))
-    local, _ = neighbourhood(len(items))
-    context = torch.from_numpy(items[local[position]])
+    context = torch.from_numpy(items[window(len(items), position)])
     if len(context):
         text_fit = (text_space[torch.from_numpy(candidates)] @ text_space[context].T).mean(dim=1)
     else:

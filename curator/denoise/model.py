@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from curator.denoise.context import DEFAULT_FACTOR_RANK, FEATURES, neighbourhood
+from curator.denoise.context import DEFAULT_FACTOR_RANK, FEATURES, neighbour_summary
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,7 @@ TEXT_FEATURES = ("text_local_mean", "text_global_mean", "text_global_z")
 
 def text_features(z: torch.Tensor) -> torch.Tensor:
     """(P, 3) from unit vectors z (P, T) of one sequence, in order."""
-    local, others = (torch.as_tensor(mask) for mask in neighbourhood(len(z)))
-    cosine = z @ z.T
-    local_mean = (cosine * local).sum(1) / local.sum(1).clamp(min=1)
-    global_mean = (cosine * others).sum(1) / others.sum(1).clamp(min=1)
+    local_mean, _, global_mean = neighbour_summary(z @ z.T)
     spread = global_mean.std(unbiased=False) if len(z) > 1 else torch.zeros(())
     global_z = (global_mean - global_mean.mean()) / spread if spread > 0 else torch.zeros_like(global_mean)
     return torch.stack([local_mean, global_mean, global_z], dim=1)

@@ -9,7 +9,9 @@ test targets are never scored nor touched.
 Work is planned in chunks of CHUNK_USERS users; each finished chunk (scores and decisions) goes to the
 work folder (OUT.partial/), so a killed run resumes, and `--shard K/N` computes every N-th chunk. The run
 that completes the last chunk writes the output: the cleaned dataset, its ledger (input + ledger =
-output, exactly) and `scores.parquet`, one row per training interaction.
+output, exactly) and `scores.parquet`, one row per training interaction. The item vectors are kept in
+the user cache (curator.denoise.vector_cache), so a resumed run, or a second run with another threshold,
+does not encode the catalog again.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from curator.data.dataset import Dataset
 from curator.data.ledger import Edit, build_ledger, ledger_counts, write_curated
 from curator.denoise.context import CollaborativeStats
 from curator.denoise.denoiser import Denoiser, denoiser_meta, load_denoiser
-from curator.denoise.item_states import ItemEncoder, item_texts
+from curator.denoise.item_states import MAX_ITEM_TOKENS, ItemEncoder, item_texts
+from curator.denoise.vector_cache import cached_vectors, vectors_key
 from curator.errors import OptionError
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
@@ -42,7 +45,6 @@ from curator.stages.workfolder import WorkFolder, work_folder_for
 DEFAULT_ADAPTER = "denoise-ml100k"
 SCORES_FILE = "scores.parquet"
 CHUNK_USERS = 64
-VECTORS_FILE = "item_vectors.npy"
 
 SCORES_SCHEMA = pa.schema([
     pa.field("user_id", pa.string()),
@@ -144,39 +146,32 @@ def load_model(adapter: str, engine_config: EngineConfig) -> tuple[Engine, Denoi
 def encode_items(dataset: Dataset, engine: Engine, denoiser: Denoiser, rows: np.ndarray,
                  progress: StageProgress) -> torch.Tensor:
     """(items, dim): the LLM vector of each item in `rows`, zero for the others (and for all of them when
-    the adapter has no LLM part, which never reads the vectors)."""
+    the adapter has no LLM part, which never reads the vectors). Computed once per engine and texts
+    (curator.denoise.vector_cache)."""
     vectors = torch.zeros(len(dataset.items), engine.model.config.hidden_size)
     if not denoiser.config.use_text:
         return vectors
     texts = item_texts(dataset)
-    encoder = ItemEncoder(engine.model, engine.tokenizer, denoiser.config.top_layers)
-    progress.start("item vectors", total=len(rows))
-    vectors[torch.from_numpy(rows)] = encoder.encode(
-        [texts[i] for i in rows], progress=lambda n: progress.advance("item vectors", n))
+    wanted = [texts[i] for i in rows]
+
+    def encode() -> np.ndarray:
+        encoder = ItemEncoder(engine.model, engine.tokenizer, denoiser.config.top_layers)
+        progress.start("item vectors", total=len(rows))
+        return encoder.encode(wanted, progress=lambda n: progress.advance("item vectors", n)).numpy()
+
+    key = vectors_key(engine.info, wanted, MAX_ITEM_TOKENS)
+    vectors[torch.from_numpy(rows)] = torch.from_numpy(cached_vectors(key, encode))
     return vectors
 
 
-def load_run(dataset: Dataset, adapter: str, engine_config: EngineConfig, work: WorkFolder | None,
-             progress: StageProgress) -> DenoiseRun:
-    """Load the engine with the denoise adapter and compute (or reuse) the vector of every item that some
-    training sequence holds (the only ones scored or proposed; the others stay zero)."""
+def load_run(dataset: Dataset, adapter: str, engine_config: EngineConfig, progress: StageProgress) -> DenoiseRun:
+    """Load the engine with the denoise adapter and the vector of every item that some training sequence
+    holds (the only ones scored or proposed; the others stay zero)."""
     engine, denoiser = load_model(adapter, engine_config)
     train = training_interactions(dataset)
     stats = CollaborativeStats.of(train, denoiser.config.factor_rank)
-    cached = work.path / VECTORS_FILE if work else None
-    if cached and cached.is_file():
-        vectors = torch.from_numpy(np.load(cached))
-    else:
-        vectors = encode_items(dataset, engine, denoiser, np.flatnonzero(stats.users_of > 0), progress)
-        if work:
-            work.write_file(VECTORS_FILE, lambda target: _save_array(target, vectors.numpy()))
+    vectors = encode_items(dataset, engine, denoiser, np.flatnonzero(stats.users_of > 0), progress)
     return DenoiseRun(dataset, engine, denoiser, train, stats, vectors)
-
-
-def _save_array(path: Path, array: np.ndarray) -> None:
-    # Through a file object: np.save given a path appends ".npy" to a name without it (the staging name).
-    with path.open("wb") as file:
-        np.save(file, array)
 
 
 def denoise(dataset: Dataset, config: DenoiseConfig, engine_config: EngineConfig, out_dir: str | Path, *,
@@ -196,7 +191,7 @@ def denoise(dataset: Dataset, config: DenoiseConfig, engine_config: EngineConfig
     chunks = [range(start, min(start + CHUNK_USERS, len(dataset.users)))
               for start in range(0, len(dataset.users), CHUNK_USERS)]
     mine = [k for k in range(len(chunks)) if shard.owns(k) and not work.has_chunk("scores", k)]
-    run = load_run(dataset, config.adapter, engine_config, work, progress) if mine else None
+    run = load_run(dataset, config.adapter, engine_config, progress) if mine else None
 
     progress.start("users", total=sum(len(chunks[k]) for k in range(len(chunks)) if shard.owns(k)),
                    done=sum(len(chunks[k]) for k in range(len(chunks)) if shard.owns(k) and k not in mine))
