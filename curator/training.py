@@ -7,7 +7,6 @@ Run folder layout:
 """
 
 import json
-import os
 import resource
 import shutil
 import sys
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from curator import __version__
+from curator.data.atomic import atomic_write_file
 from curator.data.dataset import Dataset
 from curator.data.sequences import user_sequences
 from curator.devices import resolve_device
@@ -140,9 +140,7 @@ def prepare_run_dir(run_dir: Path, identity: dict, resume: bool, overwrite: bool
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
+    atomic_write_file(path, lambda staging: staging.write_text(json.dumps(payload, indent=2)))
 
 
 def train_dataset(dataset: Dataset, options: TrainOptions, run_dir: Path, *, resume: bool = False,

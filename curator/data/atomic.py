@@ -1,11 +1,11 @@
-"""Write an output folder so that it appears complete or not at all."""
+"""Write an output folder, or a file, so that it appears complete or not at all."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -55,3 +55,14 @@ def atomic_output_dir(out_dir: Path, *, overwrite: bool = False) -> Iterator[Pat
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+def atomic_write_file(target: Path, write: Callable[[Path], None]) -> None:
+    """Have `write(path)` write `target` through a staging sibling renamed into place: a kill leaves the
+    old file or none, never half of the new one."""
+    staging = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        write(staging)
+        os.replace(staging, target)
+    finally:
+        staging.unlink(missing_ok=True)

@@ -11,10 +11,8 @@ any of them is another name, never a stale hit. The folder may be deleted at any
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,8 +20,9 @@ import numpy as np
 import torch
 import transformers
 
+from curator.data.atomic import atomic_write_file
 from curator.llm.config import EngineInfo
-from curator.llm.models import cache_root
+from curator.llm.models import cache_root, file_digest
 
 FORMAT = 1  # bump when what a vector means changes without any of the digested inputs changing
 
@@ -37,7 +36,7 @@ def _folder_fingerprint(folder: Path, contents: bool) -> list:
     (for model weights, too large to read on every run; a rewritten file gets a new time)."""
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     if contents:
-        return [[str(p.relative_to(folder)), hashlib.sha256(p.read_bytes()).hexdigest()] for p in files]
+        return [[str(p.relative_to(folder)), file_digest(p)] for p in files]
     return [[str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
 
 
@@ -67,14 +66,15 @@ def cached_vectors(key: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
         except (OSError, ValueError):
             pass  # a damaged entry (a full disk, a killed writer on a filesystem without atomic rename)
     vectors = compute()
-    staging = path.with_name(f".{key}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with staging.open("wb") as file:
-            np.save(file, vectors)
-        os.replace(staging, path)
+        atomic_write_file(path, lambda staging: _save(staging, vectors))
     except OSError:
-        # A read-only or full cache costs the next run the encoding, never this run its result.
-        with contextlib.suppress(OSError):
-            staging.unlink(missing_ok=True)
+        pass  # a read-only or full cache costs the next run the encoding, never this run its result
     return vectors
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    # Through a file object: np.save given a path appends ".npy" to a name without it (the staging name).
+    with path.open("wb") as file:
+        np.save(file, array)

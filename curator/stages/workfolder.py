@@ -9,9 +9,7 @@ half of one. The folder is deleted once the output is complete.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curator.data.atomic import atomic_write_file
 from curator.errors import OptionError
 
 IDENTITY_FILE = "run.json"
@@ -70,7 +69,7 @@ class WorkFolder:
     def write_chunk(self, stage: str, index: int, table: pa.Table) -> None:
         target = self.chunk_file(stage, index)
         target.parent.mkdir(exist_ok=True)
-        self._atomic_write(target, lambda staging: pq.write_table(table, staging))
+        atomic_write_file(target, lambda staging: pq.write_table(table, staging))
 
     def read_chunk(self, stage: str, index: int) -> pa.Table:
         return pq.read_table(self.chunk_file(stage, index))
@@ -78,16 +77,7 @@ class WorkFolder:
     def write_file(self, name: str, write: Callable[[Path], None]) -> None:
         """Have `write(path)` write the folder's file `name`, atomically (a kill leaves the old file or
         none, never half of the new one)."""
-        self._atomic_write(self.path / name, write)
+        atomic_write_file(self.path / name, write)
 
     def remove(self) -> None:
         shutil.rmtree(self.path)
-
-    @staticmethod
-    def _atomic_write(target: Path, write) -> None:
-        staging = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-        try:
-            write(staging)
-            os.replace(staging, target)
-        finally:
-            staging.unlink(missing_ok=True)
