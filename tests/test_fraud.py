@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from curator.data.collaborative import training_interactions
 from curator.data.dataset import load_dataset
 from curator.data.ledger import apply_ledger, read_ledger, revert_ledger
 from curator.fraud.actions import reweight_factor
@@ -15,9 +16,9 @@ from curator.fraud.calibrator import ANY_KIND, fit_calibrator, prior_adjusted, s
 from curator.fraud.config import DefenseConfig, DetectorConfig
 from curator.fraud.defend import USER_SCORES_FILE, defend
 from curator.fraud.detector import detect
-from curator.fraud.evidence import SHARED_INPUTS, user_evidence
+from curator.fraud.evidence import HOLDER_PRIOR, SHARED_INPUTS, holder_anomaly, user_evidence
 from curator.fraud.features import per_user_mean_and_max
-from curator.fraud.features_collaborative import collaborative_features
+from curator.fraud.features_collaborative import PAIR_TOP, collaborative_features
 from curator.fraud.features_text import text_features
 from curator.stages.inject import FAKE_USERS_LABELS, InjectConfig, inject
 from conftest import run_cli as run
@@ -86,6 +87,34 @@ def test_external_signals_join_the_evidence(attacked):
     assert "signal_distance" in evidence.inputs.names and "noise_mean" in evidence.features.names
 
 
+def test_holder_anomaly_is_the_other_holders_shrunk_mean_and_finds_shared_targets(attacked):
+    dataset, truth = attacked
+    distance = user_evidence(dataset, None).inputs.select(["collab_distance"]).values[:, 0]
+    highest, mean_top = holder_anomaly(dataset, distance)
+    assert roc_auc_score(truth, highest) > 0.95 and roc_auc_score(truth, mean_top) > 0.95  # they share targets
+
+    # the definition, user by user, on a few users
+    z = (distance - np.median(distance)) / (1.4826 * np.median(np.abs(distance - np.median(distance))))
+    train = training_interactions(dataset)
+    items = [set() for _ in range(len(dataset.users))]
+    for u, i in zip(train.user, train.item):
+        items[u].add(i)
+    holders = {}
+    for u, mine in enumerate(items):
+        for i in mine:
+            holders.setdefault(i, []).append(u)
+    for u in [0, 1, 2, *np.flatnonzero(truth)[:3]]:
+        per_item = sorted(((z[holders[i]].sum() - z[u]) / (len(holders[i]) - 1 + HOLDER_PRIOR) for i in items[u]),
+                          reverse=True)
+        assert highest[u] == pytest.approx(per_item[0])
+        assert mean_top[u] == pytest.approx(np.mean(per_item[:PAIR_TOP]))
+
+    # leave-the-user-out: a user's own distance never counts towards its own score
+    lifted = distance.copy()
+    lifted[0] += 10.0
+    assert holder_anomaly(dataset, lifted)[0][0] == pytest.approx(highest[0], rel=0.05)
+
+
 def test_calibrator_separates_fakes_and_same_seed_gives_same_probabilities(attacked, detection):
     dataset, truth = attacked
     assert roc_auc_score(truth, detection.probability) > 0.95
@@ -111,6 +140,21 @@ def test_prior_adjustment_recovers_a_mixture_of_two_kinds():
     posterior, prior = prior_adjusted(np.exp(x - 0.5))  # column k: the ratio of kind k against real users
     assert abs(prior - 0.05) < 0.02 and abs(posterior.mean() - prior) < 1e-6
     assert roc_auc_score(kind > 0, posterior) > 0.7
+
+
+@pytest.mark.parametrize("kind_a, kind_b, ratio, weighted", [(50, 5, 60.0, True), (4, 1, 1000.0, False)])
+def test_a_kind_weighs_by_the_users_it_explains_beyond_its_prior(kind_a, kind_b, ratio, weighted):
+    ratios = np.full((1000, 2), 0.3)  # two kinds' models; each sees its own fakes
+    ratios[:kind_a, 0] = ratio
+    ratios[kind_a:kind_a + kind_b, 1] = ratio
+    posterior, prior = prior_adjusted(ratios)
+    equal, _ = prior_adjusted(ratios.mean(axis=1, keepdims=True))  # the kinds weighted equally
+    a, b = posterior[:kind_a].mean(), posterior[kind_a:kind_a + kind_b].mean()
+    assert abs(posterior.mean() - prior) < 1e-6
+    if weighted:  # many users of kind A, against KIND_PRIOR_USERS: its model gets the weight
+        assert a > equal[0] + 0.1 and b < equal[0] - 0.1
+    else:  # few: the prior keeps the kinds near equal (plain EM would give kind A 4/5 of the weight)
+        assert abs(a - b) < 0.05 and abs(a - equal[0]) < 0.05
 
 
 def test_one_calibrator_model_per_simulated_kind(attacked):

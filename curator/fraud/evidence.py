@@ -10,6 +10,12 @@
     pca_suspicion     the PCA-VarSelect rank (baselines.py): fillers without taste load little on the
                       users' top principal components; walks along real transitions too, which the
                       distances above barely see
+    holder_anomaly_max, holder_anomaly_top
+                      guilt by association: for each of the user's items, how far its other holders
+                      stand from the bulk (the robust z of their collab_distance, averaged and shrunk
+                      towards the median user by HOLDER_PRIOR typical holders); the highest item, and
+                      the mean of the PAIR_TOP highest. A target's other holders are mostly fakes, whatever
+                      the kind of attack; a real user's rare item is held by ordinary users
 
 The distances are relative to the dataset's own users, so inputs computed on different datasets (the
 data, and its copies with simulated fakes) are on one scale.
@@ -22,19 +28,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from curator.data.collaborative import training_interactions, user_item_matrix
 from curator.data.dataset import Dataset
 from curator.errors import InputError
 from curator.fraud.anomaly import log_distance, robust_z
 from curator.fraud.baselines import pca_suspicion
 from curator.fraud.features import FeatureTable, UserSignal
-from curator.fraud.features_collaborative import collaborative_features
+from curator.fraud.features_collaborative import PAIR_TOP, collaborative_features
 from curator.fraud.features_text import text_features
 from curator.seeds import derive_seed
 
 GROUP_FEATURES = ("pair_lift_max", "pair_lift_top")
+HOLDER_INPUTS = ("holder_anomaly_max", "holder_anomaly_top")
+HOLDER_PRIOR = 3.0  # typical (z = 0) holders added to every item's other holders: one odd co-holder is not a case
 # What every promotion attack shows whatever its kind: users unlike the data's own (direction-free) who
 # share targets with other users like them. The calibrator's kind-agnostic model reads only these.
-SHARED_INPUTS = ("collab_distance", *(f"{name}_z" for name in GROUP_FEATURES))
+SHARED_INPUTS = ("collab_distance", *(f"{name}_z" for name in GROUP_FEATURES), *HOLDER_INPUTS)
 
 
 @dataclass(frozen=True)
@@ -65,4 +74,27 @@ def user_evidence(dataset: Dataset, vectors: np.ndarray | None, signals: Sequenc
     inputs["pca_suspicion"] = pca_suspicion(dataset, seed)
     group = robust_z(collaborative.select(GROUP_FEATURES).values)
     inputs.update({f"{name}_z": group[:, k] for k, name in enumerate(GROUP_FEATURES)})
+    inputs.update(zip(HOLDER_INPUTS, holder_anomaly(dataset, inputs["collab_distance"])))
     return Evidence(features, FeatureTable.from_columns(inputs, num_users))
+
+
+def holder_anomaly(dataset: Dataset, distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(users,) twice: the highest, and the mean of the PAIR_TOP highest, over a user's items of the
+    shrunk mean robust z of `distance` over the item's other holders (the user left out)."""
+    matrix = user_item_matrix(training_interactions(dataset))  # repeats of an item count once
+    anomaly = robust_z(distance[:, None])[:, 0]
+    holders = np.asarray(matrix.sum(axis=0)).ravel()  # (items,)
+    anomaly_sum = matrix.T @ anomaly  # (items,)
+    user = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))  # (entries,) in storage order
+    item = matrix.indices
+    others = (anomaly_sum[item] - anomaly[user]) / (holders[item] - 1.0 + HOLDER_PRIOR)
+    # each user's entries, highest first: the rank within the user picks the top ones
+    order = np.lexsort((-others, user))
+    rank = np.arange(len(order)) - matrix.indptr[user[order]]
+    top = order[rank < PAIR_TOP]
+    counts = np.bincount(user[top], minlength=matrix.shape[0])
+    highest = np.zeros(matrix.shape[0])
+    highest[user[order[rank == 0]]] = others[order[rank == 0]]
+    mean_top = np.divide(np.bincount(user[top], weights=others[top], minlength=matrix.shape[0]), counts,
+                         out=np.zeros(matrix.shape[0]), where=counts > 0)
+    return highest, mean_top
