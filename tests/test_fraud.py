@@ -81,6 +81,8 @@ def test_external_signals_join_the_evidence(attacked):
 
     signals = per_user_mean_and_max(user_of_row, noise, len(lengths), "noise")
     assert np.allclose(signals["noise_mean"][truth], 0.9) and np.allclose(signals["noise_max"][~truth], 0.1)
+    negative = per_user_mean_and_max(np.array([0, 0]), np.array([-2.0, -1.0]), 2, "score")  # user 1 has none
+    assert negative["score_max"].tolist() == [-1.0, 0.0] and negative["score_mean"].tolist() == [-1.5, 0.0]
     evidence = user_evidence(dataset, None, [lambda d: per_user_mean_and_max(
         np.repeat(np.arange(len(d.users)), np.diff(d.sequence_bounds())),
         np.full(len(d.interactions), 0.5), len(d.users), "noise")])

@@ -33,7 +33,7 @@ from curator.data.dataset import Dataset
 from curator.errors import InputError
 from curator.fraud.anomaly import log_distance, robust_z
 from curator.fraud.baselines import pca_suspicion
-from curator.fraud.features import FeatureTable, UserSignal
+from curator.fraud.features import FeatureTable, UserSignal, per_user_mean_and_max
 from curator.fraud.features_collaborative import PAIR_TOP, collaborative_features
 from curator.fraud.features_text import text_features
 from curator.seeds import derive_seed
@@ -92,9 +92,5 @@ def holder_anomaly(dataset: Dataset, distance: np.ndarray) -> tuple[np.ndarray, 
     order = np.lexsort((-others, user))
     rank = np.arange(len(order)) - matrix.indptr[user[order]]
     top = order[rank < PAIR_TOP]
-    counts = np.bincount(user[top], minlength=matrix.shape[0])
-    highest = np.zeros(matrix.shape[0])
-    highest[user[order[rank == 0]]] = others[order[rank == 0]]
-    mean_top = np.divide(np.bincount(user[top], weights=others[top], minlength=matrix.shape[0]), counts,
-                         out=np.zeros(matrix.shape[0]), where=counts > 0)
-    return highest, mean_top
+    columns = per_user_mean_and_max(user[top], others[top], matrix.shape[0], "holder_anomaly")
+    return columns["holder_anomaly_max"], columns["holder_anomaly_mean"]  # the max of the top is the max

@@ -58,7 +58,7 @@ def per_user_mean_and_max(user_of_row: np.ndarray, values: np.ndarray, num_users
     turns a per-interaction score (e.g. noise probabilities) into a UserSignal's columns."""
     counts = np.bincount(user_of_row, minlength=num_users)
     sums = np.bincount(user_of_row, weights=values, minlength=num_users)
-    maxima = np.zeros(num_users)
+    maxima = np.full(num_users, -np.inf)
     np.maximum.at(maxima, user_of_row, values)
     return {f"{prefix}_mean": np.divide(sums, counts, out=np.zeros(num_users), where=counts > 0),
-            f"{prefix}_max": maxima}
+            f"{prefix}_max": np.where(counts > 0, maxima, 0.0)}
