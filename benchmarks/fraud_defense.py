@@ -9,11 +9,11 @@ data. Our detector's evidence includes every LLM-derived signal: text coherence 
 embeddings of the item text) and the LLM denoiser's noise probabilities (shipped denoise-ml100k adapter
 on SmolLM2-135M). Detection, leave-one-attack-out: the calibrator is trained on simulated attacks of the
 OTHER three types and evaluated on the attack it never saw; compared with the same detector without its
-LLM-derived inputs, and with PCA-VarSelect (a ranking, not a probability). The defense is what `curator
-defend` does (calibrator trained on all four simulated types, whose fakes promote targets of the
-simulation's own choosing), with --threshold and each action (drop, reweight); SASRec is trained on the
-attacked and on each defended data, and on the clean data with and without the same defense: a defense
-that removes real users costs clean quality.
+text input, without its denoiser input and without both (no LLM-derived input), and with PCA-VarSelect
+(a ranking, not a probability). The defense is what `curator defend` does (calibrator trained on all
+four simulated types, whose fakes promote targets of the simulation's own choosing), with --threshold
+and each action (drop, reweight); SASRec is trained on the attacked and on each defended data, and on
+the clean data with and without the same defense: a defense that removes real users costs clean quality.
 
 Every model is evaluated on the real users only, on the same histories (train + validation of the
 clean data) and test targets, items indexed by the catalog: HR@10 / NDCG@10, and T-HR@50 / T-NDCG@50 of
@@ -52,7 +52,7 @@ from curator.fraud.config import FRAUD_ACTIONS, DefenseConfig, DetectorConfig
 from curator.fraud.defend import write_defended
 from curator.fraud.denoiser_signal import DenoiserSignal
 from curator.fraud.detector import Detection, judge
-from curator.fraud.evidence import Evidence, user_evidence
+from curator.fraud.evidence import SIGNAL_INPUT, Evidence, user_evidence
 from curator.fraud.features_text import item_vectors
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
@@ -67,8 +67,12 @@ from recsys.scoring import score_matrix
 from recsys.train import fit
 
 ROOT = Path(__file__).resolve().parents[1]
-DETECTORS = ("ours", "ours-no-llm", "pca-varselect", "ours-all-types")
-LLM_INPUTS = ("text_distance", "signal_distance")  # calibrator inputs from the LLM-derived signals
+TEXT_INPUT = "text_distance"  # from the MiniLM text vectors of the items
+DENOISER_INPUT = SIGNAL_INPUT  # from the LLM denoiser, the one external signal here
+# unseen-type variants: our detector without some of its LLM-derived inputs
+ABLATIONS = {"ours": (), "ours-no-text": (TEXT_INPUT,), "ours-no-denoiser": (DENOISER_INPUT,),
+             "ours-no-llm": (TEXT_INPUT, DENOISER_INPUT)}
+DETECTORS = (*ABLATIONS, "pca-varselect", "ours-all-types")
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 console = Console(width=200)
 
@@ -152,13 +156,11 @@ class Detector:
         self.simulations = simulate_attacks(dataset, config, vectors, (denoiser,))
         self.evidence = user_evidence(dataset, vectors, (denoiser,), seed)
 
-    def judge(self, attacks: tuple[str, ...], llm: bool = True) -> Detection:
-        """p(fake) from a calibrator that learned from the simulated `attacks` (without the LLM-derived
-        inputs when not `llm`)."""
+    def judge(self, attacks: tuple[str, ...], without: tuple[str, ...] = ()) -> Detection:
+        """p(fake) from a calibrator that learned from the simulated `attacks`, not reading the inputs
+        `without`."""
         def inputs(evidence: Evidence) -> Evidence:
-            if llm:
-                return evidence
-            names = [name for name in evidence.inputs.names if name not in LLM_INPUTS]
+            names = [name for name in evidence.inputs.names if name not in without]
             return Evidence(evidence.features, evidence.inputs.select(names))
 
         simulations = [replace(s, evidence=inputs(s.evidence)) for s in self.simulations if s.attack in attacks]
@@ -175,7 +177,7 @@ def write_defenses(dataset: Dataset, detection: Detection, seed: int, defense: D
 
 def detection_results(detector: Detector, shipped: Detection, truth: np.ndarray, attack: str) -> dict:
     others = tuple(a for a in ATTACKS if a != attack)
-    detections = {"ours": detector.judge(others), "ours-no-llm": detector.judge(others, llm=False)}
+    detections = {name: detector.judge(others, without) for name, without in ABLATIONS.items()}
     results = {name: {**detection_report(truth, d.probability), "estimated_prior": d.prior}
                for name, d in detections.items()}
     results["pca-varselect"] = detection_report(truth, pca_suspicion(detector.dataset, detector.seed))
@@ -364,7 +366,7 @@ def write(args, rows: list[dict], clean_costs: list[dict]) -> None:
                     "detector": "as curator defend runs it: calibrator trained on all four simulated types "
                                 "(targets of the simulation's own choosing)"},
         "protocol": "detection AUROC leave-one-attack-out: the calibrator is trained on simulated attacks of "
-                    "the other three types (ours, ours-no-llm); ours-all-types and the defense: all four types; "
+                    "the other three types (ours and its ablations); ours-all-types and the defense: all four types; "
                     "SASRec metrics over the real users of the clean data, test targets of the clean data; "
                     "T-HR/T-NDCG@50 over real users who never interacted with a target",
         "machine": {"platform": platform.platform(), "processor": platform.processor(),

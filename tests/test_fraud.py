@@ -12,11 +12,18 @@ from curator.data.dataset import load_dataset
 from curator.data.ledger import apply_ledger, read_ledger, revert_ledger
 from curator.fraud.actions import reweight_factor
 from curator.fraud.baselines import pca_suspicion
-from curator.fraud.calibrator import ANY_KIND, fit_calibrator, prior_adjusted, simulate_attacks
+from curator.fraud.calibrator import (
+    ANY_KIND,
+    ANY_PRIOR_USERS,
+    KIND_PRIOR_USERS,
+    fit_calibrator,
+    prior_adjusted,
+    simulate_attacks,
+)
 from curator.fraud.config import DefenseConfig, DetectorConfig
 from curator.fraud.defend import USER_SCORES_FILE, defend
 from curator.fraud.detector import detect
-from curator.fraud.evidence import HOLDER_PRIOR, SHARED_INPUTS, holder_anomaly, user_evidence
+from curator.fraud.evidence import HOLDER_PRIOR, SHARED_INPUTS, SIGNAL_INPUT, holder_anomaly, user_evidence
 from curator.fraud.features import per_user_mean_and_max
 from curator.fraud.features_collaborative import PAIR_TOP, collaborative_features
 from curator.fraud.features_text import text_features
@@ -83,10 +90,14 @@ def test_external_signals_join_the_evidence(attacked):
     assert np.allclose(signals["noise_mean"][truth], 0.9) and np.allclose(signals["noise_max"][~truth], 0.1)
     negative = per_user_mean_and_max(np.array([0, 0]), np.array([-2.0, -1.0]), 2, "score")  # user 1 has none
     assert negative["score_max"].tolist() == [-1.0, 0.0] and negative["score_mean"].tolist() == [-1.5, 0.0]
-    evidence = user_evidence(dataset, None, [lambda d: per_user_mean_and_max(
-        np.repeat(np.arange(len(d.users)), np.diff(d.sequence_bounds())),
-        np.full(len(d.interactions), 0.5), len(d.users), "noise")])
-    assert "signal_distance" in evidence.inputs.names and "noise_mean" in evidence.features.names
+
+    # the signals' input is their distance from the data's users, either side
+    for noise in (0.9, 0.0):  # the fakes read as noisier, or as more coherent, than every real user
+        mean = np.where(truth, noise, np.linspace(0.2, 0.4, len(truth)))
+        evidence = user_evidence(dataset, None, [lambda d: {"noise_mean": mean}])
+        assert "noise_mean" in evidence.features.names
+        distance = evidence.inputs.select([SIGNAL_INPUT]).values[:, 0]
+        assert roc_auc_score(truth, distance) > 0.99
 
 
 def test_holder_anomaly_is_the_other_holders_shrunk_mean_and_finds_shared_targets(attacked):
@@ -159,12 +170,28 @@ def test_a_kind_weighs_by_the_users_it_explains_beyond_its_prior(kind_a, kind_b,
         assert abs(a - b) < 0.05 and abs(a - equal[0]) < 0.05
 
 
+def test_the_fallback_kind_takes_weight_only_from_users_that_fit_it_alone():
+    prior_users = np.array([KIND_PRIOR_USERS, ANY_PRIOR_USERS])  # a simulated kind, then the fallback
+    ratios = np.full((1000, 2), 0.3)
+    ratios[:9, 0] = 30.0  # fakes of the simulated kind
+    ratios[9:18, 1] = 60.0  # users of odd taste: only the fallback, reading less, finds them unusual
+    posterior, _ = prior_adjusted(ratios, prior_users)
+    equal, _ = prior_adjusted(ratios)
+    assert posterior[:9].min() > posterior[9:18].max()  # the fakes first
+    assert equal[:9].max() < equal[9:18].min()  # at equal weight the odd users first
+
+    ratios[18:68, 1] = 60.0  # 50 more users only the fallback explains: an attack of an unsimulated kind
+    posterior, _ = prior_adjusted(ratios, prior_users)
+    assert posterior[9:68].min() > 0.5 and posterior[9:68].min() > posterior[:9].max()
+
+
 def test_one_calibrator_model_per_simulated_kind(attacked):
     dataset, truth = attacked
     config = DetectorConfig(attacks=("random", "bandwagon"), budgets=(0.05,), use_text=False, seed=3)
     calibrator = fit_calibrator(simulate_attacks(dataset, config, None), config.seed)
     assert list(calibrator.models) == ["random", "bandwagon", ANY_KIND]
     assert calibrator.models[ANY_KIND].inputs == SHARED_INPUTS
+    assert calibrator.prior_users().tolist() == [KIND_PRIOR_USERS, KIND_PRIOR_USERS, ANY_PRIOR_USERS]
     ratios = calibrator.likelihood_ratios(user_evidence(dataset, None, (), config.seed))
     assert ratios.shape == (len(dataset.users), 3)
     # the data's attack is random: the random model gives its fakes higher ratios than the bandwagon one

@@ -44,5 +44,5 @@ def detect(dataset: Dataset, config: DetectorConfig, vectors: np.ndarray | None,
 
 def judge(dataset: Dataset, calibrator: Calibrator, evidence: Evidence) -> Detection:
     """p(fake) of the users of `dataset`, whose `evidence` is computed with the calibrator's signals."""
-    probability, prior = prior_adjusted(calibrator.likelihood_ratios(evidence))
+    probability, prior = prior_adjusted(calibrator.likelihood_ratios(evidence), calibrator.prior_users())
     return Detection(dataset.users["user_id"].to_pylist(), probability, prior, evidence, calibrator.simulated_fakes)

@@ -44,6 +44,7 @@ HOLDER_PRIOR = 3.0  # typical (z = 0) holders added to every item's other holder
 # What every promotion attack shows whatever its kind: users unlike the data's own (direction-free) who
 # share targets with other users like them. The calibrator's kind-agnostic model reads only these.
 SHARED_INPUTS = ("collab_distance", *(f"{name}_z" for name in GROUP_FEATURES), *HOLDER_INPUTS)
+SIGNAL_INPUT = "signal_distance"  # the external signals' input
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def user_evidence(dataset: Dataset, vectors: np.ndarray | None, signals: Sequenc
         external = FeatureTable.from_columns({name: column for signal in signals
                                               for name, column in signal(dataset).items()}, num_users)
         features = features.join(external)
-        inputs["signal_distance"] = log_distance(external.values, derive_seed(seed, "fraud", "signals"))
+        inputs[SIGNAL_INPUT] = log_distance(external.values, derive_seed(seed, "fraud", "signals"))
     inputs["pca_suspicion"] = pca_suspicion(dataset, seed)
     group = robust_z(collaborative.select(GROUP_FEATURES).values)
     inputs.update({f"{name}_z": group[:, k] for k, name in enumerate(GROUP_FEATURES)})
