@@ -15,6 +15,7 @@ from curator.data.collaborative import training_interactions
 from curator.data.dataset import load_dataset
 from curator.data.ledger import apply_ledger, read_ledger, revert_ledger
 from curator.data.splits import training_mask
+from curator.denoise.card import write_card
 
 
 USERS = 150  # a slice of MovieLens-100K keeps the CLI runs to seconds
@@ -47,9 +48,14 @@ def test_adapt_writes_a_peft_adapter_with_a_card(setup):
         assert (adapter / name).is_file(), name
     meta = json.loads((adapter / "denoiser.json").read_text())
     assert meta["steps"] == 3 and meta["quant"] == "none" and meta["calibration"]["method"] == "isotonic"
+    assert meta["adapt"]["noise_dist"] == "mixed"
     assert meta["users"]["train"] > meta["users"]["calibrate"] > 0
     assert 0.0 <= meta["heldout"]["auroc"] <= 1.0
-    assert "| AUROC |" in (adapter / "README.md").read_text()
+    card = (adapter / "README.md").read_text()
+    assert "| AUROC |" in card and "items drawn by popularity; `--noise-dist mixed`" in card
+    meta["adapt"]["noise_dist"] = "uniform"  # the card says what the held-out swaps were drawn from
+    write_card(setup / "uniform-card.md", meta)
+    assert "items drawn uniformly; `--noise-dist uniform`" in (setup / "uniform-card.md").read_text()
     assert not (setup / "adapter.partial").exists()
 
 
@@ -116,10 +122,14 @@ def test_bad_options_exit_2(setup, options, message):
     assert not (setup / "bad").exists()
 
 
-def test_adapt_without_factors_exits_2(setup):
-    result = run("adapt", setup / "noisy", "--model", setup / "tiny", "--factor-rank", 0, "--out", setup / "no-factors")
-    assert result.exit_code == 2 and "--factor-rank 0" in result.output
-    assert not (setup / "no-factors").exists()
+@pytest.mark.parametrize("options,message", [
+    (("--factor-rank", 0), "--factor-rank 0"),
+    (("--noise-dist", "zipf"), "--noise-dist: unknown distribution 'zipf'"),
+])
+def test_bad_adapt_options_exit_2(setup, options, message):
+    result = run("adapt", setup / "noisy", "--model", setup / "tiny", *options, "--out", setup / "bad-adapter")
+    assert result.exit_code == 2 and message in result.output
+    assert not (setup / "bad-adapter").exists()
 
 
 def test_unknown_adapter_and_evaluate_without_labels_exit_2(setup):

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from curator.data.collaborative import training_interactions
+from curator.data.collaborative import TrainingInteractions, training_interactions
 from curator.denoise.context import (FACTOR_FOLDS, FEATURES, LOCAL_WINDOW, CollaborativeStats,
                                      candidate_features, neighbour_summary, sequence_features, window)
-from curator.denoise.corruption import Corrupter
+from curator.denoise.corruption import CORRUPTION_RATE, NOISE_MIXES, Corrupter
 from curator.evaluation.detection import auroc
 from builders import tiny_dataset
 
@@ -70,7 +70,7 @@ def test_features_shape_and_candidate_fit(tmp_path):
 def test_swapped_items_stand_out_on_movielens(movielens):
     train = training_interactions(movielens)
     stats = CollaborativeStats.of(train, factor_rank=32)
-    corrupter = Corrupter(train)
+    corrupter = Corrupter(train, NOISE_MIXES["mixed"][0])
     rng = np.random.default_rng(0)
     users = [u for u, s in enumerate(train.sequences()) if len(s) >= 20][:150]
     features, truth = [], []
@@ -100,3 +100,23 @@ def test_factors_never_see_the_user_they_judge(movielens):
     assert not np.allclose(np.delete(before, fold, axis=0), np.delete(after, fold, axis=0), atol=1e-3)
     norms = np.linalg.norm(before[fold], axis=1)
     assert np.allclose(norms[norms > 0], 1.0, atol=1e-5)
+
+
+def test_calibration_swaps_keep_the_nominal_rate_on_short_sequences():
+    # 4,000 users with 5 training items each (Amazon windows are about this short). Training examples
+    # swap at least one item, which lifts the share of swapped positions to E[max(1, Bin(5, 0.1))] / 5 =
+    # 0.218; calibration examples may swap none, and keep the CORRUPTION_RATE that p is calibrated at.
+    users, length, items = 4000, 5, 200
+    rng = np.random.default_rng(0)
+    sequences = np.stack([rng.choice(items, size=length, replace=False) for _ in range(users)])
+    train = TrainingInteractions(rows=np.arange(users * length), user=np.repeat(np.arange(users), length),
+                                 item=sequences.ravel(), position=np.tile(np.arange(length), users),
+                                 num_users=users, num_items=items)
+    training, calibration = Corrupter(train, 1.0), Corrupter(train, 1.0, min_swaps=0)
+    trained = [training(u, rng).noisy for u in range(users)]
+    calibrated = [calibration(u, rng) for u in range(users)]
+    assert min(noisy.sum() for noisy in trained) == 1
+    assert np.mean(trained) == pytest.approx(0.218, abs=0.01)
+    assert np.mean([c.noisy for c in calibrated]) == pytest.approx(CORRUPTION_RATE, abs=0.01)
+    for c in calibrated:  # swapped in: never one of the user's own items
+        assert not np.isin(c.items[c.noisy], c.own).any() and (c.items[~c.noisy] == c.own[~c.noisy]).all()

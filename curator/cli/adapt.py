@@ -39,6 +39,9 @@ def adapt(
                       ] = False,
     no_collab: Annotated[bool, typer.Option("--no-collab", help="Ablation: no collaborative part (LLM only).")
                          ] = False,
+    noise_dist: Annotated[str, typer.Option(
+        help="What the self-made swaps are drawn from: mixed (noise of unknown kind; calibrated on the "
+             "popularity-matched case), uniform or popularity (noise known to be of that kind).")] = "mixed",
     seed: Annotated[int, typer.Option(help="Seed of the user split, the corruptions and the initialisation.")] = 0,
     model: Annotated[Optional[str], typer.Option(help=MODEL_HELP)] = None,
     quant: Annotated[Quant, typer.Option(help="Base quantization (4bit/8bit train on CUDA only: QLoRA).")] = "none",
@@ -50,7 +53,7 @@ def adapt(
     """Train a denoise adapter: LoRA on the LLM's top layers + a per-position noise head, calibrated on
     held-out users, with a card of its budget, learning curve and held-out metrics."""
     config = AdaptConfig(task=task, max_steps=max_steps, warmup_steps=warmup_steps, time_budget=time_budget,
-                         users_per_step=users_per_step, seed=seed,
+                         users_per_step=users_per_step, noise_dist=noise_dist, seed=seed,
                          denoiser=DenoiserConfig(use_text=not no_llm, use_collab=not no_collab, lora_rank=lora_rank,
                                                  top_layers=top_layers, factor_rank=factor_rank))
     config.validate()

@@ -6,9 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from curator.denoise.corruption import NOISE_MIXES
+
 
 def _figure(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def _calibration_draws(meta: dict[str, Any]) -> str:
+    share = NOISE_MIXES[meta["adapt"].get("noise_dist", "mixed")][1]  # made before --noise-dist: mixed
+    return {0.0: "drawn by popularity", 1.0: "drawn uniformly"}.get(
+        share, f"{share:.0%} drawn uniformly, the rest by popularity")
 
 
 def write_card(path: Path, meta: dict[str, Any]) -> None:
@@ -34,8 +42,8 @@ def write_card(path: Path, meta: dict[str, Any]) -> None:
         f"| budget | {meta['steps']} steps x {meta['adapt']['users_per_step']} users, {meta['seconds']:.0f} s |",
         f"| command | `{' '.join(meta['command'])}` |",
         "",
-        "## Held-out metrics (report users, simulated corruption: 10% of positions swapped for items drawn by "
-        "popularity)",
+        "## Held-out metrics (report users, simulated corruption: 10% of positions swapped for items "
+        f"{_calibration_draws(meta)}; `--noise-dist {meta['adapt'].get('noise_dist', 'mixed')}`)",
         "",
         "| AUROC | ECE | P/R/F1 @0.5 | P/R/F1 @0.7 | P/R/F1 @0.9 | replacement top-1 | hit@10 |",
         "|---|---|---|---|---|---|---|",

@@ -1,11 +1,20 @@
 """Self-made training examples: a user's own training sequence with a few items swapped for catalog
 items, and which positions were swapped (and what was there before).
 
-Training swaps draw half of the items uniformly and half in proportion to popularity, never one the user
-already has: uniform draws alone would teach the denoiser that noise is rare items, which popularity-
-matched noise is not. Calibration swaps draw by popularity only (CALIBRATION_UNIFORM_SHARE): fitted on
-the hard case, p errs on the side of caution when noise is easier, so precision at a threshold holds
-for both kinds of noise.
+What the swaps are drawn from is the adapter's `--noise-dist` (NOISE_MIXES), never an item the user
+already has. The default, mixed, is for noise of unknown kind: training swaps draw half of the items
+uniformly and half in proportion to popularity (uniform draws alone would teach the denoiser that noise
+is rare items, which popularity-matched noise is not), and calibration swaps draw by popularity only:
+fitted on the hard case, p errs on the side of caution when noise is easier, so precision at a threshold
+holds for both kinds. Where the noise is known to be uniform (accidental clicks on anything; Amazon Toys'
+LLM4DSR noise), `uniform` trains and calibrates on uniform draws, and the denoiser learns how much rarity
+says; `popularity` is the same for popularity-matched noise.
+
+Training examples swap at least one position, so that every step has something to learn from.
+Calibration examples draw the count alone (zero included): their share of swapped positions is then the
+nominal CORRUPTION_RATE that p is calibrated at, whatever the sequence lengths. With at least one, short
+sequences pushed it up (0.17 on Toys' windows of about 8 training items, against 0.10 on MovieLens-100K's
+~100), and p overstated the odds of noise about two-fold.
 """
 
 from __future__ import annotations
@@ -18,8 +27,9 @@ from curator.data.collaborative import TrainingInteractions, item_popularity
 from curator.stages.item_sampling import ItemSampler
 
 CORRUPTION_RATE = 0.1  # share of positions swapped: the noise level the calibration is fitted at
-UNIFORM_SHARE = 0.5
-CALIBRATION_UNIFORM_SHARE = 0.0
+# --noise-dist: (share of uniform draws among the training swaps, among the calibration swaps); the rest
+# are drawn in proportion to popularity
+NOISE_MIXES = {"mixed": (0.5, 0.0), "uniform": (1.0, 1.0), "popularity": (0.0, 0.0)}
 
 
 @dataclass(frozen=True)
@@ -32,19 +42,21 @@ class Corrupted:
 
 
 class Corrupter:
-    def __init__(self, train: TrainingInteractions, rate: float = CORRUPTION_RATE,
-                 uniform_share: float = UNIFORM_SHARE):
+    def __init__(self, train: TrainingInteractions, uniform_share: float, min_swaps: int = 1,
+                 rate: float = CORRUPTION_RATE):
         self.sequences = train.sequences()
         self.rate = rate
         self.uniform_share = uniform_share
+        self.min_swaps = min_swaps
         self.uniform = ItemSampler(np.ones(train.num_items))
         self.popular = ItemSampler(item_popularity(train).astype(np.float64))
 
     def __call__(self, user: int, rng: np.random.Generator) -> Corrupted:
-        """`user`'s training sequence with a Binomial(P, rate) number of positions swapped (at least one,
-        never all)."""
+        """`user`'s training sequence with a Binomial(P, rate) number of positions swapped (at least
+        min_swaps, never all unless min_swaps demands it)."""
         items = self.sequences[user]
-        count = int(np.clip(rng.binomial(len(items), self.rate), 1, max(len(items) - 1, 1)))
+        count = int(np.clip(rng.binomial(len(items), self.rate), self.min_swaps,
+                            max(len(items) - 1, self.min_swaps)))
         positions = np.sort(rng.choice(len(items), size=count, replace=False))
         corrupted = items.copy()
         taken = set(items.tolist())

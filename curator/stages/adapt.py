@@ -34,7 +34,7 @@ from curator.data.dataset import Dataset
 from curator.denoise.calibration import Calibration
 from curator.denoise.card import write_card
 from curator.denoise.context import CollaborativeStats, sequence_features
-from curator.denoise.corruption import CALIBRATION_UNIFORM_SHARE, Corrupted, Corrupter
+from curator.denoise.corruption import NOISE_MIXES, Corrupted, Corrupter
 from curator.denoise.denoiser import Denoiser, candidate_inputs
 from curator.denoise.item_states import ItemEncoder, Trunk, item_texts
 from curator.denoise.model import DenoiserConfig, NoiseHead, ReplacementRanker
@@ -68,6 +68,7 @@ class AdaptConfig:
     lora_learning_rate: float = 5e-4
     heldout_share: float = 0.2
     ranker_positions: int = 1000
+    noise_dist: str = "mixed"  # what the self-made swaps are drawn from (corruption.NOISE_MIXES)
     seed: int = 0
     denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
 
@@ -80,6 +81,9 @@ class AdaptConfig:
             raise OptionError(f"--warmup-steps {self.warmup_steps}: give 0 or more")
         if self.time_budget is not None and self.time_budget <= 0:
             raise OptionError(f"--time-budget {self.time_budget}: give a positive number of seconds")
+        if self.noise_dist not in NOISE_MIXES:
+            raise OptionError(f"--noise-dist: unknown distribution '{self.noise_dist}' "
+                              f"(one of {', '.join(NOISE_MIXES)})")
         if self.users_per_step < 1:
             raise OptionError(f"--users-per-step {self.users_per_step}: at least one user is needed")
         if not 0 < self.heldout_share < 1:
@@ -120,8 +124,9 @@ def adapt(dataset: Dataset, config: AdaptConfig, engine_config: EngineConfig, ou
     train = training_interactions(dataset)
     stats = CollaborativeStats.of(train, config.denoiser.factor_rank)
     fit_users, calibrate_users, report_users = _split_users(train.sequences(), config)
-    corrupter = Corrupter(train)
-    calibration_corrupter = Corrupter(train, uniform_share=CALIBRATION_UNIFORM_SHARE)
+    training_share, calibration_share = NOISE_MIXES[config.noise_dist]
+    corrupter = Corrupter(train, training_share)
+    calibration_corrupter = Corrupter(train, calibration_share, min_swaps=0)
 
     torch.manual_seed(derive_seed(config.seed, "adapt", "init"))  # LoRA's and the head's initial weights
     engine = load_engine(engine_config)
