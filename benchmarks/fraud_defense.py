@@ -52,7 +52,7 @@ from curator.fraud.config import FRAUD_ACTIONS, DefenseConfig, DetectorConfig
 from curator.fraud.defend import write_defended
 from curator.fraud.denoiser_signal import DenoiserSignal
 from curator.fraud.detector import Detection, judge
-from curator.fraud.evidence import SIGNAL_INPUT, Evidence, user_evidence
+from curator.fraud.evidence import SIGNAL_INPUT, TEXT_INPUT, Evidence, user_evidence
 from curator.fraud.features_text import item_vectors
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
@@ -67,11 +67,10 @@ from recsys.scoring import score_matrix
 from recsys.train import fit
 
 ROOT = Path(__file__).resolve().parents[1]
-TEXT_INPUT = "text_distance"  # from the MiniLM text vectors of the items
-DENOISER_INPUT = SIGNAL_INPUT  # from the LLM denoiser, the one external signal here
-# unseen-type variants: our detector without some of its LLM-derived inputs
-ABLATIONS = {"ours": (), "ours-no-text": (TEXT_INPUT,), "ours-no-denoiser": (DENOISER_INPUT,),
-             "ours-no-llm": (TEXT_INPUT, DENOISER_INPUT)}
+# unseen-type variants: our detector without some of its LLM-derived inputs (the text input, from the
+# MiniLM vectors of the items; the signal input, from the LLM denoiser, the one external signal here)
+ABLATIONS = {"ours": (), "ours-no-text": (TEXT_INPUT,), "ours-no-denoiser": (SIGNAL_INPUT,),
+             "ours-no-llm": (TEXT_INPUT, SIGNAL_INPUT)}
 DETECTORS = (*ABLATIONS, "pca-varselect", "ours-all-types")
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 console = Console(width=200)

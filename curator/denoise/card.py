@@ -13,8 +13,8 @@ def _figure(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _calibration_draws(meta: dict[str, Any]) -> str:
-    share = NOISE_MIXES[meta["adapt"].get("noise_dist", "mixed")][1]  # made before --noise-dist: mixed
+def _calibration_draws(noise_dist: str) -> str:
+    share = NOISE_MIXES[noise_dist][1]
     return {0.0: "drawn by popularity", 1.0: "drawn uniformly"}.get(
         share, f"{share:.0%} drawn uniformly, the rest by popularity")
 
@@ -24,6 +24,7 @@ def write_card(path: Path, meta: dict[str, Any]) -> None:
     at = heldout["thresholds"]
     replacement = heldout.get("replacement") or {}
     config = meta["adapt"]["denoiser"]
+    noise_dist = meta["adapt"].get("noise_dist", "mixed")  # adapters made before --noise-dist: mixed
     lines = [
         f"# Denoise adapter for {meta['base_model']}",
         "",
@@ -43,7 +44,7 @@ def write_card(path: Path, meta: dict[str, Any]) -> None:
         f"| command | `{' '.join(meta['command'])}` |",
         "",
         "## Held-out metrics (report users, simulated corruption: 10% of positions swapped for items "
-        f"{_calibration_draws(meta)}; `--noise-dist {meta['adapt'].get('noise_dist', 'mixed')}`)",
+        f"{_calibration_draws(noise_dist)}; `--noise-dist {noise_dist}`)",
         "",
         "| AUROC | ECE | P/R/F1 @0.5 | P/R/F1 @0.7 | P/R/F1 @0.9 | replacement top-1 | hit@10 |",
         "|---|---|---|---|---|---|---|",

@@ -44,6 +44,7 @@ HOLDER_PRIOR = 3.0  # typical (z = 0) holders added to every item's other holder
 # What every promotion attack shows whatever its kind: users unlike the data's own (direction-free) who
 # share targets with other users like them. The calibrator's kind-agnostic model reads only these.
 SHARED_INPUTS = ("collab_distance", *(f"{name}_z" for name in GROUP_FEATURES), *HOLDER_INPUTS)
+TEXT_INPUT = "text_distance"  # the text features' input
 SIGNAL_INPUT = "signal_distance"  # the external signals' input
 
 
@@ -66,7 +67,7 @@ def user_evidence(dataset: Dataset, vectors: np.ndarray | None, signals: Sequenc
             raise InputError(f"{len(vectors)} item vectors for {len(dataset.items)} items")
         text = text_features(dataset, vectors)
         features = features.join(text)
-        inputs["text_distance"] = log_distance(text.values, derive_seed(seed, "fraud", "text"))
+        inputs[TEXT_INPUT] = log_distance(text.values, derive_seed(seed, "fraud", "text"))
     if signals:
         external = FeatureTable.from_columns({name: column for signal in signals
                                               for name, column in signal(dataset).items()}, num_users)
