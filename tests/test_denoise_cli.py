@@ -15,6 +15,7 @@ from curator.data.collaborative import training_interactions
 from curator.data.dataset import load_dataset
 from curator.data.ledger import apply_ledger, read_ledger, revert_ledger
 from curator.data.splits import training_mask
+from curator.denoise.calibration import MIN_STEP_POSITIONS
 from curator.denoise.card import write_card
 
 
@@ -49,6 +50,7 @@ def test_adapt_writes_a_peft_adapter_with_a_card(setup):
     meta = json.loads((adapter / "denoiser.json").read_text())
     assert meta["steps"] == 3 and meta["quant"] == "none" and meta["calibration"]["method"] == "isotonic"
     assert meta["adapt"]["noise_dist"] == "mixed"
+    assert meta["calibration"]["min_step_positions"] == MIN_STEP_POSITIONS
     assert meta["users"]["train"] > meta["users"]["calibrate"] > 0
     assert 0.0 <= meta["heldout"]["auroc"] <= 1.0
     card = (adapter / "README.md").read_text()

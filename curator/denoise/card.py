@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from curator.denoise.calibration import MIN_STEP_POSITIONS
 from curator.denoise.corruption import NOISE_MIXES
 
 
@@ -31,7 +32,8 @@ def write_card(path: Path, meta: dict[str, Any]) -> None:
         "Made by `curator adapt --task denoise`: LoRA on the top "
         f"{config['top_layers']} decoder layer(s) (r={config['lora_rank']}) + a per-position noise head "
         f"(LLM part: {'yes' if config['use_text'] else 'no'}, collaborative part: "
-        f"{'yes' if config['use_collab'] else 'no'}), isotonic calibration, replacement ranker.",
+        f"{'yes' if config['use_collab'] else 'no'}), isotonic calibration (every step on at least "
+        f"{MIN_STEP_POSITIONS} calibration positions), replacement ranker.",
         "",
         "| | |",
         "|---|---|",
