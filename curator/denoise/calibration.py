@@ -81,6 +81,8 @@ def _isotonic_steps(logits: np.ndarray, truth: np.ndarray) -> list[Step]:
 
 
 def _merge_small_steps(steps: list[Step], min_step: int) -> list[Step]:
+    """Merge the smallest step into its neighbour nearer in rate (the smaller change to the fitted rates)
+    until every step holds `min_step` positions, or one step is left."""
     steps = list(steps)
     while len(steps) > 1:
         k = min(range(len(steps)), key=lambda j: steps[j].count)
