@@ -30,7 +30,8 @@ def adapt(
     warmup_steps: Annotated[int, typer.Option(
         help="First steps train the head alone on the base model's item vectors (fast); LoRA trains after.")] = 400,
     time_budget: Annotated[Optional[float], typer.Option(help="Stop after this many seconds of training.")] = None,
-    users_per_step: Annotated[int, typer.Option(help="Users per training step.")] = 8,
+    users_per_step: Annotated[int, typer.Option(
+        help="Users per training step: 8 suits ~100-item sequences (MovieLens); raise it for short ones.")] = 8,
     lora_rank: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
     top_layers: Annotated[int, typer.Option(help="Top decoder layers that carry LoRA (the rest stay frozen).")] = 1,
     factor_rank: Annotated[int, typer.Option(
