@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from curator.denoise.calibration import MIN_STEP_POSITIONS
 from curator.denoise.corruption import NOISE_MIXES
 
 
@@ -21,6 +20,7 @@ def _calibration_draws(noise_dist: str) -> str:
 
 
 def write_card(path: Path, meta: dict[str, Any]) -> None:
+    """The card of an adapter whose denoiser.json holds `meta`."""
     heldout = meta["heldout"]
     at = heldout["thresholds"]
     replacement = heldout.get("replacement") or {}
@@ -33,7 +33,7 @@ def write_card(path: Path, meta: dict[str, Any]) -> None:
         f"{config['top_layers']} decoder layer(s) (r={config['lora_rank']}) + a per-position noise head "
         f"(LLM part: {'yes' if config['use_text'] else 'no'}, collaborative part: "
         f"{'yes' if config['use_collab'] else 'no'}), isotonic calibration (every step on at least "
-        f"{MIN_STEP_POSITIONS} calibration positions), replacement ranker.",
+        f"{meta['calibration']['min_step_positions']} calibration positions), replacement ranker.",
         "",
         "| | |",
         "|---|---|",

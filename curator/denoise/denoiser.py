@@ -77,13 +77,15 @@ class Denoiser:
         """(C,) ranker logits of putting each of `candidates` at `position` (differentiable in the ranker)."""
         return self.ranker(*candidate_inputs(stats, user, items, own, position, text_space, candidates))
 
-    def save(self, folder: Path, extra_meta: dict[str, Any]) -> None:
+    def save(self, folder: Path, extra_meta: dict[str, Any]) -> dict[str, Any]:
+        """Write the head, the ranker and META_FILE; return what META_FILE holds."""
         state = {f"head.{k}": v for k, v in self.head.state_dict().items()}
         state |= {f"ranker.{k}": v for k, v in self.ranker.state_dict().items()}
         save_file({k: v.contiguous() for k, v in state.items()}, str(folder / HEAD_FILE))
         meta = {**self.meta, **extra_meta, "task": TASK, "config": self.config.to_dict(),
                 "calibration": self.calibration.to_dict() if self.calibration else None}
         (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        return meta
 
 
 def candidate_inputs(stats: CollaborativeStats, user: int, items: np.ndarray, own: np.ndarray, position: int,

@@ -343,5 +343,4 @@ def _save(out_dir: Path, model, denoiser: Denoiser, meta: dict[str, Any], overwr
         lora.base_model_name_or_path = meta["base_model"]
     with atomic_output_dir(out_dir, overwrite=overwrite) as staging:
         model.save_pretrained(str(staging))
-        denoiser.save(staging, meta)
-        write_card(staging / "README.md", meta)
+        write_card(staging / "README.md", denoiser.save(staging, meta))
