@@ -32,6 +32,8 @@ from rich.table import Table
 
 from curator.data.dataset import Dataset, load_dataset
 from curator.data.importers import import_dataset
+from curator.data.ledger import read_ledger
+from curator.data.sequences import user_sequences
 from curator.denoise import vector_cache
 from curator.denoise.baselines import BASELINE_NAMES
 from curator.denoise.denoiser import denoiser_meta, trained_quant
@@ -46,6 +48,10 @@ from curator.stages.denoise import DEFAULT_ADAPTER, DenoiseConfig, denoise, load
 from curator.stages.inject import InjectConfig, inject
 from curator.stages.progress import Silent
 from curator.training import TrainOptions, train_dataset
+from recsys.data import LeaveOneOut
+from recsys.metrics import ranking_metrics, target_ranks
+from recsys.scoring import score_matrix
+from recsys.train import load_best
 
 ROOT = Path(__file__).resolve().parents[1]
 TOYS = ROOT.parent / "shared" / "data" / "amazon-toys-llm4dsr"
@@ -104,9 +110,8 @@ def detection(args, work: Path) -> dict:
 
 
 # The file's noise is random catalog items (shared/data/README.md): the adapter is told so (`curator adapt
-# --noise-dist uniform`), as a user who knows their noise would. Toys' windows hold ~8 training items, so a
-# step takes 64 users (~500 labelled positions, where 8 MovieLens users give ~800); 40 LoRA steps, ~3 min on a CPU.
-TOYS_ADAPT = AdaptConfig(max_steps=840, warmup_steps=800, users_per_step=64, noise_dist="uniform", seed=0)
+# --noise-dist uniform`), as a user who knows their noise would; the rest are curator adapt's defaults.
+TOYS_ADAPT = AdaptConfig(noise_dist="uniform", seed=0)
 
 
 def toys(args, work: Path) -> dict:
@@ -201,20 +206,22 @@ def speed(args, work: Path) -> dict:
 def downstream(args, work: Path) -> dict:
     clean = dataset(work, "ml-100k")
     noisy = dataset(work, "ml-100k-noise-popularity")
+    cleaned, clean_denoised = f"cleaned@{args.threshold:g}", f"clean-denoised@{args.threshold:g}"
     variants = {"clean": clean, "noisy": noisy,
-                f"cleaned@{args.threshold:g}": denoised(work, noisy, args.adapter, args.threshold, "denoiser")[0],
-                f"clean-denoised@{args.threshold:g}": denoised(work, clean, args.adapter, args.threshold, "denoiser")[0]}
-    options = TrainOptions(max_len=args.max_len, max_epochs=args.epochs, patience=args.patience, seeds=args.seeds)
+                cleaned: denoised(work, noisy, args.adapter, args.threshold, "denoiser")[0],
+                clean_denoised: denoised(work, clean, args.adapter, args.threshold, "denoiser")[0]}
+    options = TrainOptions(max_len=args.max_len, max_epochs=args.epochs, patience=args.patience,
+                           seeds=args.seeds)
     results = {}
     for name, data in variants.items():
         summary = train_dataset(data, replace(options), work / "runs" / name, resume=True)
         results[name] = {"test": summary["test"], "seconds_per_epoch": summary["seconds_per_epoch"],
+                         "ndcg_per_seed": {s["seed"]: s["test"]["NDCG@10"] for s in summary["seeds"]},
                          "edits": data.manifest["notes"][-1] if (data.path / "ledger.parquet").is_file() else None}
     ndcg = {name: r["test"]["NDCG@10"]["mean"] for name, r in results.items()}
     gap = ndcg["clean"] - ndcg["noisy"]
-    cleaned = f"cleaned@{args.threshold:g}"
     results[cleaned]["recovery"] = (ndcg[cleaned] - ndcg["noisy"]) / gap if gap else None
-    cost_on_clean = ndcg[f"clean-denoised@{args.threshold:g}"] / ndcg["clean"] - 1
+    cost_on_clean = ndcg[clean_denoised] / ndcg["clean"] - 1
     table = Table(title=f"SASRec NDCG@10 on MovieLens-100K (seeds {args.seeds}, max_len {args.max_len})")
     for column in ("data", "NDCG@10", "HR@10", "recovery"):
         table.add_column(column, justify="right")
@@ -225,9 +232,48 @@ def downstream(args, work: Path) -> dict:
                       f"{r['recovery']:.2f}" if r.get("recovery") is not None else "")
     console.print(table)
     console.print(f"denoising the clean data changes NDCG@10 by {100 * cost_on_clean:+.2f}%")
-    return {"variants": results, "cost_on_clean": cost_on_clean,
+    by_users = {after: edited_and_untouched(work, variants[before], before, variants[after], after, options)
+                for before, after in (("clean", clean_denoised), ("noisy", cleaned))}
+    table = Table(title="NDCG@10 of the users the denoiser edited and of the others (before -> after)")
+    for column in ("data", "edited users", "edited: NDCG@10", "untouched: NDCG@10"):
+        table.add_column(column, justify="right")
+    for name, split in by_users.items():
+        table.add_row(name, str(split["edited_users"]),
+                      *(f"{split[group][0]:.4f} -> {split[group][1]:.4f}" for group in ("edited", "untouched")))
+    console.print(table)
+    return {"variants": results, "cost_on_clean": cost_on_clean, "by_users": by_users,
             "options": {"max_len": args.max_len, "max_epochs": args.epochs, "patience": args.patience,
                         "seeds": args.seeds}}
+
+
+def edited_and_untouched(work: Path, before: Dataset, before_name: str, after: Dataset, after_name: str,
+                         options: TrainOptions) -> dict:
+    """Test NDCG@10 of the users `curator denoise` edited and of all the others, for the models trained on
+    `before` and on `after` with each seed ([before, after] per group). The others' data is the same in
+    both: their change is what another training trajectory does by itself (with fewer items in use,
+    items are indexed differently, and the same seed draws other initial weights)."""
+    edited = set(read_ledger(after)["user_id"].to_pylist())
+    per_seed = {}
+    for seed in options.seeds:
+        ranks = [_test_ranks(data, work / "runs" / name / f"seed-{seed}", seed, options)
+                 for data, name in ((before, before_name), (after, after_name))]
+        per_seed[seed] = {group: [ranking_metrics(np.array([rank for user, rank in r.items()
+                                                            if (user in edited) == is_edited]), (10,))["NDCG@10"]
+                                  for r in ranks]
+                          for group, is_edited in (("edited", True), ("untouched", False))}
+    return {"edited_users": len(edited), "seeds": per_seed,
+            **{group: np.mean([s[group] for s in per_seed.values()], axis=0).tolist()
+               for group in ("edited", "untouched")}}
+
+
+def _test_ranks(data: Dataset, seed_dir: Path, seed: int, options: TrainOptions) -> dict[str, int]:
+    """Each evaluated user's 0-based test rank under the best weights of the run in `seed_dir`."""
+    sequences = user_sequences(data)
+    split = LeaveOneOut(sequences.sequences, sequences.num_items, sequences.weights)
+    model = load_best(options.build_model(sequences.num_items, seed), seed_dir)
+    histories, targets = split.histories_and_targets("test")
+    ranks = target_ranks(score_matrix(model, histories, options.max_len), torch.from_numpy(targets)).numpy()
+    return {sequences.user_ids[k]: int(rank) for k, rank in zip(split.evaluated, ranks)}
 
 
 def main() -> None:

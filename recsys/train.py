@@ -110,6 +110,13 @@ def _save(path: Path, state: dict):
     os.replace(tmp, path)
 
 
+def load_best(model: nn.Module, run_dir: Path) -> nn.Module:
+    """`model` (built as for the run) with the best validation weights that `fit` kept in `run_dir`."""
+    saved = torch.load(run_dir / CHECKPOINT, map_location=model.item_embedding.weight.device, weights_only=False)
+    model.load_state_dict(saved["state"]["best_model"])
+    return model
+
+
 def fit(model: nn.Module, split: LeaveOneOut, config: TrainConfig, run_dir: Path,
         resume: bool = False, progress: ProgressCallback | None = None,
         on_epoch: Callable[[EpochLog], None] | None = None) -> FitResult:

@@ -56,6 +56,7 @@ def test_adapt_writes_a_peft_adapter_with_a_card(setup):
     card = (adapter / "README.md").read_text()
     assert "| AUROC |" in card and "items drawn by popularity; `--noise-dist mixed`" in card
     assert f"every step on at least {MIN_STEP_POSITIONS} calibration positions" in card
+    assert meta["users_per_step"] == 4 and "| budget | 3 steps x 4 users," in card
     meta["adapt"]["noise_dist"] = "uniform"  # the card says what the held-out swaps were drawn from
     write_card(setup / "uniform-card.md", meta)
     assert "items drawn uniformly; `--noise-dist uniform`" in (setup / "uniform-card.md").read_text()
@@ -128,11 +129,26 @@ def test_bad_options_exit_2(setup, options, message):
 @pytest.mark.parametrize("options,message", [
     (("--factor-rank", 0), "--factor-rank 0"),
     (("--noise-dist", "zipf"), "--noise-dist: unknown distribution 'zipf'"),
+    (("--positions-per-step", 0), "--positions-per-step 0"),
+    (("--users-per-step", 0), "--users-per-step 0"),
 ])
 def test_bad_adapt_options_exit_2(setup, options, message):
     result = run("adapt", setup / "noisy", "--model", setup / "tiny", *options, "--out", setup / "bad-adapter")
     assert result.exit_code == 2 and message in result.output
     assert not (setup / "bad-adapter").exists()
+
+
+def test_steps_hold_a_fixed_number_of_positions_unless_users_are_given(movielens):
+    from curator.stages.adapt import AdaptConfig, _split_users, users_per_step
+
+    sequences = training_interactions(movielens).sequences()
+    fit_users = _split_users(sequences, AdaptConfig())[0]
+    assert users_per_step(AdaptConfig(), sequences, fit_users) == 8  # the shipped adapter's batch, by default
+    windows = [s[-8:] for s in sequences]  # short sequences: more users make up the same positions
+    batch = users_per_step(AdaptConfig(), windows, fit_users)
+    assert batch == 100 and sum(len(windows[u]) for u in fit_users[:batch]) == 800
+    assert users_per_step(AdaptConfig(users_per_step=64), windows, fit_users) == 64
+    assert users_per_step(AdaptConfig(positions_per_step=10**6), windows, fit_users) == len(fit_users)
 
 
 def test_unknown_adapter_and_evaluate_without_labels_exit_2(setup):

@@ -8,7 +8,7 @@ import torch
 from conftest import CUDA
 from recsys.data import LeaveOneOut, left_pad, train_batches
 from recsys.models import GRU4Rec, GRU4RecConfig, SASRec, SASRecConfig
-from recsys.train import TrainConfig, evaluate, fit
+from recsys.train import TrainConfig, evaluate, fit, load_best
 
 DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
 
@@ -62,6 +62,9 @@ def test_sasrec_learns_a_deterministic_pattern(tmp_path, device):
     assert before["NDCG@10"] < 0.5
     assert result.test["HR@10"] == 1.0 and result.test["NDCG@10"] > 0.9
     assert (tmp_path / "checkpoint.pt").exists()
+    # The run's best weights come back into a fresh model: they test as the run did.
+    best = load_best(SASRec(SASRecConfig(num_items=40, max_len=10, hidden=32)).to(device), tmp_path)
+    assert evaluate(best, split, "test", config) == pytest.approx(result.test)
 
 
 class Killed(Exception):

@@ -30,8 +30,11 @@ def adapt(
     warmup_steps: Annotated[int, typer.Option(
         help="First steps train the head alone on the base model's item vectors (fast); LoRA trains after.")] = 400,
     time_budget: Annotated[Optional[float], typer.Option(help="Stop after this many seconds of training.")] = None,
-    users_per_step: Annotated[int, typer.Option(
-        help="Users per training step: 8 suits ~100-item sequences (MovieLens); raise it for short ones.")] = 8,
+    positions_per_step: Annotated[int, typer.Option(
+        help="Labelled positions per training step: each step takes as many users as hold this many items "
+             "(8 on MovieLens' ~100-item sequences, ~100 on 8-item windows).")] = 800,
+    users_per_step: Annotated[Optional[int], typer.Option(
+        help="Users per training step, instead of sizing steps by --positions-per-step.")] = None,
     lora_rank: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
     top_layers: Annotated[int, typer.Option(help="Top decoder layers that carry LoRA (the rest stay frozen).")] = 1,
     factor_rank: Annotated[int, typer.Option(
@@ -54,7 +57,8 @@ def adapt(
     """Train a denoise adapter: LoRA on the LLM's top layers + a per-position noise head, calibrated on
     held-out users, with a card of its budget, learning curve and held-out metrics."""
     config = AdaptConfig(task=task, max_steps=max_steps, warmup_steps=warmup_steps, time_budget=time_budget,
-                         users_per_step=users_per_step, noise_dist=noise_dist, seed=seed,
+                         users_per_step=users_per_step, positions_per_step=positions_per_step,
+                         noise_dist=noise_dist, seed=seed,
                          denoiser=DenoiserConfig(use_text=not no_llm, use_collab=not no_collab, lora_rank=lora_rank,
                                                  top_layers=top_layers, factor_rank=factor_rank))
     config.validate()

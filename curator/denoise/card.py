@@ -42,7 +42,7 @@ def write_card(path: Path, meta: dict[str, Any]) -> None:
         f"interactions, hash {meta['data']['hash'][:12]}) |",
         f"| users | {meta['users']['train']} train, {meta['users']['calibrate']} calibrate, "
         f"{meta['users']['report']} report (held out, never trained on) |",
-        f"| budget | {meta['steps']} steps x {meta['adapt']['users_per_step']} users, {meta['seconds']:.0f} s |",
+        f"| budget | {meta['steps']} steps x {meta['users_per_step']} users, {meta['seconds']:.0f} s |",
         f"| command | `{' '.join(meta['command'])}` |",
         "",
         "## Held-out metrics (report users, simulated corruption: 10% of positions swapped for items "
