@@ -6,7 +6,8 @@ generation-based detector, and what cleaning does to SASRec downstream.
                                                         # on the test windows (with and without the LLM part)
     python -P benchmarks/denoise.py --part speed        # users/s: curator denoise vs generate-then-ground
     python -P benchmarks/denoise.py --part downstream --threshold 0.5   # SASRec NDCG@10 on clean / noisy /
-                                                                        # cleaned / clean-denoised, 3 seeds
+                                                                        # cleaned / clean-denoised (--seeds),
+                                                                        # split into edited users and the rest
 
 The denoiser is the shipped default adapter (trained on clean MovieLens-100K; the noise scored here is
 drawn afresh with other seeds, and Toys is data it never saw). Ablations are adapters made with
