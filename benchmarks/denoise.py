@@ -34,7 +34,7 @@ from rich.table import Table
 from curator.data.dataset import Dataset, load_dataset
 from curator.data.importers import import_dataset
 from curator.data.ledger import read_ledger
-from curator.data.sequences import user_sequences
+from curator.data.sequences import UserSequences, user_sequences
 from curator.denoise import vector_cache
 from curator.denoise.baselines import BASELINE_NAMES
 from curator.denoise.denoiser import denoiser_meta, trained_quant
@@ -50,9 +50,8 @@ from curator.stages.inject import InjectConfig, inject
 from curator.stages.progress import Silent
 from curator.training import TrainOptions, train_dataset
 from recsys.data import LeaveOneOut
-from recsys.metrics import ranking_metrics, target_ranks
-from recsys.scoring import score_matrix
-from recsys.train import load_best
+from recsys.metrics import ranking_metrics
+from recsys.train import load_best, stage_ranks
 
 ROOT = Path(__file__).resolve().parents[1]
 TOYS = ROOT.parent / "shared" / "data" / "amazon-toys-llm4dsr"
@@ -255,27 +254,27 @@ def edited_and_untouched(work: Path, before: Dataset, before_name: str, after: D
     both: their change is what another training trajectory does by itself (with fewer items in use,
     items are indexed differently, and the same seed draws other initial weights)."""
     edited = set(read_ledger(after)["user_id"].to_pylist())
+    runs = [(user_sequences(data), work / "runs" / name) for data, name in ((before, before_name), (after, after_name))]
     per_seed = {}
     for seed in options.seeds:
-        ranks = [_test_ranks(data, work / "runs" / name / f"seed-{seed}", seed, options)
-                 for data, name in ((before, before_name), (after, after_name))]
-        per_seed[seed] = {group: [ranking_metrics(np.array([rank for user, rank in r.items()
-                                                            if (user in edited) == is_edited]), (10,))["NDCG@10"]
-                                  for r in ranks]
-                          for group, is_edited in (("edited", True), ("untouched", False))}
+        ranks = [_test_ranks(sequences, run_dir / f"seed-{seed}", seed, options) for sequences, run_dir in runs]
+        per_seed[seed] = {"edited": [_ndcg_at_10(r, lambda user: user in edited) for r in ranks],
+                          "untouched": [_ndcg_at_10(r, lambda user: user not in edited) for r in ranks]}
     return {"edited_users": len(edited), "seeds": per_seed,
             **{group: np.mean([s[group] for s in per_seed.values()], axis=0).tolist()
                for group in ("edited", "untouched")}}
 
 
-def _test_ranks(data: Dataset, seed_dir: Path, seed: int, options: TrainOptions) -> dict[str, int]:
+def _test_ranks(sequences: UserSequences, seed_dir: Path, seed: int, options: TrainOptions) -> dict[str, int]:
     """Each evaluated user's 0-based test rank under the best weights of the run in `seed_dir`."""
-    sequences = user_sequences(data)
     split = LeaveOneOut(sequences.sequences, sequences.num_items, sequences.weights)
     model = load_best(options.build_model(sequences.num_items, seed), seed_dir)
-    histories, targets = split.histories_and_targets("test")
-    ranks = target_ranks(score_matrix(model, histories, options.max_len), torch.from_numpy(targets)).numpy()
+    ranks = stage_ranks(model, split, "test", options.train_config(seed))
     return {sequences.user_ids[k]: int(rank) for k, rank in zip(split.evaluated, ranks)}
+
+
+def _ndcg_at_10(ranks: dict[str, int], chosen) -> float:
+    return ranking_metrics(np.array([rank for user, rank in ranks.items() if chosen(user)]), (10,))["NDCG@10"]
 
 
 def main() -> None:

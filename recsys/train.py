@@ -85,10 +85,17 @@ def full_ce_loss(model: nn.Module, inputs, targets, weights) -> torch.Tensor:
                                    position_weights)
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, split: LeaveOneOut, stage: str, config: TrainConfig,
              progress: ProgressCallback | None = None) -> dict[str, float]:
     """Full-ranking HR/NDCG/MRR@K of the `stage` ('valid' or 'test') targets, seen items filtered."""
+    return ranking_metrics(stage_ranks(model, split, stage, config, progress), config.ks)
+
+
+@torch.no_grad()
+def stage_ranks(model: nn.Module, split: LeaveOneOut, stage: str, config: TrainConfig,
+                progress: ProgressCallback | None = None) -> np.ndarray:
+    """(len(split.evaluated),) 0-based full-ranking rank of each evaluated user's `stage` target, seen items
+    filtered."""
     model.eval()
     histories, targets = split.histories_and_targets(stage)
     ranks = []
@@ -100,7 +107,7 @@ def evaluate(model: nn.Module, split: LeaveOneOut, stage: str, config: TrainConf
         ranks.append(target_ranks(scores, batch_targets).cpu().numpy())
         if progress:
             progress(stage, min(start + len(batch), total), total)
-    return ranking_metrics(np.concatenate(ranks), config.ks)
+    return np.concatenate(ranks)
 
 
 def _save(path: Path, state: dict):

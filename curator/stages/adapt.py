@@ -129,8 +129,9 @@ def adapt(dataset: Dataset, config: AdaptConfig, engine_config: EngineConfig, ou
 
     train = training_interactions(dataset)
     stats = CollaborativeStats.of(train, config.denoiser.factor_rank)
-    fit_users, calibrate_users, report_users = _split_users(train.sequences(), config)
-    batch_users = users_per_step(config, train.sequences(), fit_users)
+    sequences = train.sequences()
+    fit_users, calibrate_users, report_users = _split_users(sequences, config)
+    batch_users = users_per_step(config, sequences, fit_users)
     training_share, calibration_share = NOISE_MIXES[config.noise_dist]
     corrupter = Corrupter(train, training_share)
     calibration_corrupter = Corrupter(train, calibration_share, min_swaps=0)
