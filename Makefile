@@ -42,7 +42,7 @@ bench-profile: setup
 	$(PY) -P benchmarks/profile_generation.py
 
 bench-denoise: setup
-	for part in detection toys speed downstream; do $(PY) -P benchmarks/denoise.py --part $$part || exit 1; done
+	for part in detection toys speed downstream shares; do $(PY) -P benchmarks/denoise.py --part $$part || exit 1; done
 
 clean:
 	rm -rf $(VENV) runs data

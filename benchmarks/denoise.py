@@ -5,6 +5,8 @@ generation-based detector, and what cleaning does to SASRec downstream.
     python -P benchmarks/denoise.py --part toys         # Toys: adapted on its train + valid windows, scored
                                                         # on the test windows (with and without the LLM part)
     python -P benchmarks/denoise.py --part speed        # users/s: curator denoise vs generate-then-ground
+    python -P benchmarks/denoise.py --part shares       # ML-100K with 0-20% noise: p at the adapter's
+                                                        # share of noise vs restated at the estimated one
     python -P benchmarks/denoise.py --part downstream --threshold 0.5   # SASRec NDCG@10 on clean / noisy /
                                                                         # cleaned / clean-denoised (--seeds),
                                                                         # split into edited users and the rest
@@ -37,6 +39,7 @@ from curator.data.ledger import read_ledger
 from curator.data.sequences import UserSequences, user_sequences
 from curator.denoise import vector_cache
 from curator.denoise.baselines import BASELINE_NAMES
+from curator.denoise.calibration import Calibration
 from curator.denoise.denoiser import denoiser_meta, trained_quant
 from curator.denoise.model import DenoiserConfig
 from curator.evaluation.denoise_report import evaluate_denoising
@@ -69,25 +72,31 @@ def dataset(work: Path, name: str) -> Dataset:
     if name.startswith("toys-noisy-"):
         splits = {"toys-noisy-train": "train,valid", "toys-noisy-test": "test"}[name]
         return import_dataset(str(TOYS), folder, format="llm4dsr", options={"variant": "noisy", "splits": splits})
-    distribution = name.removeprefix("ml-100k-noise-")
+    distribution, _, level = name.removeprefix("ml-100k-noise-").partition("-")
     clean = dataset(work, "ml-100k")
-    return inject(clean, InjectConfig(noise=0.1, noise_dist=distribution, seed=NOISE_SEED), folder,
-                  command=sys.argv)[0]
+    return inject(clean, InjectConfig(noise=float(level or 0.1), noise_dist=distribution, seed=NOISE_SEED),
+                  folder, command=sys.argv)[0]
+
+
+def noisy_name(distribution: str, level: float) -> str:
+    """MovieLens-100K with `level` of its training interactions swapped (the 10% sets keep their names)."""
+    return f"ml-100k-noise-{distribution}" + ("" if level == 0.1 else f"-{level:g}")
 
 
 def engine_for(adapter: str) -> EngineConfig:
     return EngineConfig(quant=trained_quant(adapter_folder(adapter)))
 
 
-def denoised(work: Path, source: Dataset, adapter: str, threshold: float, tag: str) -> tuple[Dataset, float]:
+def denoised(work: Path, source: Dataset, adapter: str, threshold: float, tag: str,
+             noise_share: float | str = "auto") -> tuple[Dataset, float]:
     """`curator denoise` of `source` (made once per adapter version), and the seconds it took (0 when reused)."""
     version = hashlib.sha256((adapter_folder(adapter) / "denoiser.json").read_bytes()).hexdigest()[:8]
-    out = work / "denoised" / f"{source.path.name}-{tag}-{version}-{threshold:g}"
+    out = work / "denoised" / f"{source.path.name}-{tag}-{version}-{threshold:g}-share-{noise_share}"
     if (out / "manifest.json").is_file():
         return load_dataset(out), 0.0
     started = time.perf_counter()
-    result = denoise(source, DenoiseConfig(threshold=threshold, adapter=adapter), engine_for(adapter), out,
-                     command=sys.argv, resume=True)
+    result = denoise(source, DenoiseConfig(threshold=threshold, adapter=adapter, noise_share=noise_share),
+                     engine_for(adapter), out, command=sys.argv, resume=True)
     return result.dataset, time.perf_counter() - started
 
 
@@ -134,6 +143,42 @@ def toys(args, work: Path) -> dict:
             results |= report["baselines"]
     print_detection("toys-noisy-test, adapted on the train + valid windows", results)
     return {"detection": results, "adapter_cards": cards}
+
+
+NOISE_LEVELS = (0.02, 0.05, 0.1, 0.2)
+
+
+def shares(args, work: Path) -> dict:
+    """`--noise-share`: p at the share of noise the adapter was calibrated on, and restated at the share
+    estimated from the data (auto, the default), on MovieLens-100K without injected noise and with
+    NOISE_LEVELS of it, both kinds."""
+    fitted = Calibration.from_dict(denoiser_meta(adapter_folder(args.adapter))["calibration"]).share
+    names = ["ml-100k", *(noisy_name(d, level) for d in ("popularity", "uniform") for level in NOISE_LEVELS)]
+    results = {}
+    for name in names:
+        data = dataset(work, name)
+        results[name] = {}
+        for tag, share in (("fitted", fitted), ("auto", "auto")):
+            out, _ = denoised(work, data, args.adapter, args.threshold, "denoiser", noise_share=share)
+            scores = read_scores(out)
+            row = {"share": out.manifest["config"]["share_of_noise"]["used"],
+                   "flagged": {f"{t:g}": int((scores["score"].to_numpy() >= t).sum()) for t in DEFAULT_THRESHOLDS}}
+            if name != "ml-100k":
+                row |= evaluate_denoising(out, data, read_scores(out), work / "reports" / f"{name}-share-{tag}",
+                                          baselines=())["denoiser"]
+            results[name][tag] = row
+    table = Table(title=f"p at the adapter's share of noise ({fitted:.1%}) -> restated at the estimated share")
+    for column in ("data", "estimated share", "flagged @0.5", "flagged @0.9", "precision @0.9", "ECE"):
+        table.add_column(column, justify="right")
+    for name, row in results.items():
+        fit, auto = row["fitted"], row["auto"]
+        precision = (f"{fit['thresholds']['0.9']['precision']:.3f} -> {auto['thresholds']['0.9']['precision']:.3f}"
+                     if "thresholds" in fit else "")
+        ece = f"{fit['ece']:.4f} -> {auto['ece']:.4f}" if "ece" in fit else ""
+        table.add_row(name, f"{auto['share']:.4f}", f"{fit['flagged']['0.5']} -> {auto['flagged']['0.5']}",
+                      f"{fit['flagged']['0.9']} -> {auto['flagged']['0.9']}", precision, ece)
+    console.print(table)
+    return {"fitted_share": fitted, "data": results}
 
 
 def print_detection(name: str, rows: dict) -> None:
@@ -279,7 +324,7 @@ def _ndcg_at_10(ranks: dict[str, int], chosen) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("detection", "toys", "speed", "downstream"), required=True)
+    parser.add_argument("--part", choices=("detection", "toys", "speed", "downstream", "shares"), required=True)
     parser.add_argument("--adapter", default=DEFAULT_ADAPTER)
     parser.add_argument("--ablation-adapters", nargs="*", default=[], metavar="TAG=ADAPTER",
                         help="e.g. no-llm=adapters/x no-collab=adapters/y")
@@ -297,7 +342,8 @@ def main() -> None:
     args = parser.parse_args()
 
     work = args.work
-    result = {"detection": detection, "toys": toys, "speed": speed, "downstream": downstream}[args.part](args, work)
+    parts = {"detection": detection, "toys": toys, "speed": speed, "downstream": downstream, "shares": shares}
+    result = parts[args.part](args, work)
     args.results.mkdir(parents=True, exist_ok=True)
     suffix = f"-{args.threshold:g}" if args.part == "downstream" else ""
     out = args.results / f"denoise-{args.part}{suffix}.json"

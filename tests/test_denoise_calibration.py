@@ -5,6 +5,7 @@ import pytest
 from sklearn.isotonic import IsotonicRegression
 
 from curator.denoise.calibration import MIN_STEP_POSITIONS, Calibration
+from curator.denoise.corruption import CORRUPTION_RATE
 
 
 def noisy_ranking(rng, positions=2000, rate=0.1):
@@ -52,9 +53,11 @@ def test_too_few_positions_for_two_steps_give_the_overall_rate():
     np.testing.assert_allclose(p, 0.25)
 
 
-def test_calibrations_made_before_the_minimum_step_load_as_they_were():
+def test_calibrations_made_before_the_minimum_step_and_the_share_load_as_they_were():
     old = {"method": "isotonic", "logits": [0.0, 1.0], "probabilities": [0.1, 1.0]}
     calibration = Calibration.from_dict(old)
     assert calibration.min_step is None and calibration(np.array([2.0]))[0] == 1.0
+    assert calibration.share == CORRUPTION_RATE  # what their calibration swaps were drawn at
     fitted = Calibration.fit(np.arange(40.0), np.arange(40) >= 30)
     assert Calibration.from_dict(fitted.to_dict()) == fitted and fitted.min_step == MIN_STEP_POSITIONS
+    assert fitted.share == 0.25  # the share of swaps among the positions it was fitted on

@@ -4,6 +4,7 @@ benchmarks/denoise.py measures that with the real model)."""
 
 import json
 
+import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -17,6 +18,7 @@ from curator.data.ledger import apply_ledger, read_ledger, revert_ledger
 from curator.data.splits import training_mask
 from curator.denoise.calibration import MIN_STEP_POSITIONS
 from curator.denoise.card import write_card
+from curator.denoise.noise_share import restate
 
 
 USERS = 150  # a slice of MovieLens-100K keeps the CLI runs to seconds
@@ -103,6 +105,20 @@ def test_shards_give_the_same_ledger_as_one_run(setup):
     assert not (setup / "sharded.partial").exists()
 
 
+def test_p_is_restated_at_the_share_of_noise_estimated_or_given(setup):
+    assert denoise(setup, "auto", "--threshold", 0.04, "--max-edits", 2).exit_code == 0
+    given = denoise(setup, "given", "--threshold", 0.04, "--max-edits", 2, "--noise-share", 0.02)
+    assert given.exit_code == 0 and "p at 2.0% noise (given;" in given.output
+    share = load_dataset(setup / "auto").manifest["config"]["share_of_noise"]
+    fitted = json.loads((setup / "adapter" / "denoiser.json").read_text())["calibration"]["share"]
+    assert share["estimated"] and share["fitted"] == fitted and 0 < share["used"] <= fitted
+    auto, restated = (pq.read_table(setup / name / "scores.parquet")["score"].to_numpy() for name in ("auto", "given"))
+    np.testing.assert_allclose(restate(auto, share["used"], 0.02), restated)
+    ledger = read_ledger(load_dataset(setup / "given"))  # the decisions follow the restated p
+    assert len(ledger) > 0 and ledger["score"].to_numpy().min() >= 0.04
+    assert len(ledger) < len(read_ledger(load_dataset(setup / "auto")))
+
+
 def test_evaluate_reports_the_denoiser_and_the_baselines(setup):
     assert denoise(setup, "evaluated", "--threshold", 0.2, "--max-edits", 1).exit_code == 0
     result = run("evaluate", setup / "evaluated", "--labels", setup / "noisy", "--report", setup / "report",
@@ -119,6 +135,8 @@ def test_evaluate_reports_the_denoiser_and_the_baselines(setup):
     (("--replace-threshold", -0.1), "--replace-threshold -0.1 is not a probability"),
     (("--max-edits", 0), "--max-edits 0"),
     (("--shard", "3/2"), "--shard takes K/N"),
+    (("--noise-share", "lots"), "--noise-share lots: give auto or a share in (0, 1)"),
+    (("--noise-share", 1), "--noise-share 1: a share of noise is in (0, 1)"),
 ])
 def test_bad_options_exit_2(setup, options, message):
     result = denoise(setup, "bad", *options)
@@ -197,29 +215,36 @@ def test_a_killed_adapt_resumes_to_the_same_adapter(setup):
         assert all(torch.allclose(straight[k], resumed[k]) for k in straight), name
 
 
-def test_a_killed_denoise_resumes_to_the_same_output(setup):
+@pytest.mark.parametrize("killed_in", ["users", "decisions"])
+def test_a_killed_denoise_resumes_to_the_same_output(setup, killed_in):
     from curator.llm.config import EngineConfig
     from curator.stages.denoise import DenoiseConfig, denoise as denoise_stage
 
     noisy = load_dataset(setup / "noisy")
     config = DenoiseConfig(threshold=0.05, max_edits=2, adapter=str(setup / "adapter"))
     engine = EngineConfig(model=str(setup / "tiny"), quant="none")
-    straight = denoise_stage(noisy, config, engine, setup / "d-straight", command=[])
+    straight = denoise_stage(noisy, config, engine, setup / f"d-straight-{killed_in}", command=[])
 
     class KillAfterFirstChunk(StopAt):
         def advance(self, task, amount=1, note=""):
-            if task == "users":
+            if task == killed_in:
                 raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        denoise_stage(noisy, config, engine, setup / "d-resumed", command=[], progress=KillAfterFirstChunk())
-    assert len(list((setup / "d-resumed.partial" / "scores").glob("chunk-*.parquet"))) == 1
+        denoise_stage(noisy, config, engine, setup / f"d-resumed-{killed_in}", command=[],
+                      progress=KillAfterFirstChunk())
+    chunks = setup / f"d-resumed-{killed_in}.partial" / {"users": "scores", "decisions": "decisions"}[killed_in]
+    assert len(list(chunks.glob("chunk-*.parquet"))) == 1
     progress = StopAt()
-    resumed = denoise_stage(noisy, config, engine, setup / "d-resumed", command=[], resume=True, progress=progress)
-    assert progress.started["users"] == 64  # the first chunk's users were not scored again
+    resumed = denoise_stage(noisy, config, engine, setup / f"d-resumed-{killed_in}", command=[], resume=True,
+                            progress=progress)
+    assert progress.started[killed_in] == 64  # the first chunk was not scored (or decided) again
+    if killed_in == "decisions":
+        assert progress.started["users"] == USERS  # every user was scored before the kill
     assert "item vectors" not in progress.started  # nor the catalog encoded again (the vector cache)
     assert read_ledger(resumed.dataset).equals(read_ledger(straight.dataset))
-    assert pq.read_table(setup / "d-resumed" / "scores.parquet").equals(pq.read_table(setup / "d-straight" / "scores.parquet"))
+    assert pq.read_table(resumed.dataset.path / "scores.parquet").equals(
+        pq.read_table(straight.dataset.path / "scores.parquet"))
 
 
 def test_replacements_never_repeat_an_item_of_the_users_whole_sequence(setup):
@@ -235,8 +260,6 @@ def test_replacements_never_repeat_an_item_of_the_users_whole_sequence(setup):
 
 
 def test_the_denoiser_as_a_user_signal_is_the_mean_and_max_of_its_scores(setup):
-    import numpy as np
-
     from curator.data.dataset import Dataset
     from curator.errors import InputError
     from curator.fraud.denoiser_signal import DenoiserSignal
@@ -244,7 +267,9 @@ def test_the_denoiser_as_a_user_signal_is_the_mean_and_max_of_its_scores(setup):
     from curator.llm.config import EngineConfig
 
     noisy = load_dataset(setup / "noisy")
-    assert denoise(setup, "signal-scores", "--threshold", 1.0).exit_code == 0
+    # p at the share the adapter was calibrated on: the signal reads the data and its copies on one scale
+    fitted = json.loads((setup / "adapter" / "denoiser.json").read_text())["calibration"]["share"]
+    assert denoise(setup, "signal-scores", "--threshold", 1.0, "--noise-share", fitted).exit_code == 0
     scores = pq.read_table(setup / "signal-scores" / "scores.parquet").to_pandas()
     per_user = scores.groupby("user_id", sort=False)["score"].agg(["mean", "max"])
 

@@ -27,6 +27,9 @@ def denoise(
     max_edits: Annotated[Optional[int], typer.Option(help="At most this many edits per user, highest first.")] = None,
     replace_threshold: Annotated[float, typer.Option(
         help="Replace (rather than remove) when the best candidate's confidence is at least this.")] = 0.5,
+    noise_share: Annotated[str, typer.Option(
+        help="The data's share of noise, which p is restated at: auto (estimated from the scores, at most the "
+             "share the adapter was calibrated at) or a number in (0, 1).")] = "auto",
     adapter: Annotated[str, typer.Option(help="Denoise adapter: a shipped name or a folder (curator adapt).")
                        ] = DEFAULT_ADAPTER,
     shard: Annotated[Optional[str], typer.Option(
@@ -44,7 +47,7 @@ def denoise(
     from curator.llm.adapters import adapter_folder
 
     config = DenoiseConfig(threshold=threshold, max_edits=max_edits, replace_threshold=replace_threshold,
-                           adapter=adapter, shard=shard)
+                           adapter=adapter, shard=shard, noise_share=noise_share)
     config.validate()  # before loading anything: a bad option costs nothing
     engine = EngineConfig(model=model, quant=Quant(quant).value if quant else trained_quant(adapter_folder(adapter)),
                           dtype=Dtype(dtype).value, device=Device(device).value)
@@ -56,5 +59,7 @@ def denoise(
                       "that completes the last chunk writes the output.", highlight=False)
         return
     edits = ", ".join(f"{count} {action}" for action, count in result.counts.items() if count) or "no edits"
-    console.print(f"{edits} at threshold {threshold:g}; wrote {out} (ledger.parquet, {SCORES_FILE})",
-                  highlight=False, soft_wrap=True)
+    share = result.share
+    console.print(f"{edits} at threshold {threshold:g}, p at {share.used:.1%} noise "
+                  f"({'estimated' if share.estimated else 'given'}; the adapter is calibrated at {share.fitted:.1%}); "
+                  f"wrote {out} (ledger.parquet, {SCORES_FILE})", highlight=False, soft_wrap=True)

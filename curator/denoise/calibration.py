@@ -7,7 +7,9 @@ happen to be swaps, and then says p = 1 for everything above them: the Amazon To
 5 positions, and 28 test interactions reached p >= 0.9, 12 of them noise. Here every step holds at least
 MIN_STEP_POSITIONS positions: the pool-adjacent-violators steps are fitted first, then the smallest step is
 merged into its neighbour nearer in rate until none is smaller. Merging neighbours of a non-decreasing step
-function keeps it non-decreasing. Stored as the steps' knots, so applying it needs numpy only.
+function keeps it non-decreasing. Stored as the steps' knots, so applying it needs numpy only, with the
+share of swaps among the positions it was fitted on: p means what it says at that share of noise
+(curator.denoise.noise_share restates it at another).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from curator.denoise.corruption import CORRUPTION_RATE
 
 # 20 held-out positions that are all swaps put the swap rate above 0.85 at 95% (rule of three: 1 - 3/20).
 # Chosen on the adapters' report users (self-made swaps, never the test noise): with steps of any size the
@@ -45,24 +49,28 @@ class Calibration:
     logits: tuple[float, ...]  # knots, increasing
     probabilities: tuple[float, ...]  # non-decreasing
     min_step: int | None  # the fewest positions a step may hold; None: fitted before steps had a minimum
+    share: float  # the share of swaps among the positions it was fitted on
 
     @classmethod
     def fit(cls, logits: np.ndarray, truth: np.ndarray, min_step: int = MIN_STEP_POSITIONS) -> Calibration:
         steps = _merge_small_steps(_isotonic_steps(np.asarray(logits, np.float64), np.asarray(truth)), min_step)
         knots = [(x, step.rate) for step in steps for x in dict.fromkeys((step.low, step.high))]
-        return cls(tuple(float(x) for x, _ in knots), tuple(float(p) for _, p in knots), min_step)
+        return cls(tuple(float(x) for x, _ in knots), tuple(float(p) for _, p in knots), min_step,
+                   float(np.mean(truth)))
 
     def __call__(self, logits: np.ndarray) -> np.ndarray:
         # between steps, linear; beyond the outer knots, the outer steps' rates
         return np.interp(np.asarray(logits, dtype=np.float64), self.logits, self.probabilities)
 
     def to_dict(self) -> dict:
-        return {"method": "isotonic", "min_step_positions": self.min_step,
+        return {"method": "isotonic", "min_step_positions": self.min_step, "share": self.share,
                 "logits": list(self.logits), "probabilities": list(self.probabilities)}
 
     @classmethod
     def from_dict(cls, data: dict) -> Calibration:
-        return cls(tuple(data["logits"]), tuple(data["probabilities"]), data.get("min_step_positions"))
+        # Calibrations saved before the share was recorded were fitted on Binomial(P, CORRUPTION_RATE) swaps.
+        return cls(tuple(data["logits"]), tuple(data["probabilities"]), data.get("min_step_positions"),
+                   data.get("share", CORRUPTION_RATE))
 
 
 def _isotonic_steps(logits: np.ndarray, truth: np.ndarray) -> list[Step]:

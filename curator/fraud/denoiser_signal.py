@@ -2,7 +2,9 @@
 
 Each training interaction gets the denoiser's calibrated p(noise) (the LLM's item vectors through the
 LoRA adapter, fused with leave-one-user-out co-occurrence); a user's signal is the mean and the max of
-them. Fillers drawn without taste read as noise; a real user's items mostly fit their context.
+them. Fillers drawn without taste read as noise; a real user's items mostly fit their context. p stays at
+the share of noise the adapter was calibrated on (`curator denoise` restates it at each dataset's own
+share): the calibrator compares the data with its simulated copies, so all of them are read on one scale.
 
 The calibrator needs the signal on every simulated copy of the data as well as on the data itself, so it
 is a UserSignal (a function of a dataset). The engine, the adapter and the items' vectors are loaded on
