@@ -164,7 +164,7 @@ def shares(args, work: Path) -> dict:
             row = {"share": out.manifest["config"]["share_of_noise"]["used"],
                    "flagged": {f"{t:g}": int((scores["score"].to_numpy() >= t).sum()) for t in DEFAULT_THRESHOLDS}}
             if name != "ml-100k":
-                row |= evaluate_denoising(out, data, read_scores(out), work / "reports" / f"{name}-share-{tag}",
+                row |= evaluate_denoising(out, data, scores, work / "reports" / f"{name}-share-{tag}",
                                           baselines=())["denoiser"]
             results[name][tag] = row
     table = Table(title=f"p at the adapter's share of noise ({fitted:.1%}) -> restated at the estimated share")
