@@ -59,6 +59,7 @@ from recsys.train import load_best, stage_ranks
 ROOT = Path(__file__).resolve().parents[1]
 TOYS = ROOT.parent / "shared" / "data" / "amazon-toys-llm4dsr"
 NOISE_SEED = 1  # the default adapter was trained with seed 0 corruptions of clean data
+NOISE_LEVEL = 0.1  # share of training interactions swapped in the detection and downstream data
 console = Console()
 
 
@@ -74,13 +75,13 @@ def dataset(work: Path, name: str) -> Dataset:
         return import_dataset(str(TOYS), folder, format="llm4dsr", options={"variant": "noisy", "splits": splits})
     distribution, _, level = name.removeprefix("ml-100k-noise-").partition("-")
     clean = dataset(work, "ml-100k")
-    return inject(clean, InjectConfig(noise=float(level or 0.1), noise_dist=distribution, seed=NOISE_SEED),
+    return inject(clean, InjectConfig(noise=float(level or NOISE_LEVEL), noise_dist=distribution, seed=NOISE_SEED),
                   folder, command=sys.argv)[0]
 
 
 def noisy_name(distribution: str, level: float) -> str:
-    """MovieLens-100K with `level` of its training interactions swapped (the 10% sets keep their names)."""
-    return f"ml-100k-noise-{distribution}" + ("" if level == 0.1 else f"-{level:g}")
+    """MovieLens-100K with `level` of its training interactions swapped (NOISE_LEVEL's sets keep their names)."""
+    return f"ml-100k-noise-{distribution}" + ("" if level == NOISE_LEVEL else f"-{level:g}")
 
 
 def engine_for(adapter: str) -> EngineConfig:
@@ -145,7 +146,7 @@ def toys(args, work: Path) -> dict:
     return {"detection": results, "adapter_cards": cards}
 
 
-NOISE_LEVELS = (0.02, 0.05, 0.1, 0.2)
+NOISE_LEVELS = (0.02, 0.05, NOISE_LEVEL, 0.2)
 
 
 def shares(args, work: Path) -> dict:

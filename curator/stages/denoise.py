@@ -225,8 +225,9 @@ def denoise(dataset: Dataset, config: DenoiseConfig, engine_config: EngineConfig
 
     fitted = pa.concat_tables([work.read_chunk("scores", k) for k in range(len(chunks))])
     meta = run.denoiser.meta if run else denoiser_meta(adapter_folder(config.adapter))
-    share = noise_share(fitted["p"].to_numpy(), Calibration.from_dict(meta["calibration"]).share, config)
-    p = restate(fitted["p"].to_numpy(), share.fitted, share.used)
+    p_fitted = fitted["p"].to_numpy()
+    share = noise_share(p_fitted, Calibration.from_dict(meta["calibration"]).share, config)
+    p = restate(p_fitted, share.fitted, share.used)
     p_of_user = np.split(p, np.cumsum(np.bincount(fitted["user"].to_numpy(), minlength=len(dataset.users)))[:-1])
     scores = decide_chunks(dataset, config, engine_config, work, chunks, p_of_user, run, progress)
 
