@@ -114,9 +114,9 @@ def test_attack_adds_fake_users_promoting_unpopular_targets(movielens, tmp_path,
     assert all(row == target_ids for row in fakes["targets"].to_pylist())
     for items in fake_sequences.values():
         training_part = items[:-2]
-        if attack == "sequential":
-            assert items[-1] in target_ids
-            assert sum(item in target_ids for item in training_part) == (len(items) - 2) // SEQUENTIAL_VISIT_EVERY
+        if attack == "sequential":  # visits every SEQUENTIAL_VISIT_EVERY items, the training part ends on one
+            assert training_part[-1] in target_ids and not set(items[-2:]) & set(target_ids)
+            assert sum(item in target_ids for item in training_part) == -(-len(training_part) // SEQUENTIAL_VISIT_EVERY)
         else:
             assert sorted(i for i in training_part if i in target_ids) == sorted(target_ids)
             assert len(set(items)) == len(items)

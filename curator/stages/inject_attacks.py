@@ -10,7 +10,8 @@ split learns from them) and carry the highest rating. The other items, the fille
     segment     drawn from the items one segment favours, in proportion to popularity, then uniformly: a
                 genre in items.genres, or, without genres, the co-occurrence neighbours of an item
     sequential  a walk along real users' item-to-item transitions, visiting the targets in turn every
-                SEQUENTIAL_VISIT_EVERY items and ending on one: an ordered, plausible-looking sequence
+                SEQUENTIAL_VISIT_EVERY items, its training part ending on one: an ordered, plausible-looking
+                sequence (the walk goes on through the held-out positions)
 
 Targets are drawn among the unpopular items: the less popular half of the items with training interactions.
 """
@@ -189,8 +190,9 @@ def _sequential_maker(catalog: _Catalog, rng: np.random.Generator):
         used = set(targets)
         walker = None  # the last filler: a target visit is a detour, the walk goes on from here
         visits = int(rng.integers(len(targets)))  # which target comes first: every target gets its visits
+        last_trained = length - HELD_OUT - 1  # a visit in a held-out position would teach the recommender nothing
         for position in range(length):
-            if position == length - 1 or (position + 1) % SEQUENTIAL_VISIT_EVERY == 0:
+            if position == last_trained or (position < last_trained and (position + 1) % SEQUENTIAL_VISIT_EVERY == 0):
                 items.append(targets[visits % len(targets)])
                 visits += 1
                 continue
