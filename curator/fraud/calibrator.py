@@ -19,7 +19,7 @@ keeps as negatives only the users the first scored below all but SPY_QUANTILE of
 NEGATIVE_BELOW. The first fit weighs both classes equally, so q is the posterior at even odds. With the
 spies' quantile alone (0.99 and more where the simulated fakes stand far out), real fakes that stood out a
 little less than the simulated ones stayed negatives, and the second fit learned to tell them apart from
-the simulated ones (MovieLens-100K, 1% random fakes: ratio ~1, none found).
+the simulated ones (MovieLens-100K, seed 1, 1% random fakes: ratio ~1, none found).
 
 Prediction. How many fakes the data holds (none, 1%, 5%, ...) and of which kinds is unknown. Both are
 estimated by EM on the data's likelihood ratios (Saerens, Latinne & Decaestecker 2002: the share of fakes
@@ -63,8 +63,9 @@ ANY_KIND = "any"  # the model of every simulated fake, on the shared inputs only
 EM_ITERATIONS = 1000
 SPY_SHARE = 0.2  # of the simulated fakes, hidden among the unlabeled in the first fit
 SPY_QUANTILE = 0.25  # users scored above this quantile of the spies in the first fit are not negatives
-# nor are users the first fit scored at or above this; of 0.5, 0.6, ..., 0.9 and none (benchmark seed 1), 0.9 found
-# the 1% random, bandwagon and segment fakes (none without it) and acted on the fewest users of clean data (4)
+# nor are users the first fit scored at or above this. Of 0.5, 0.6, ..., 0.9 (benchmark seed 1), each found most
+# of the 1% random, bandwagon and segment fakes (none without it); 0.9 acted on the fewest users of clean data
+# (4; 1 without it)
 NEGATIVE_BELOW = 0.9
 EM_TOLERANCE = 1e-9
 # Dirichlet pseudo-users per kind on the kinds' proportions among the fakes; of 1, 3, 10 and 30 (benchmark seeds
