@@ -10,7 +10,7 @@ import pytest
 
 from curator.data.collaborative import item_popularity, training_interactions
 from curator.data.dataset import load_dataset, write_dataset
-from curator.data.splits import training_mask
+from curator.data.splits import HELD_OUT, training_mask
 from curator.stages.inject import FAKE_USERS_LABELS, NOISE_LABELS, TARGETS_LABELS, InjectConfig, inject
 from curator.stages.inject_attacks import ATTACKS, BANDWAGON_SHARE, SEQUENTIAL_VISIT_EVERY, fresh_user_ids
 from conftest import run_cli as run
@@ -113,9 +113,9 @@ def test_attack_adds_fake_users_promoting_unpopular_targets(movielens, tmp_path,
     target_ids = targets["item_id"].to_pylist()
     assert all(row == target_ids for row in fakes["targets"].to_pylist())
     for items in fake_sequences.values():
-        training_part = items[:-2]
+        training_part, held_out = items[:-HELD_OUT], items[-HELD_OUT:]
         if attack == "sequential":  # visits every SEQUENTIAL_VISIT_EVERY items, the training part ends on one
-            assert training_part[-1] in target_ids and not set(items[-2:]) & set(target_ids)
+            assert training_part[-1] in target_ids and not set(held_out) & set(target_ids)
             assert sum(item in target_ids for item in training_part) == -(-len(training_part) // SEQUENTIAL_VISIT_EVERY)
         else:
             assert sorted(i for i in training_part if i in target_ids) == sorted(target_ids)
