@@ -5,7 +5,7 @@ CURATOR := $(VENV)/bin/curator
 DEMO_DATA ?= data/ml-100k
 DEMO_CLEAN := $(DEMO_DATA)-denoised
 
-.PHONY: setup demo test bench-backbone bench-profile bench-denoise clean
+.PHONY: setup demo test test-unit lint bench-backbone bench-profile bench-denoise clean
 
 setup: $(VENV)/.installed
 
@@ -32,8 +32,17 @@ demo: setup $(DEMO_CLEAN)/manifest.json
 	$(CURATOR) train $(DEMO_CLEAN) --model sasrec --max-len 200 --epochs 20 --patience 5 --seed 0 \
 		--out runs/demo-ml-100k-sasrec --overwrite
 
-test: setup
+# Everything CI runs: the lint and format checks, then every test (end-to-end ones included).
+test: setup lint
 	$(PY) -m pytest -q
+
+# The quick loop while working: every test but the end-to-end ones (`-m e2e`).
+test-unit: setup
+	$(PY) -m pytest -q -m "not e2e"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench-backbone: setup
 	$(PY) benchmarks/backbone.py

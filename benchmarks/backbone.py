@@ -19,10 +19,13 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from curator.data.dataset import load_dataset
-from curator.data.importers import import_dataset
+from curator.data.importers import ImportConfig
 from curator.devices import DEVICE_CHOICES
-from curator.training import TrainOptions, train_dataset
+from curator.run.progress import Silent
+from curator.run.stage import run_stage
+from curator.stages.data_import import ImportStage
+from curator.stages.train import TrainStage
+from curator.training import TrainOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -41,19 +44,23 @@ DATASETS = {
 }
 
 
+class EpochLog(Silent):
+    """Progress as one console line per epoch, with the dataset's name."""
+
+    def __init__(self, name: str):
+        self.name, self.console = name, Console()
+
+    def log(self, line: str) -> None:
+        self.console.log(f"{self.name} {line}")
+
+
 def run(name: str, seeds: list[int], work: Path, device: str, patience: int | None) -> dict:
     spec = DATASETS[name]
-    data_dir = work / "data" / name
-    dataset = load_dataset(data_dir) if (data_dir / "manifest.json").exists() else \
-        import_dataset(spec["source"], data_dir, format=spec["format"], command=sys.argv)
+    dataset = run_stage(ImportStage(spec["source"], ImportConfig(format=spec["format"]), work / "data" / name),
+                        command=sys.argv).dataset()
     options = replace(spec["options"], seeds=seeds, device=device, patience=patience or spec["options"].patience)
-    console = Console()
-    summary = train_dataset(
-        dataset, options, work / "runs" / f"{name}-p{options.patience}", resume=True,
-        on_epoch=lambda seed, log: console.log(
-            f"{name} seed {seed} epoch {log.epoch}: loss {log.loss:.4f} valid NDCG@10 "
-            f"{log.valid['NDCG@10']:.4f} HR@10 {log.valid['HR@10']:.4f} ({log.seconds:.0f}s)"),
-    )
+    stage = TrainStage(dataset, options, work / "runs" / f"{name}-p{options.patience}")
+    summary = run_stage(stage, resume=True, progress=EpochLog(name), command=sys.argv).summary
     return {"dataset": name, "anchor": spec["anchor"], **summary}
 
 

@@ -34,24 +34,31 @@ from rich.console import Console
 from rich.table import Table
 
 from curator.data.dataset import Dataset, load_dataset
-from curator.data.importers import import_dataset
+from curator.data.importers import ImportConfig
 from curator.data.ledger import read_ledger
 from curator.data.sequences import UserSequences, user_sequences
 from curator.denoise import vector_cache
 from curator.denoise.baselines import BASELINE_NAMES
 from curator.denoise.calibration import Calibration
+from curator.denoise.cleaning import DEFAULT_ADAPTER, DenoiseConfig, read_scores
 from curator.denoise.denoiser import denoiser_meta, trained_quant
+from curator.denoise.inference import load_run
 from curator.denoise.model import DenoiserConfig
-from curator.evaluation.denoise_report import evaluate_denoising
+from curator.denoise.report import evaluate_denoising
+from curator.denoise.training import AdaptConfig
 from curator.evaluation.detection import DEFAULT_THRESHOLDS
+from curator.inject.config import InjectConfig
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
 from curator.llm.generation import DecodingSettings
-from curator.stages.adapt import AdaptConfig, adapt
-from curator.stages.denoise import DEFAULT_ADAPTER, DenoiseConfig, denoise, load_run, read_scores
-from curator.stages.inject import InjectConfig, inject
-from curator.stages.progress import Silent
-from curator.training import TrainOptions, train_dataset
+from curator.run.progress import Silent
+from curator.run.stage import run_stage
+from curator.stages.adapt import AdaptStage
+from curator.stages.data_import import ImportStage
+from curator.stages.denoise import DenoiseStage
+from curator.stages.inject import InjectStage
+from curator.stages.train import TrainStage
+from curator.training import TrainOptions
 from recsys.data import LeaveOneOut
 from recsys.metrics import ranking_metrics
 from recsys.train import load_best, stage_ranks
@@ -69,14 +76,15 @@ def dataset(work: Path, name: str) -> Dataset:
     if (folder / "manifest.json").is_file():
         return load_dataset(folder)
     if name == "ml-100k":
-        return import_dataset("movielens-100k", folder)
+        return run_stage(ImportStage("movielens-100k", ImportConfig(), folder), command=sys.argv).dataset()
     if name.startswith("toys-noisy-"):
         splits = {"toys-noisy-train": "train,valid", "toys-noisy-test": "test"}[name]
-        return import_dataset(str(TOYS), folder, format="llm4dsr", options={"variant": "noisy", "splits": splits})
+        config = ImportConfig(format="llm4dsr", options={"variant": "noisy", "splits": splits})
+        return run_stage(ImportStage(str(TOYS), config, folder), command=sys.argv).dataset()
     distribution, _, level = name.removeprefix("ml-100k-noise-").partition("-")
     clean = dataset(work, "ml-100k")
-    return inject(clean, InjectConfig(noise=float(level or NOISE_LEVEL), noise_dist=distribution, seed=NOISE_SEED),
-                  folder, command=sys.argv)[0]
+    config = InjectConfig(noise=float(level or NOISE_LEVEL), noise_dist=distribution, seed=NOISE_SEED)
+    return run_stage(InjectStage(clean, config, folder), command=sys.argv).dataset()
 
 
 def noisy_name(distribution: str, level: float) -> str:
@@ -96,9 +104,9 @@ def denoised(work: Path, source: Dataset, adapter: str, threshold: float, tag: s
     if (out / "manifest.json").is_file():
         return load_dataset(out), 0.0
     started = time.perf_counter()
-    result = denoise(source, DenoiseConfig(threshold=threshold, adapter=adapter, noise_share=noise_share),
-                     engine_for(adapter), out, command=sys.argv, resume=True)
-    return result.dataset, time.perf_counter() - started
+    config = DenoiseConfig(threshold=threshold, adapter=adapter, noise_share=noise_share)
+    result = run_stage(DenoiseStage(source, config, out, engine_for(adapter)), command=sys.argv, resume=True)
+    return result.dataset(), time.perf_counter() - started
 
 
 def detection(args, work: Path) -> dict:
@@ -133,8 +141,8 @@ def toys(args, work: Path) -> dict:
     for tag, denoiser in (("denoise-toys", DenoiserConfig()), ("denoise-toys-no-llm", DenoiserConfig(use_text=False))):
         adapter = work / "adapters" / tag
         if not (adapter / "denoiser.json").is_file():
-            adapt(train, replace(TOYS_ADAPT, denoiser=denoiser), EngineConfig(quant="none"), adapter,
-                  command=sys.argv, resume=True)
+            stage = AdaptStage(train, replace(TOYS_ADAPT, denoiser=denoiser), adapter, EngineConfig(quant="none"))
+            run_stage(stage, command=sys.argv, resume=True)
         cards[tag] = {k: v for k, v in denoiser_meta(adapter).items() if k not in ("calibration", "curve")}
         out, _ = denoised(work, test, str(adapter), args.threshold, tag)
         report = evaluate_denoising(out, test, read_scores(out), work / "reports" / f"toys-test-{tag}",
@@ -229,13 +237,16 @@ def speed(args, work: Path) -> dict:
     noisy = dataset(work, "ml-100k-noise-popularity")
     cache = work / "speed" / "item-vectors"
     vector_cache.cache_folder = lambda: cache  # a private cache: the user's may already hold these vectors
+    out = work / "speed" / "denoised"
+    stage = DenoiseStage(noisy, DenoiseConfig(threshold=args.threshold, adapter=args.adapter), out,
+                         engine_for(args.adapter))
     rounds = {"cold": [], "warm": [], "generation": []}
     for _ in range(args.repeats):
         shutil.rmtree(cache, ignore_errors=True)
         for run in ("cold", "warm"):
+            shutil.rmtree(out, ignore_errors=True)  # else the same run again is a no-op
             started = time.perf_counter()
-            denoise(noisy, DenoiseConfig(threshold=args.threshold, adapter=args.adapter), engine_for(args.adapter),
-                    work / "speed" / "denoised", command=sys.argv, overwrite=True)
+            run_stage(stage, command=sys.argv)
             rounds[run].append(len(noisy.users) / (time.perf_counter() - started))
         rounds["generation"].append(generation_detector_users_per_second(
             noisy, args.adapter, args.generation_users, args.batch_size)["users_per_second"])
@@ -261,7 +272,8 @@ def downstream(args, work: Path) -> dict:
                            seeds=args.seeds)
     results = {}
     for name, data in variants.items():
-        summary = train_dataset(data, replace(options), work / "runs" / name, resume=True)
+        summary = run_stage(TrainStage(data, replace(options), work / "runs" / name), resume=True,
+                            command=sys.argv).summary
         results[name] = {"test": summary["test"], "seconds_per_epoch": summary["seconds_per_epoch"],
                          "ndcg_per_seed": {s["seed"]: s["test"]["NDCG@10"] for s in summary["seeds"]},
                          "edits": data.manifest["notes"][-1] if (data.path / "ledger.parquet").is_file() else None}

@@ -23,19 +23,22 @@ from rich.console import Console
 from rich.table import Table
 
 from curator.data.dataset import Dataset
-from curator.data.importers import import_dataset
+from curator.data.importers import ImportConfig
 from curator.denoise.baselines import BASELINES, baseline_scores
 from curator.denoise.scores import noise_truth
 from curator.evaluation.detection import DEFAULT_THRESHOLDS, detection_report
-from curator.stages.inject import NOISE_LABELS, InjectConfig, inject
-from curator.stages.inject_noise import NOISE_DISTRIBUTIONS
+from curator.inject.config import NOISE_LABELS, InjectConfig
+from curator.inject.noise import NOISE_DISTRIBUTIONS
+from curator.run.stage import run_stage
+from curator.stages.data_import import ImportStage
+from curator.stages.inject import InjectStage
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def measure(clean: Dataset, noise: float, distribution: str, seed: int, work: Path) -> list[dict]:
-    noisy, _ = inject(clean, InjectConfig(noise=noise, noise_dist=distribution, seed=seed),
-                      work / f"noisy-{distribution}", command=sys.argv)
+    config = InjectConfig(noise=noise, noise_dist=distribution, seed=seed)
+    noisy = run_stage(InjectStage(clean, config, work / f"noisy-{distribution}"), command=sys.argv).dataset()
     labels = pq.read_table(noisy.path / NOISE_LABELS)
     results = []
     for name in BASELINES:
@@ -57,7 +60,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
-        clean = import_dataset("movielens-100k", work / "ml-100k")
+        clean = run_stage(ImportStage("movielens-100k", ImportConfig(), work / "ml-100k"), command=sys.argv).dataset()
         results = []
         for distribution in NOISE_DISTRIBUTIONS:
             results += measure(clean, args.noise, distribution, args.seed, work)

@@ -41,8 +41,10 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from curator.data.atomic import atomic_output_dir
 from curator.data.dataset import Dataset, load_dataset
-from curator.data.importers import import_dataset
+from curator.data.importers import ImportConfig
+from curator.denoise.cleaning import DEFAULT_ADAPTER
 from curator.denoise.denoiser import trained_quant
 from curator.devices import DEVICE_CHOICES
 from curator.evaluation.detection import detection_report
@@ -50,17 +52,19 @@ from curator.evaluation.targets import never_interacted, target_exposure
 from curator.fraud.baselines import pca_suspicion
 from curator.fraud.calibrator import fit_calibrator, simulate_attacks
 from curator.fraud.config import FRAUD_ACTIONS, DefenseConfig, DetectorConfig
-from curator.fraud.defend import write_defended
+from curator.fraud.defense import write_defended
 from curator.fraud.denoiser_signal import DenoiserSignal
 from curator.fraud.detector import Detection, judge
 from curator.fraud.evidence import SIGNAL_INPUT, TEXT_INPUT, Evidence, user_evidence
 from curator.fraud.features_text import item_vectors
+from curator.inject.attacks import ATTACKS
+from curator.inject.config import FAKE_USERS_LABELS, TARGETS_LABELS, InjectConfig
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
 from curator.llm.embeddings import TextEmbedder
-from curator.stages.denoise import DEFAULT_ADAPTER
-from curator.stages.inject import FAKE_USERS_LABELS, TARGETS_LABELS, InjectConfig, inject
-from curator.stages.inject_attacks import ATTACKS
+from curator.run.stage import run_stage
+from curator.stages.data_import import ImportStage
+from curator.stages.inject import InjectStage
 from curator.training import TrainOptions
 from recsys.data import LeaveOneOut
 from recsys.metrics import ranking_metrics, target_ranks
@@ -179,8 +183,9 @@ def write_defenses(dataset: Dataset, detection: Detection, seed: int, defense: D
                    out: dict[str, Path]) -> None:
     """The defended data for each action, from our detector as `curator defend` runs it."""
     for action, folder in out.items():
-        write_defended(dataset, detection, DetectorConfig(seed=seed), replace(defense, action=action), folder,
-                       command=sys.argv, embedding_model=EMBEDDING_MODEL, overwrite=True)
+        with atomic_output_dir(folder, overwrite=True) as staging:
+            write_defended(staging, dataset, detection, DetectorConfig(seed=seed), replace(defense, action=action),
+                           name=folder.name, command=sys.argv, embedding_model=EMBEDDING_MODEL)
 
 
 def detection_results(detector: Detector, shipped: Detection, truth: np.ndarray, attack: str) -> dict:
@@ -228,8 +233,7 @@ def main() -> None:
     work = args.work
 
     clean_dir = work / "data" / "ml-100k"
-    clean = load_dataset(clean_dir) if (clean_dir / "manifest.json").exists() else \
-        import_dataset("movielens-100k", clean_dir, command=sys.argv)
+    clean = run_stage(ImportStage("movielens-100k", ImportConfig(), clean_dir), command=sys.argv).dataset()
     vectors_file = work / "item_vectors.npy"
     if not vectors_file.exists():
         np.save(vectors_file, item_vectors(clean, TextEmbedder()))
@@ -264,14 +268,13 @@ def main() -> None:
             for attack in attacks:
                 name = f"{attack}-{budget:g}-s{seed}"
                 attacked_dir = work / "data" / name
-                attacked = load_dataset(attacked_dir) if (attacked_dir / "manifest.json").exists() else inject(
-                    clean, InjectConfig(attack=attack, fake_users=budget, targets=args.targets, seed=seed),
-                    attacked_dir, command=sys.argv)[0]
+                config = InjectConfig(attack=attack, fake_users=budget, targets=args.targets, seed=seed)
+                attacked = run_stage(InjectStage(clean, config, attacked_dir), command=sys.argv).dataset()
                 fakes = set(pq.read_table(attacked_dir / FAKE_USERS_LABELS)["user_id"].to_pylist())
                 targets = pq.read_table(attacked_dir / TARGETS_LABELS)["item_id"].to_pylist()
                 truth = np.isin(attacked.users["user_id"].to_pylist(), list(fakes))
 
-                def detect_and_defend():
+                def detect_and_defend(attacked=attacked, seed=seed, name=name, truth=truth, attack=attack):
                     detector = Detector(attacked, seed, vectors, denoiser)
                     shipped = detector.judge(ATTACKS)
                     write_defenses(attacked, shipped, seed, defense, defended_folders(name))
@@ -327,12 +330,13 @@ def print_table(rows: list[dict]) -> None:
     groups = sorted({(r["budget"], r["attack"]) for r in rows}, key=lambda g: (g[0], ATTACKS.index(g[1])))
     for budget, attack in groups:
         group = [r for r in rows if (r["budget"], r["attack"]) == (budget, attack)]
-        detection = lambda d, key: mean([r["detection"][d][key] for r in group])  # noqa: E731
-        at = lambda key: mean([r["detection"]["ours-all-types"]["thresholds"]["0.5"][key] for r in group])  # noqa: E731
+        detection = lambda d, key, group=group: mean([r["detection"][d][key] for r in group])  # noqa: E731
+        at = lambda key, group=group: mean([r["detection"]["ours-all-types"]["thresholds"]["0.5"][key]  # noqa: E731
+                                            for r in group])
         cells = [f"{budget:g}", attack, *(f"{detection(d, 'auroc'):.3f}" for d in DETECTORS),
                  f"{at('precision'):.2f}/{at('recall'):.2f}"]
         if trained:
-            train = lambda variant, key: mean([r["training"][variant][key] for r in group])  # noqa: E731
+            train = lambda variant, key, group=group: mean([r["training"][variant][key] for r in group])  # noqa: E731
             clean = train("clean", "NDCG@10")
             cells += [
                 "/".join(f"{train(v, 'T-HR@50'):.4f}" for v in ("clean", "attacked")),

@@ -31,22 +31,23 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from curator.data.dataset import load_dataset
-from curator.data.importers import import_dataset
+from curator.data.importers import ImportConfig
+from curator.data.item_text import item_fields
 from curator.llm.config import EngineConfig
 from curator.llm.engine import load_engine
 from curator.llm.templates import load_template
-from curator.stages.profile import ProfileOptions, answer_decoding, answer_shape, profile_dataset
-from curator.stages.profile_data import item_fields
+from curator.profile.answers import answer_decoding, answer_shape
+from curator.profile.config import ProfileOptions
+from curator.run.stage import run_stage
+from curator.stages.data_import import ImportStage
+from curator.stages.profile import ProfileStage
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def movielens(work: Path):
-    folder = work / "data" / "ml-100k"
-    if (folder / "manifest.json").is_file():
-        return load_dataset(folder)
-    return import_dataset("movielens-100k", folder, command=sys.argv)
+    stage = ImportStage("movielens-100k", ImportConfig(), work / "data" / "ml-100k")
+    return run_stage(stage, command=sys.argv).dataset()
 
 
 SETTINGS = {"4bit": ("4bit", "auto"), "none-float32": ("none", "float32"), "none-bfloat16": ("none", "bfloat16")}
@@ -105,11 +106,12 @@ def quality(args, setting: str) -> dict:
                              max_new_tokens=args.max_new_tokens, seed=args.seed)
     out = args.work / f"profiled-{setting}-{args.users}u-{args.recent}r-s{args.seed}"
     started = time.perf_counter()
-    result = profile_dataset(dataset, out, options, EngineConfig(quant=quant, dtype=dtype), command=sys.argv,
-                             resume=True)
+    result = run_stage(ProfileStage(dataset, options, EngineConfig(quant=quant, dtype=dtype), out), resume=True,
+                       command=sys.argv)
     seconds = time.perf_counter() - started
+    counts_by_stage = result.summary["counts"]
     shares = {}
-    for stage, counts in result.counts.items():
+    for stage, counts in counts_by_stage.items():
         total = sum(counts.values())
         shares[stage] = {"profiles": total, **{status: round(counts.get(status, 0) / total, 3)
                                                for status in ("ok", "repaired", "retried", "failed")}}
@@ -118,7 +120,7 @@ def quality(args, setting: str) -> dict:
         rows[stage] = pq.read_table(out / "profiles" / f"{stage}.parquet").drop_columns(["embedding"]).to_pylist()
         examples[stage] = next((row for row in rows[stage] if row["status"] == "ok"), rows[stage][0])
     return {"users": len(users), "recent": args.recent, "seconds": None if result.already_done else round(seconds, 1),
-            "output": str(out), "shares": shares, "counts": result.counts,
+            "output": str(out), "shares": shares, "counts": counts_by_stage,
             "items_naming_genre_or_year": grounded_share(dataset, rows["items"]), "examples": examples}
 
 

@@ -1,18 +1,16 @@
-"""`curator train`: leave-one-out split of a dataset folder, one recsys run per seed, mean ± std.
+"""Training on a dataset folder: its leave-one-out split, one recsys run per seed, mean ± std over seeds.
 
-Run folder layout:
-    RUN/seed-S/checkpoint.pt   latest state of seed S (resumable)
-    RUN/seed-S/metrics.json    that seed's result, written when it finishes
-    RUN/metrics.json           all seeds, mean ± std, config, data hash, timing
+`train_seeds` trains every seed in a folder of its own, `seeds_dir/seed-S/`: `checkpoint.pt` (the latest
+state, written every epoch: what a killed run resumes from) and `metrics.json` (the seed's result and its
+history, written when it finishes; a seed that has one is not trained again). `run_summary` is the
+run's metrics.json: every seed, mean ± std, options, data hash, timing. (`curator train` runs this as a
+stage: curator.stages.train.)
 """
 
 import json
 import resource
-import shutil
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -23,9 +21,10 @@ from curator.data.dataset import Dataset
 from curator.data.sequences import user_sequences
 from curator.devices import resolve_device
 from curator.errors import OptionError
+from curator.run.progress import Progress, Silent
 from recsys.data import LeaveOneOut
 from recsys.models import MODELS
-from recsys.train import CHECKPOINT, EpochLog, ProgressCallback, TrainConfig, fit
+from recsys.train import CHECKPOINT, EpochLog, TrainConfig, fit
 
 METRICS_FILE = "metrics.json"
 
@@ -112,76 +111,74 @@ def largest(values) -> float | None:
     return max(values) if values else None
 
 
-def _run_identity(dataset: Dataset, options: TrainOptions) -> dict:
-    """What a run folder is bound to. Seeds are not part of it: each seed has its own sub-folder, so seeds
-    can be added later, or trained by separate processes, and collected with --resume. Nor is the device."""
-    run_options = asdict(options)
-    del run_options["seeds"], run_options["device"]
-    return {"data_hash": dataset.content_hash, "options": run_options}
+def seed_folder(seeds_dir: Path, seed: int) -> Path:
+    return seeds_dir / f"seed-{seed}"
 
 
-def prepare_run_dir(run_dir: Path, identity: dict, resume: bool, overwrite: bool) -> None:
-    """A run folder belongs to one (data, options) pair; continuing it needs --resume."""
-    marker = run_dir / "run.json"
-    if marker.exists() and not overwrite:
-        previous = json.loads(marker.read_text())
-        if not resume:
-            raise OptionError(f"{run_dir} already holds a run: pass --resume to continue it, "
-                              "--overwrite to start again, or choose another --out")
-        if previous != identity:
-            raise OptionError(f"{run_dir} holds a run with other data or options; use --overwrite or another --out")
-        return
-    if run_dir.exists() and overwrite:
-        shutil.rmtree(run_dir)
-    elif run_dir.exists() and any(run_dir.iterdir()):
-        raise OptionError(f"{run_dir} exists and is not a curator run folder; choose another --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(marker, identity)
+class SeedProgress:
+    """recsys' (phase, done, total) callback and epoch log for one seed, on a Progress: one task for the
+    seed's training batches (started afresh each epoch), one per evaluation, a log line per epoch."""
+
+    def __init__(self, progress: Progress, seed: int):
+        self.progress, self.seed = progress, seed
+        self.done: dict[str, int] = {}
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        task = f"seed {self.seed} {'train' if phase.startswith('epoch') else phase}"
+        if done <= self.done.get(task, 0) or task not in self.done:
+            self.progress.start(task, total)
+            self.done[task] = 0
+        self.progress.advance(task, done - self.done[task], note=phase)
+        self.done[task] = done
+
+    def epoch(self, log: EpochLog) -> None:
+        self.progress.log(f"seed {self.seed} epoch {log.epoch}: loss {log.loss:.4f}, valid NDCG@10 "
+                          f"{log.valid['NDCG@10']:.4f} ({log.seconds:.0f}s)")
 
 
-def _write_json(path: Path, payload: dict) -> None:
-    atomic_write_file(path, lambda staging: staging.write_text(json.dumps(payload, indent=2)))
-
-
-def train_dataset(dataset: Dataset, options: TrainOptions, run_dir: Path, *, resume: bool = False,
-                  overwrite: bool = False, progress: ProgressCallback | None = None,
-                  on_epoch: Callable[[int, EpochLog], None] | None = None) -> dict:
-    """Trains one model per seed on the leave-one-out split of `dataset`; returns the summary dict."""
-    options.validate()
-    identity = _run_identity(dataset, options)
-    prepare_run_dir(run_dir, identity, resume, overwrite)
-
+def train_seeds(dataset: Dataset, options: TrainOptions, seeds_dir: Path,
+                progress: Progress | None = None) -> tuple[list[SeedResult], LeaveOneOut]:
+    """Train one model per seed of `options` on the leave-one-out split of `dataset`, each in its folder
+    under `seeds_dir`: a seed with a result there is read back, one with a checkpoint resumes from it."""
+    progress = progress or Silent()
     device = resolve_device(options.device)
     data = user_sequences(dataset)
     weights = data.weights if options.use_weights else np.ones_like(data.weights)
     split = LeaveOneOut(data.sequences, data.num_items, weights)
+    return [_train_seed(options, split, data.num_items, seed, seed_folder(seeds_dir, seed), device, progress)
+            for seed in options.seeds], split
 
-    results = []
-    for seed in options.seeds:
-        seed_dir = run_dir / f"seed-{seed}"
-        done = seed_dir / METRICS_FILE
-        if done.exists():  # finished earlier: resuming skips it
-            results.append(SeedResult(**json.loads(done.read_text())["result"]))
-            continue
-        model = options.build_model(data.num_items, seed)
-        if device == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        fit_result = fit(model, split, options.train_config(seed), seed_dir,
-                         resume=resume and (seed_dir / CHECKPOINT).exists(), progress=progress,
-                         on_epoch=(lambda log, s=seed: on_epoch(s, log)) if on_epoch else None)
-        result = SeedResult(seed, fit_result.best_epoch, len(fit_result.history),
-                            fit_result.seconds_per_epoch, fit_result.valid, fit_result.test,
-                            peak_memory_mib(), peak_gpu_memory_mib(device), device)
-        _write_json(done, {"result": asdict(result), "history": [asdict(e) for e in fit_result.history]})
-        results.append(result)
 
-    summary = {
+def _train_seed(options: TrainOptions, split: LeaveOneOut, num_items: int, seed: int, seed_dir: Path, device: str,
+                progress: Progress) -> SeedResult:
+    done = seed_dir / METRICS_FILE
+    if done.exists():  # finished before a kill: not trained again
+        return SeedResult(**json.loads(done.read_text())["result"])
+    model = options.build_model(num_items, seed)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    callbacks = SeedProgress(progress, seed)
+    fit_result = fit(model, split, options.train_config(seed), seed_dir, resume=(seed_dir / CHECKPOINT).exists(),
+                     progress=callbacks, on_epoch=callbacks.epoch)
+    result = SeedResult(seed, fit_result.best_epoch, len(fit_result.history), fit_result.seconds_per_epoch,
+                        fit_result.valid, fit_result.test, peak_memory_mib(), peak_gpu_memory_mib(device), device)
+    write_json(done, {"result": asdict(result), "history": [asdict(e) for e in fit_result.history]})
+    return result
+
+
+def run_summary(dataset: Dataset, options: TrainOptions, results: list[SeedResult], split: LeaveOneOut,
+                command: list[str]) -> dict:
+    """The run's metrics.json: per-seed results, mean ± std, the options and data it was trained on."""
+    run_options = asdict(options)
+    del run_options["seeds"], run_options["device"]
+    return {
         "data": str(dataset.path),
-        **identity,
+        "data_hash": dataset.content_hash,
+        "options": run_options,
         "protocol": "leave-one-out by time; full ranking over all items; seen items filtered; "
                     "ties counted against the model; early stopping on validation NDCG@10",
         "users_evaluated": int(len(split.evaluated)),
-        "num_items": data.num_items,
+        "num_items": split.num_items,
         "seeds": [asdict(r) for r in results],
         "test": summarize(results),
         "seconds_per_epoch": float(np.mean([r.seconds_per_epoch for r in results])),
@@ -191,7 +188,9 @@ def train_dataset(dataset: Dataset, options: TrainOptions, run_dir: Path, *, res
         "device": ", ".join(sorted({r.device for r in results})),  # where the seeds trained
         "torch_threads": torch.get_num_threads(),
         "curator_version": __version__,
-        "command": sys.argv,
+        "command": command,
     }
-    _write_json(run_dir / METRICS_FILE, summary)
-    return summary
+
+
+def write_json(path: Path, payload: dict) -> None:
+    atomic_write_file(path, lambda staging: staging.write_text(json.dumps(payload, indent=2)))

@@ -25,3 +25,22 @@ def first_users(dataset, count: int, path):
     interactions = dataset.interactions.filter(pc.is_in(dataset.interactions["user_id"], users["user_id"]))
     return write_dataset(path, interactions, dataset.items, users, name=path.name, source=None, command=[],
                          config={})
+
+
+def imported(source, out, *, format=None, name=None, options=None, overwrite=False):
+    """`curator data import SOURCE --out OUT` as a stage run; the dataset it wrote."""
+    from curator.data.importers import ImportConfig
+    from curator.run.stage import run_stage
+    from curator.stages.data_import import ImportStage
+
+    config = ImportConfig(format=format, name=name, options=options or {})
+    return run_stage(ImportStage(str(source), config, out), overwrite=overwrite).dataset()
+
+
+def injected(dataset, config, out, command=()):
+    """`curator inject` as a stage run: the dataset it wrote and its summary."""
+    from curator.run.stage import run_stage
+    from curator.stages.inject import InjectStage
+
+    result = run_stage(InjectStage(dataset, config, out), command=command)
+    return result.dataset(), result.summary

@@ -1,6 +1,8 @@
 """Shared fixtures and helpers: a tiny randomly initialised Llama and its tokenizer, built here (no
 downloads), MovieLens-100K imported once per session, and the CLI runner."""
 
+from pathlib import Path
+
 import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -13,6 +15,10 @@ from curator.llm.engine import Engine
 
 # Tests that run on CUDA where there is one (and are skipped elsewhere); CI has none.
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+# The project's shared real data (Amazon Beauty, the LLM4DSR Toys windows), beside the repository.
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+NEEDS_SHARED_DATA = pytest.mark.skipif(not SHARED_DATA.is_dir(),
+                                       reason=f"needs the shared real data in {SHARED_DATA}, which is absent here")
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
@@ -80,9 +86,9 @@ def engine(tokenizer):
 @pytest.fixture(scope="session")
 def movielens(tmp_path_factory):
     """MovieLens-100K imported from the recbole wheel, once per test session."""
-    from curator.data.importers import import_dataset
+    from builders import imported
 
-    return import_dataset("movielens-100k", tmp_path_factory.mktemp("movielens") / "ml-100k")
+    return imported("movielens-100k", tmp_path_factory.mktemp("movielens") / "ml-100k")
 
 
 def run_cli(*args):

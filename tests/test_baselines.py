@@ -7,7 +7,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from curator.data.collaborative import training_interactions
-from curator.data.importers import import_dataset
 from curator.data.splits import training_mask
 from curator.denoise.baselines import (
     BASELINES,
@@ -19,15 +18,14 @@ from curator.denoise.baselines import (
 from curator.denoise.scores import SCORE_SCHEMA, noise_truth
 from curator.errors import OptionError
 from curator.evaluation.detection import auroc
-from curator.stages.inject import NOISE_LABELS, InjectConfig, inject
-from builders import tiny_dataset
+from curator.inject.config import NOISE_LABELS, InjectConfig
+
+from builders import injected, tiny_dataset
 
 
 @pytest.fixture(scope="module")
-def noisy_movielens(tmp_path_factory):
-    work = tmp_path_factory.mktemp("ml")
-    clean = import_dataset("movielens-100k", work / "ml")
-    noisy, _ = inject(clean, InjectConfig(noise=0.1, seed=0), work / "noisy", command=[])
+def noisy_movielens(tmp_path_factory, movielens):
+    noisy, _ = injected(movielens, InjectConfig(noise=0.1, seed=0), tmp_path_factory.mktemp("ml") / "noisy")
     return noisy
 
 

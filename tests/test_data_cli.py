@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from conftest import NEEDS_SHARED_DATA, SHARED_DATA
 from conftest import run_cli as run
 
-TOYS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "amazon-toys-llm4dsr"
+TOYS = SHARED_DATA / "amazon-toys-llm4dsr"
 
 
+@pytest.mark.e2e
 def test_import_info_export(tmp_path):
     result = run("data", "import", "movielens-100k", "--out", tmp_path / "ml")
     assert result.exit_code == 0, result.output
@@ -25,6 +27,8 @@ def test_import_info_export(tmp_path):
     assert sorted(p.name for p in (tmp_path / "rb").iterdir()) == ["movies.inter", "movies.item", "movies.user"]
 
 
+@pytest.mark.e2e
+@NEEDS_SHARED_DATA
 def test_import_llm4dsr_noisy_through_the_cli(tmp_path):
     result = run(
         "data", "import", TOYS, "--format", "llm4dsr", "--variant", "noisy", "--splits", "test", "--out", tmp_path / "t"
@@ -149,7 +153,9 @@ def test_usage_errors_exit_2(tmp_path):
     assert result.exit_code == 2  # not a choice: click's own usage error
     assert run("data", "import", tmp_path / "s.txt", "--format", "sequence", "--out", tmp_path / "out").exit_code == 0
     result = run("data", "import", tmp_path / "s.txt", "--format", "sequence", "--out", tmp_path / "out")
-    assert result.exit_code == 2 and "already exists (pass --overwrite" in result.output
+    assert result.exit_code == 0 and "nothing to do" in result.output  # the same import again
+    result = run("data", "import", tmp_path / "s.txt", "--format", "sequence", "--name", "x", "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "already exists (pass --overwrite" in result.output  # another import
     assert (
         run(
             "data", "import", tmp_path / "s.txt", "--format", "sequence", "--out", tmp_path / "out", "--overwrite"

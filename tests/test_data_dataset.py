@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curator.data import dataset as dataset_module
+from curator.data.atomic import atomic_output_dir
 from curator.data.dataset import load_dataset, write_dataset
 from curator.data.hashing import content_hash, table_hash
 from curator.data.ordering import order_interactions, raw_interactions
@@ -28,10 +29,12 @@ def small_tables():
     return interactions, items, users
 
 
-def write(out_dir, interactions, items, users, **kwargs):
-    return write_dataset(
-        out_dir, interactions, items, users, name="small", source=None, command=["test"], config={}, **kwargs
-    )
+def write(out_dir, interactions, items, users, overwrite=False, **kwargs):
+    """The tables written as a dataset folder at `out_dir`, atomically (as every stage writes its output)."""
+    with atomic_output_dir(out_dir, overwrite=overwrite) as staging:
+        write_dataset(staging, interactions, items, users, name="small", source=None, command=["test"], config={},
+                      **kwargs)
+    return load_dataset(out_dir)
 
 
 def test_order_is_user_first_appearance_then_time_then_file_order():

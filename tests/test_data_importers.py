@@ -13,15 +13,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from curator.data.dataset import load_dataset
-from curator.data.importers import import_dataset
 from curator.data.importers.movielens import ML100K_GENRES
 from curator.data.importers.recbole import bundled_movielens_100k
 from curator.data.stats import dataset_stats
 from curator.errors import InputError, OptionError
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-BEAUTY = SHARED / "amazon-beauty" / "beauty.txt"
-TOYS = SHARED / "amazon-toys-llm4dsr"
+from builders import imported
+from conftest import NEEDS_SHARED_DATA, SHARED_DATA
+
+BEAUTY = SHARED_DATA / "amazon-beauty" / "beauty.txt"
+TOYS = SHARED_DATA / "amazon-toys-llm4dsr"
 ML100K = bundled_movielens_100k()
 
 
@@ -78,9 +79,10 @@ def test_movielens_100k_order_is_time_then_file_order(movielens):
     assert [i for i in seq if i in in_file] == in_file
 
 
+@NEEDS_SHARED_DATA
 def test_beauty_sequence_file(tmp_path):
     started = time.perf_counter()
-    dataset = import_dataset(str(BEAUTY), tmp_path / "beauty", format="sequence")
+    dataset = imported(str(BEAUTY), tmp_path / "beauty", format="sequence")
     assert time.perf_counter() - started < 10
     assert dataset.manifest["counts"] == {"users": 40226, "items": 54542, "interactions": 353962}
     assert any("synthetic" in note for note in dataset.manifest["notes"])
@@ -95,7 +97,7 @@ def test_beauty_sequence_file(tmp_path):
 
 @pytest.fixture(scope="module")
 def toys_noisy(tmp_path_factory):
-    return import_dataset(
+    return imported(
         str(TOYS), tmp_path_factory.mktemp("toys") / "noisy", format="llm4dsr", options={"variant": "noisy"}
     )
 
@@ -116,8 +118,9 @@ def contains(sequence, window):
     return any(sequence[k : k + n] == window for k in range(len(sequence) - n + 1))
 
 
+@NEEDS_SHARED_DATA
 def test_llm4dsr_clean_windows_are_slices_of_rebuilt_sequences(tmp_path):
-    dataset = import_dataset(str(TOYS), tmp_path / "clean", format="llm4dsr")
+    dataset = imported(str(TOYS), tmp_path / "clean", format="llm4dsr")
     seqs = sequences(dataset)
     windows = read_windows("clean")
     found = sum(contains(seqs[user], window) for user, window in windows)
@@ -137,6 +140,7 @@ def test_llm4dsr_clean_windows_are_slices_of_rebuilt_sequences(tmp_path):
     assert seqs[user][:5] == window
 
 
+@NEEDS_SHARED_DATA
 def test_llm4dsr_noisy_labels_are_kept_out_of_the_tables(toys_noisy):
     dataset = toys_noisy
     for table in (dataset.interactions, dataset.items, dataset.users):
@@ -156,15 +160,16 @@ def test_llm4dsr_noisy_labels_are_kept_out_of_the_tables(toys_noisy):
     assert "labels/noise.parquet" in dataset.manifest["extra_files"]
 
 
+@NEEDS_SHARED_DATA
 def test_llm4dsr_options(tmp_path):
-    dataset = import_dataset(str(TOYS), tmp_path / "test-only", format="llm4dsr", options={"splits": "test"})
+    dataset = imported(str(TOYS), tmp_path / "test-only", format="llm4dsr", options={"splits": "test"})
     assert [Path(f["path"]).name for f in dataset.manifest["source"]["files"]] == ["clean_test.csv", "id2name.json"]
     with pytest.raises(OptionError, match="--splits"):
-        import_dataset(str(TOYS), tmp_path / "x", format="llm4dsr", options={"splits": "training"})
+        imported(str(TOYS), tmp_path / "x", format="llm4dsr", options={"splits": "training"})
     with pytest.raises(OptionError, match="--variant"):
-        import_dataset(str(TOYS), tmp_path / "x", format="llm4dsr", options={"variant": "dirty"})
+        imported(str(TOYS), tmp_path / "x", format="llm4dsr", options={"variant": "dirty"})
     with pytest.raises(OptionError, match="does not take option"):
-        import_dataset(str(TOYS), tmp_path / "x", format="llm4dsr", options={"mapping": "user=a"})
+        imported(str(TOYS), tmp_path / "x", format="llm4dsr", options={"mapping": "user=a"})
     assert not (tmp_path / "x").exists()
 
 
@@ -188,7 +193,7 @@ def write_raw_movielens_100k(folder: Path, n_ratings: int = 300) -> None:
 
 def test_raw_movielens_100k_folder(tmp_path):
     write_raw_movielens_100k(tmp_path / "ml")
-    dataset = import_dataset(str(tmp_path / "ml"), tmp_path / "out", format="movielens")
+    dataset = imported(str(tmp_path / "ml"), tmp_path / "out", format="movielens")
     assert dataset.manifest["counts"]["interactions"] == 300
     assert dataset.manifest["counts"]["items"] == 1682  # the whole catalog, interacted or not
     items = {row["item_id"]: row for row in dataset.items.to_pylist()}
@@ -214,7 +219,7 @@ def test_raw_movielens_1m_folder(tmp_path):
     ]
     (folder / "movies.dat").write_bytes("".join(line + "\n" for line in movies).encode("latin-1"))
     (folder / "users.dat").write_text("1::F::1::10::48067\n2::M::56::16::70072\n")
-    dataset = import_dataset(str(folder), tmp_path / "out", format="movielens")
+    dataset = imported(str(folder), tmp_path / "out", format="movielens")
     assert sequences(dataset) == {"1": ["1193", "914", "661"], "2": ["1193"]}  # 1193 and 914 tie: file order
     assert dataset.items.to_pylist()[3]["title"] == "Café (2000)"
     assert dataset.users.to_pylist()[1] == {
@@ -241,7 +246,7 @@ def test_csv_with_mapping_iso_times_and_items_file(tmp_path):
         "items_file": tmp_path / "items.tsv",
         "items_mapping": "item=id,title=name",
     }
-    dataset = import_dataset(str(tmp_path / "events.csv"), tmp_path / "out", format="csv", options=options)
+    dataset = imported(str(tmp_path / "events.csv"), tmp_path / "out", format="csv", options=options)
     assert sequences(dataset) == {"alice": ["i1", "i2", "i3"], "bob, jr": ["i1"]}
     assert dataset.interactions["timestamp"].to_pylist()[:2] == [1614589200, 1614592800]
     assert dataset.interactions["rating"].to_pylist() == [3.0, 4.5, 5.0, None]
@@ -256,14 +261,14 @@ def test_csv_with_mapping_iso_times_and_items_file(tmp_path):
 
 def test_csv_integer_times_given_delimiter_and_no_time(tmp_path):
     (tmp_path / "a.txt").write_text("u;i;t\n1;x;20\n1;y;10\n")
-    dataset = import_dataset(
+    dataset = imported(
         str(tmp_path / "a.txt"),
         tmp_path / "o1",
         format="csv",
         options={"mapping": "user=u,item=i,time=t", "delimiter": "semicolon"},
     )
     assert sequences(dataset) == {"1": ["y", "x"]}
-    dataset = import_dataset(
+    dataset = imported(
         str(tmp_path / "a.txt"), tmp_path / "o2", format="csv", options={"mapping": "user=u,item=i"}
     )
     assert sequences(dataset) == {"1": ["x", "y"]}  # no time column: file order
@@ -282,7 +287,7 @@ def test_csv_integer_times_given_delimiter_and_no_time(tmp_path):
 def test_csv_bad_mapping_is_an_option_error(tmp_path, mapping, message):
     (tmp_path / "a.csv").write_text("u,i,t\n1,x,20\n")
     with pytest.raises(OptionError, match=message):
-        import_dataset(
+        imported(
             str(tmp_path / "a.csv"), tmp_path / "out", format="csv", options={"mapping": mapping} if mapping else {}
         )
 
@@ -292,7 +297,7 @@ def test_csv_bad_time_value_names_row_and_column(tmp_path):
     with pytest.raises(
         InputError, match=r"a.csv, data row 2, column t: 'yesterday' is neither an integer nor an ISO date-time"
     ):
-        import_dataset(
+        imported(
             str(tmp_path / "a.csv"), tmp_path / "out", format="csv", options={"mapping": "user=u,item=i,time=t"}
         )
 
@@ -307,7 +312,7 @@ def test_recbole_source_forms_and_missing_timestamp(tmp_path):
         "item_id:token\ttitle:token_seq\tcategories:token_seq\ni1\tA thing\tHome Garden\n"
     )
     for source in (folder, folder / "shop", folder / "shop.inter"):
-        dataset = import_dataset(str(source), tmp_path / "out", format="recbole", overwrite=True)
+        dataset = imported(str(source), tmp_path / "out", format="recbole", overwrite=True)
         assert dataset.name == "shop"
     assert dataset.items.column_names == ["item_id", "title", "genres"]
     assert sequences(dataset) == {"u1": ["i1", "i2"]}
@@ -318,7 +323,7 @@ def test_recbole_source_forms_and_missing_timestamp(tmp_path):
 def test_recbole_fractional_timestamp_is_refused(tmp_path):
     (tmp_path / "x.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\nu\ti\t1.5\n")
     with pytest.raises(InputError, match="not a whole number"):
-        import_dataset(str(tmp_path / "x.inter"), tmp_path / "out", format="recbole")
+        imported(str(tmp_path / "x.inter"), tmp_path / "out", format="recbole")
 
 
 def test_output_inside_the_input_is_refused(tmp_path):
@@ -326,7 +331,7 @@ def test_output_inside_the_input_is_refused(tmp_path):
     folder.mkdir()
     (folder / "shop.inter").write_text("user_id:token\titem_id:token\nu1\ti1\n")
     with pytest.raises(OptionError, match="inputs are never modified"):
-        import_dataset(str(folder), folder, format="recbole", overwrite=True)
+        imported(str(folder), folder, format="recbole", overwrite=True)
     assert (folder / "shop.inter").is_file()
 
 

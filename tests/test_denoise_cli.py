@@ -3,6 +3,7 @@ with injected noise and a tiny random Llama saved as a model folder (the mechani
 benchmarks/denoise.py measures that with the real model)."""
 
 import json
+import shutil
 
 import numpy as np
 import pyarrow.compute as pc
@@ -10,8 +11,6 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from builders import first_users
-from conftest import run_cli as run, tiny_llama, tiny_tokenizer
 from curator.data.collaborative import training_interactions
 from curator.data.dataset import load_dataset
 from curator.data.ledger import apply_ledger, read_ledger, revert_ledger
@@ -20,6 +19,9 @@ from curator.denoise.calibration import MIN_STEP_POSITIONS
 from curator.denoise.card import write_card
 from curator.denoise.noise_share import restate
 
+from builders import first_users
+from conftest import run_cli as run
+from conftest import tiny_llama, tiny_tokenizer
 
 USERS = 150  # a slice of MovieLens-100K keeps the CLI runs to seconds
 
@@ -105,6 +107,16 @@ def test_shards_give_the_same_ledger_as_one_run(setup):
     assert not (setup / "sharded.partial").exists()
 
 
+def test_a_finished_denoise_run_again_is_a_no_op(setup):
+    assert denoise(setup, "again", "--threshold", 0.05, "--max-edits", 1).exit_code == 0
+    written = (setup / "again" / "scores.parquet").stat().st_mtime_ns
+    again = denoise(setup, "again", "--threshold", 0.05, "--max-edits", 1)
+    assert again.exit_code == 0 and "already holds this denoising: nothing to do" in again.output
+    assert "wrote" in again.output and (setup / "again" / "scores.parquet").stat().st_mtime_ns == written
+    other = denoise(setup, "again", "--threshold", 0.5, "--max-edits", 1)  # other options: other work
+    assert other.exit_code == 2 and "already exists" in other.output
+
+
 def test_p_is_restated_at_the_share_of_noise_estimated_or_given(setup):
     assert denoise(setup, "auto", "--threshold", 0.04, "--max-edits", 2).exit_code == 0
     given = denoise(setup, "given", "--threshold", 0.04, "--max-edits", 2, "--noise-share", 0.02)
@@ -128,6 +140,24 @@ def test_evaluate_reports_the_denoiser_and_the_baselines(setup):
     assert set(report["baselines"]) == {"random", "least-popular", "cooccurrence-window"}
     assert report["denoiser"]["positives"] == len(pq.read_table(setup / "noisy" / "labels" / "noise.parquet"))
     assert (setup / "report" / "reliability.png").stat().st_size > 0
+
+    again = run("evaluate", setup / "evaluated", "--labels", setup / "noisy", "--report", setup / "report",
+                "--baselines", "random,least-popular,cooccurrence-window")
+    assert again.exit_code == 0 and "already holds this report: nothing to do" in again.output
+    fewer = ("evaluate", setup / "evaluated", "--labels", setup / "noisy", "--report", setup / "report",
+             "--baselines", "random")
+    refused = run(*fewer)  # an existing report folder is replaced only on request
+    assert refused.exit_code == 2 and "--overwrite" in refused.output
+    assert run(*fewer, "--overwrite").exit_code == 0
+    assert set(json.loads((setup / "report" / "report.json").read_text())["baselines"]) == {"random"}
+    # Other scores on the same tables (the dataset's content hash) are other work, not a no-op.
+    shutil.copytree(setup / "evaluated", setup / "rescored")
+    scores = pq.read_table(setup / "rescored" / "scores.parquet")
+    flipped = scores.set_column(scores.schema.get_field_index("score"), "score", pc.subtract(1.0, scores["score"]))
+    pq.write_table(flipped, setup / "rescored" / "scores.parquet")
+    rescored = run("evaluate", setup / "rescored", "--labels", setup / "noisy", "--report", setup / "report",
+                   "--baselines", "random")
+    assert rescored.exit_code == 2 and "--overwrite" in rescored.output
 
 
 @pytest.mark.parametrize("options,message", [
@@ -157,10 +187,10 @@ def test_bad_adapt_options_exit_2(setup, options, message):
 
 
 def test_steps_hold_a_fixed_number_of_positions_unless_users_are_given(movielens):
-    from curator.stages.adapt import AdaptConfig, _split_users, users_per_step
+    from curator.denoise.training import AdaptConfig, split_users, users_per_step
 
     sequences = training_interactions(movielens).sequences()
-    fit_users = _split_users(sequences, AdaptConfig())[0]
+    fit_users = split_users(sequences, AdaptConfig())[0]
     assert users_per_step(AdaptConfig(), sequences, fit_users) == 8  # the shipped adapter's batch, by default
     windows = [s[-8:] for s in sequences]  # short sequences: more users make up the same positions
     assert users_per_step(AdaptConfig(), windows, fit_users) == 100  # 800 positions / 8 items
@@ -174,6 +204,10 @@ def test_unknown_adapter_and_evaluate_without_labels_exit_2(setup):
     assert denoise(setup, "from-slice", "--threshold", 0.99).exit_code == 0
     result = run("evaluate", setup / "from-slice", "--labels", setup / "ml-slice", "--report", setup / "r")
     assert result.exit_code == 2 and "was not made from" in result.output
+    result = run("evaluate", setup / "from-slice", "--labels", setup / "noisy", "--report", setup / "r",
+                 "--baselines", "oracle")
+    assert result.exit_code == 2 and "unknown baseline 'oracle'" in result.output
+    assert not (setup / "r").exists()
 
 
 class StopAt:
@@ -196,18 +230,20 @@ class StopAt:
 def test_a_killed_adapt_resumes_to_the_same_adapter(setup):
     from safetensors.torch import load_file
 
+    from curator.denoise.training import AdaptConfig
     from curator.llm.config import EngineConfig
-    from curator.stages.adapt import AdaptConfig, adapt
+    from curator.run.stage import run_stage
+    from curator.stages.adapt import AdaptStage
 
     noisy = load_dataset(setup / "noisy")
     config = AdaptConfig(max_steps=24, warmup_steps=18, users_per_step=3, ranker_positions=50, seed=4)
     engine = EngineConfig(model=str(setup / "tiny"))
-    adapt(noisy, config, engine, setup / "straight", command=[])
+    run_stage(AdaptStage(noisy, config, setup / "straight", engine))
     with pytest.raises(KeyboardInterrupt):
-        adapt(noisy, config, engine, setup / "resumed", command=[], progress=StopAt(21))
+        run_stage(AdaptStage(noisy, config, setup / "resumed", engine), progress=StopAt(21))
     assert (setup / "resumed.partial" / "checkpoint.pt").is_file() and not (setup / "resumed").exists()
     resumed = StopAt()
-    adapt(noisy, config, engine, setup / "resumed", command=[], resume=True, progress=resumed)
+    run_stage(AdaptStage(noisy, config, setup / "resumed", engine), resume=True, progress=resumed)
     assert resumed.started["adapt steps"] == 20  # from the last checkpoint, not from scratch
     for name in ("denoiser_head.safetensors", "adapter_model.safetensors"):
         straight, resumed = (load_file(setup / run / name) for run in ("straight", "resumed"))
@@ -217,13 +253,15 @@ def test_a_killed_adapt_resumes_to_the_same_adapter(setup):
 
 @pytest.mark.parametrize("killed_in", ["users", "decisions"])
 def test_a_killed_denoise_resumes_to_the_same_output(setup, killed_in):
+    from curator.denoise.cleaning import DenoiseConfig
     from curator.llm.config import EngineConfig
-    from curator.stages.denoise import DenoiseConfig, denoise as denoise_stage
+    from curator.run.stage import run_stage
+    from curator.stages.denoise import DenoiseStage
 
     noisy = load_dataset(setup / "noisy")
     config = DenoiseConfig(threshold=0.05, max_edits=2, adapter=str(setup / "adapter"))
     engine = EngineConfig(model=str(setup / "tiny"), quant="none")
-    straight = denoise_stage(noisy, config, engine, setup / f"d-straight-{killed_in}", command=[])
+    straight = run_stage(DenoiseStage(noisy, config, setup / f"d-straight-{killed_in}", engine)).dataset()
 
     class KillAfterFirstChunk(StopAt):
         def advance(self, task, amount=1, note=""):
@@ -231,20 +269,18 @@ def test_a_killed_denoise_resumes_to_the_same_output(setup, killed_in):
                 raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        denoise_stage(noisy, config, engine, setup / f"d-resumed-{killed_in}", command=[],
-                      progress=KillAfterFirstChunk())
+        run_stage(DenoiseStage(noisy, config, setup / f"d-resumed-{killed_in}", engine), progress=KillAfterFirstChunk())
     chunks = setup / f"d-resumed-{killed_in}.partial" / {"users": "scores", "decisions": "decisions"}[killed_in]
     assert len(list(chunks.glob("chunk-*.parquet"))) == 1
     progress = StopAt()
-    resumed = denoise_stage(noisy, config, engine, setup / f"d-resumed-{killed_in}", command=[], resume=True,
-                            progress=progress)
+    resumed = run_stage(DenoiseStage(noisy, config, setup / f"d-resumed-{killed_in}", engine), resume=True,
+                        progress=progress).dataset()
     assert progress.started[killed_in] == 64  # the first chunk was not scored (or decided) again
     if killed_in == "decisions":
         assert progress.started["users"] == USERS  # every user was scored before the kill
     assert "item vectors" not in progress.started  # nor the catalog encoded again (the vector cache)
-    assert read_ledger(resumed.dataset).equals(read_ledger(straight.dataset))
-    assert pq.read_table(resumed.dataset.path / "scores.parquet").equals(
-        pq.read_table(straight.dataset.path / "scores.parquet"))
+    assert read_ledger(resumed).equals(read_ledger(straight))
+    assert pq.read_table(resumed.path / "scores.parquet").equals(pq.read_table(straight.path / "scores.parquet"))
 
 
 def test_replacements_never_repeat_an_item_of_the_users_whole_sequence(setup):

@@ -9,10 +9,19 @@ import pytest
 import torch
 
 from curator.data.collaborative import TrainingInteractions, training_interactions
-from curator.denoise.context import (FACTOR_FOLDS, FEATURES, LOCAL_WINDOW, CollaborativeStats,
-                                     candidate_features, neighbour_summary, sequence_features, window)
+from curator.denoise.context import (
+    FACTOR_FOLDS,
+    FEATURES,
+    LOCAL_WINDOW,
+    CollaborativeStats,
+    candidate_features,
+    neighbour_summary,
+    sequence_features,
+    window,
+)
 from curator.denoise.corruption import CORRUPTION_RATE, NOISE_MIXES, Corrupter
 from curator.evaluation.detection import auroc
+
 from builders import tiny_dataset
 
 

@@ -5,16 +5,20 @@ import json
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
-from builders import first_users
-from conftest import run_cli as run
 from curator.data.dataset import load_dataset
 from curator.data.ledger import read_ledger, revert_ledger
+from curator.denoise.cleaning import DEFAULT_ADAPTER
 from curator.denoise.noise_share import restate
 from curator.denoise.scores import noise_truth
 from curator.evaluation.detection import auroc
 from curator.llm.adapters import shipped_adapters
-from curator.stages.denoise import DEFAULT_ADAPTER
+
+from builders import first_users
+from conftest import run_cli as run
+
+pytestmark = pytest.mark.e2e  # the shipped adapter on the default model, on MovieLens-100K
 
 USERS = 60
 

@@ -21,8 +21,8 @@ from curator.fraud.calibrator import (
     prior_adjusted,
     simulate_attacks,
 )
-from curator.fraud.config import DefenseConfig, DetectorConfig
-from curator.fraud.defend import USER_SCORES_FILE, defend
+from curator.fraud.config import DefendConfig, DefenseConfig, DetectorConfig
+from curator.fraud.defense import USER_SCORES_FILE
 from curator.fraud.detector import detect
 from curator.fraud.evidence import (
     HOLDER_PRIOR,
@@ -35,7 +35,11 @@ from curator.fraud.evidence import (
 from curator.fraud.features import FeatureTable, per_user_mean_and_max
 from curator.fraud.features_collaborative import PAIR_TOP, collaborative_features
 from curator.fraud.features_text import text_features
-from curator.stages.inject import FAKE_USERS_LABELS, InjectConfig, inject
+from curator.inject.config import FAKE_USERS_LABELS, InjectConfig
+from curator.run.stage import run_stage
+from curator.stages.defend import DefendStage
+
+from builders import injected as inject
 from conftest import run_cli as run
 
 # One simulated type, one budget: one copy of the data to learn from keeps the tests fast.
@@ -46,7 +50,7 @@ FAST = DetectorConfig(attacks=("random",), budgets=(0.05,), use_text=False, seed
 def attacked(movielens, tmp_path_factory):
     """MovieLens-100K with 5% random fakes; (dataset, truth per user)."""
     dataset, _ = inject(movielens, InjectConfig(attack="random", fake_users=0.05, targets=5, seed=1),
-                        tmp_path_factory.mktemp("fraud") / "attacked", command=["test"])
+                        tmp_path_factory.mktemp("fraud") / "attacked")
     fakes = set(pq.read_table(dataset.path / FAKE_USERS_LABELS)["user_id"].to_pylist())
     return dataset, np.isin(dataset.users["user_id"].to_pylist(), list(fakes))
 
@@ -79,7 +83,7 @@ def test_collaborative_features_tell_random_fillers_apart(attacked):
 
 def test_text_features_see_genre_coherence(movielens, genre_vectors, tmp_path):
     dataset, _ = inject(movielens, InjectConfig(attack="segment", fake_users=0.05, targets=2, seed=2),
-                        tmp_path / "segment", command=["test"])
+                        tmp_path / "segment")
     fakes = set(pq.read_table(dataset.path / FAKE_USERS_LABELS)["user_id"].to_pylist())
     truth = np.isin(dataset.users["user_id"].to_pylist(), list(fakes))
     text = text_features(dataset, genre_vectors)
@@ -102,7 +106,7 @@ def test_external_signals_join_the_evidence(attacked):
     # the signals' input is their distance from the data's users, either side
     for noise in (0.9, 0.0):  # the fakes read as noisier, or as more coherent, than every real user
         mean = np.where(truth, noise, np.linspace(0.2, 0.4, len(truth)))
-        evidence = user_evidence(dataset, None, [lambda d: {"noise_mean": mean}])
+        evidence = user_evidence(dataset, None, [lambda d, mean=mean: {"noise_mean": mean}])
         assert "noise_mean" in evidence.features.names
         distance = evidence.inputs.select([SIGNAL_INPUT]).values[:, 0]
         assert roc_auc_score(truth, distance) > 0.99
@@ -218,6 +222,7 @@ def test_real_fakes_that_stand_out_less_than_the_simulated_ones_are_not_learnt_a
     assert (probability[real:] >= 0.5).mean() >= 0.5 and (probability[:real] >= 0.5).sum() <= 1
 
 
+@pytest.mark.e2e  # a detector fitted on simulated attacks of all of MovieLens-100K
 def test_one_calibrator_model_per_simulated_kind(attacked):
     dataset, truth = attacked
     config = DetectorConfig(attacks=("random", "bandwagon"), budgets=(0.05,), use_text=False, seed=3)
@@ -231,9 +236,10 @@ def test_one_calibrator_model_per_simulated_kind(attacked):
     assert np.median(ratios[truth, 0]) > np.median(ratios[truth, 1])
 
 
+@pytest.mark.e2e  # a detector fitted on simulated attacks of all of MovieLens-100K
 def test_the_kind_agnostic_model_sees_an_attack_kind_never_simulated(movielens, tmp_path):
     dataset, _ = inject(movielens, InjectConfig(attack="bandwagon", fake_users=0.05, targets=5, seed=1),
-                        tmp_path / "bandwagon", command=["test"])
+                        tmp_path / "bandwagon")
     truth = np.isin(dataset.users["user_id"].to_pylist(),
                     pq.read_table(dataset.path / FAKE_USERS_LABELS)["user_id"].to_pylist())
     config = DetectorConfig(attacks=("sequential",), budgets=(0.05,), use_text=False, seed=3)
@@ -244,6 +250,7 @@ def test_the_kind_agnostic_model_sees_an_attack_kind_never_simulated(movielens, 
     assert agnostic > sequential and agnostic >= 0.99
 
 
+@pytest.mark.e2e  # a detector fitted on simulated attacks of all of MovieLens-100K
 def test_simulations_report_progress_one_step_each(attacked):
     class Recorder:
         def __init__(self):
@@ -270,17 +277,16 @@ def test_reweight_curve_is_smooth_and_starts_at_one():
     assert reweight_factor(np.array([1.0]), threshold=1.0, gamma=2.0).tolist() == [0.0]
 
 
+@pytest.mark.e2e  # a detector fitted on simulated attacks of all of MovieLens-100K
 @pytest.mark.parametrize("action", ["drop", "reweight"])
 def test_defense_edits_only_users_above_threshold_and_the_ledger_reverts(attacked, detection, tmp_path, action):
     dataset, _ = attacked
     threshold = 0.5
-    result = defend(dataset, FAST, DefenseConfig(user_threshold=threshold, action=action), None,
-                    tmp_path / action, command=["test"])
-    out = load_dataset(tmp_path / action)
+    config = DefendConfig(detector=FAST, defense=DefenseConfig(user_threshold=threshold, action=action))
+    out = run_stage(DefendStage(dataset, config, tmp_path / action), command=["test"]).dataset()
     ledger = read_ledger(out)
     flagged = {user for user, p in zip(detection.user_ids, detection.probability) if p >= threshold}
     assert flagged and set(ledger["user_id"].to_pylist()) == flagged
-    assert np.array_equal(result.detection.probability, detection.probability)
     assert set(ledger["action"].to_pylist()) == {"drop-user" if action == "drop" else "reweight"}
     assert set(ledger["threshold"].to_pylist()) == {threshold} and min(ledger["score"].to_pylist()) >= threshold
 
@@ -294,6 +300,7 @@ def test_defense_edits_only_users_above_threshold_and_the_ledger_reverts(attacke
     scores = pq.read_table(out.path / USER_SCORES_FILE)
     assert scores["user_id"].to_pylist() == dataset.users["user_id"].to_pylist()
     assert scores.column_names[:4] == ["user_id", "p_fake", "action", "new_weight"]
+    assert np.array_equal(scores["p_fake"].to_numpy(), detection.probability)
     if action == "reweight":
         expected = reweight_factor(np.array(sorted(p for p in detection.probability if p >= threshold)), threshold, 2.0)
         new = np.array(sorted(ledger["new_weight"].to_pylist(), reverse=True))
@@ -307,6 +314,7 @@ def test_pca_baseline_ranks_random_fakes_first(attacked):
     assert roc_auc_score(truth, scores) > 0.9
 
 
+@pytest.mark.e2e
 def test_cli_defends_and_gives_the_same_decisions_with_the_same_seed(attacked, tmp_path):
     dataset, _ = attacked
     options = ["--simulate", "random", "--budgets", "0.05", "--no-text", "--seed", "3", "--fraud-action", "reweight"]

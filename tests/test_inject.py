@@ -11,8 +11,10 @@ import pytest
 from curator.data.collaborative import item_popularity, training_interactions
 from curator.data.dataset import load_dataset, write_dataset
 from curator.data.splits import HELD_OUT, training_mask
-from curator.stages.inject import FAKE_USERS_LABELS, NOISE_LABELS, TARGETS_LABELS, InjectConfig, inject
-from curator.stages.inject_attacks import ATTACKS, BANDWAGON_SHARE, SEQUENTIAL_VISIT_EVERY, fresh_user_ids
+from curator.inject.attacks import ATTACKS, BANDWAGON_SHARE, SEQUENTIAL_VISIT_EVERY, fresh_user_ids
+from curator.inject.config import FAKE_USERS_LABELS, NOISE_LABELS, TARGETS_LABELS, InjectConfig
+
+from builders import injected as inject
 from conftest import run_cli as run
 
 
@@ -25,7 +27,7 @@ def sequences(dataset):
 
 
 def test_noise_replaces_training_interactions_only(movielens, tmp_path):
-    noisy, summary = inject(movielens, InjectConfig(noise=0.1, seed=3), tmp_path / "noisy", command=["test"])
+    noisy, summary = inject(movielens, InjectConfig(noise=0.1, seed=3), tmp_path / "noisy")
     before, after = movielens.interactions, noisy.interactions
     changed = np.flatnonzero(before["item_id"].to_numpy(False) != after["item_id"].to_numpy(False))
     training = training_mask(before)
@@ -43,7 +45,7 @@ def test_noise_replaces_training_interactions_only(movielens, tmp_path):
     assert labels["original_title"].to_pylist() == [titles[i] for i in labels["original_item_id"].to_pylist()]
 
     original = sequences(movielens)
-    for user, items in sequences(noisy).items():
+    for items in sequences(noisy).values():
         assert len(set(items)) == len(items)  # nothing injected twice, nor an item the user already had
     injected = set(zip(labels["user_id"].to_pylist(), labels["item_id"].to_pylist()))
     assert not any(item in original[user] for user, item in injected)
@@ -57,6 +59,7 @@ def test_labels_are_kept_apart_from_the_manifest(movielens, tmp_path):
     assert manifest["parent"]["content_hash"] == movielens.content_hash and manifest["command"] == ["c"]
     targets = pq.read_table(noisy.path / TARGETS_LABELS)["item_id"].to_pylist()
     text = json.dumps({key: value for key, value in manifest.items() if key != "content_hash"})
+    text += (noisy.path / "stage.json").read_text()  # the stage's record names the labels' files, not their rows
     assert not any(f'"{target}"' in text or f" {target} " in text for target in targets)
     assert sorted(noisy.extras) == ["labels"]
 
@@ -66,8 +69,7 @@ def test_popularity_noise_follows_popularity(movielens, tmp_path):
     index = {item: i for i, item in enumerate(movielens.items["item_id"].to_pylist())}
     mean_popularity = {}
     for distribution in ("uniform", "popularity"):
-        noisy, _ = inject(movielens, InjectConfig(noise=0.1, noise_dist=distribution), tmp_path / distribution,
-                          command=[])
+        noisy, _ = inject(movielens, InjectConfig(noise=0.1, noise_dist=distribution), tmp_path / distribution)
         injected = pq.read_table(noisy.path / NOISE_LABELS)["item_id"].to_pylist()
         mean_popularity[distribution] = popularity[[index[i] for i in injected]].mean()
     # Popularity-matched noise looks like real interactions (a little less popular: users already have many
@@ -79,10 +81,10 @@ def test_popularity_noise_follows_popularity(movielens, tmp_path):
 
 def test_same_seed_same_output(movielens, tmp_path):
     config = InjectConfig(noise=0.05, noise_dist="popularity", attack="sequential", targets=2, seed=7)
-    first, _ = inject(movielens, config, tmp_path / "a", command=[])
-    second, _ = inject(movielens, config, tmp_path / "b", command=[])
+    first, _ = inject(movielens, config, tmp_path / "a")
+    second, _ = inject(movielens, config, tmp_path / "b")
     other, _ = inject(movielens, InjectConfig(noise=0.05, noise_dist="popularity", attack="sequential", targets=2,
-                                              seed=8), tmp_path / "c", command=[])
+                                              seed=8), tmp_path / "c")
     assert first.content_hash == second.content_hash != other.content_hash
     for labels in (NOISE_LABELS, FAKE_USERS_LABELS, TARGETS_LABELS):
         assert pq.read_table(first.path / labels).equals(pq.read_table(second.path / labels))
@@ -91,7 +93,7 @@ def test_same_seed_same_output(movielens, tmp_path):
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_attack_adds_fake_users_promoting_unpopular_targets(movielens, tmp_path, attack):
     attacked, summary = inject(movielens, InjectConfig(attack=attack, fake_users=0.02, targets=3, seed=1),
-                               tmp_path / attack, command=[])
+                               tmp_path / attack)
     fakes = pq.read_table(attacked.path / FAKE_USERS_LABELS)
     targets = pq.read_table(attacked.path / TARGETS_LABELS)
     real_users = movielens.users["user_id"].to_pylist()
@@ -130,7 +132,7 @@ def test_filler_pools(movielens, tmp_path):
     top = {item_ids[i] for i in np.argsort(-popularity, kind="stable")[:round(BANDWAGON_SHARE * len(item_ids))]}
     genres = dict(zip(item_ids, movielens.items["genres"].to_pylist()))
     for attack in ("bandwagon", "segment"):
-        attacked, _ = inject(movielens, InjectConfig(attack=attack, targets=1, seed=2), tmp_path / attack, command=[])
+        attacked, _ = inject(movielens, InjectConfig(attack=attack, targets=1, seed=2), tmp_path / attack)
         fakes = pq.read_table(attacked.path / FAKE_USERS_LABELS)
         target = pq.read_table(attacked.path / TARGETS_LABELS)["item_id"][0].as_py()
         if attack == "bandwagon":
@@ -147,14 +149,14 @@ def test_filler_pools(movielens, tmp_path):
 def test_segment_without_genres_is_a_cooccurrence_neighbourhood(movielens, tmp_path):
     plain = write_dataset(tmp_path / "plain", movielens.interactions, movielens.items.drop_columns(["genres"]),
                           movielens.users, name="plain", source=None, command=[], config={})
-    attacked, _ = inject(plain, InjectConfig(attack="segment", seed=3), tmp_path / "out", command=[])
+    attacked, _ = inject(plain, InjectConfig(attack="segment", seed=3), tmp_path / "out")
     segment = pq.read_table(attacked.path / FAKE_USERS_LABELS)["segment"][0].as_py()
     assert segment.startswith("co-occurrence neighbours of item ")
 
 
 def test_noise_and_attack_combined(movielens, tmp_path):
-    both, _ = inject(movielens, InjectConfig(noise=0.1, attack="bandwagon", seed=4), tmp_path / "both", command=[])
-    noise_only, _ = inject(movielens, InjectConfig(noise=0.1, seed=4), tmp_path / "noise", command=[])
+    both, _ = inject(movielens, InjectConfig(noise=0.1, attack="bandwagon", seed=4), tmp_path / "both")
+    noise_only, _ = inject(movielens, InjectConfig(noise=0.1, seed=4), tmp_path / "noise")
     fake_ids = set(pq.read_table(both.path / FAKE_USERS_LABELS)["user_id"].to_pylist())
     noise = pq.read_table(both.path / NOISE_LABELS)
     assert not fake_ids & set(noise["user_id"].to_pylist())  # noise goes into real users only
@@ -166,6 +168,7 @@ def test_fresh_user_ids_never_collide():
     assert fresh_user_ids(["a", "fake-1"], 2) == ["_fake-0", "_fake-1"]
 
 
+@pytest.mark.e2e
 def test_cli_inject_prints_json_summary(movielens, tmp_path):
     result = run("inject", movielens.path, "--noise", "0.1", "--noise-dist", "popularity", "--attack", "segment",
                  "--fake-users", "0.01", "--targets", "2", "--seed", "5", "--out", tmp_path / "out", "--json")

@@ -11,7 +11,14 @@ import pytest
 
 from curator.data.dataset import load_dataset
 from curator.data.ledger import (
-    Action, Edit, apply_ledger, build_ledger, ledger_counts, read_ledger, revert_ledger, write_curated,
+    Action,
+    Edit,
+    apply_ledger,
+    build_ledger,
+    ledger_counts,
+    read_ledger,
+    revert_ledger,
+    write_curated,
 )
 from curator.data.splits import training_mask
 from curator.errors import LedgerError
@@ -82,7 +89,8 @@ def test_dropped_user_vanishes_with_its_row(movielens):
 
 def test_write_curated_folder_reproduces_both_ways(movielens, tmp_path):
     ledger = build_ledger(movielens.tables, random_edits(movielens, seed=1), stage="denoise")
-    curated = write_curated(tmp_path / "cleaned", movielens, ledger, "denoise", {"threshold": 0.9}, ["curator", "x"])
+    curated = write_curated(tmp_path / "cleaned", movielens, ledger, "denoise", {"threshold": 0.9}, ["curator", "x"],
+                            name="cleaned")
     loaded = load_dataset(tmp_path / "cleaned")
     stored = read_ledger(loaded)
     assert "ledger.parquet" in loaded.extras and pq.read_schema(loaded.path / "ledger.parquet").names == ledger.column_names

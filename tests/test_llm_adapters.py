@@ -4,10 +4,11 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from conftest import tiny_llama
 from curator.errors import ModelError
 from curator.llm import adapters as adapters_module
 from curator.llm.adapters import active_adapter, adapter_folder, attach_adapters
+
+from conftest import tiny_llama
 
 
 def save_adapter(tokenizer, folder, seed):

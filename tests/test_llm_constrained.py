@@ -5,10 +5,11 @@ import json
 import pytest
 import torch
 
-from conftest import tiny_engine, tiny_llama
 from curator.errors import OptionError
 from curator.llm.constrained import NOT_IN_STRING, JsonStrings, _vocabulary
 from curator.llm.generation import DecodingSettings
+
+from conftest import tiny_engine, tiny_llama
 
 SHAPE = JsonStrings(fields=("summary", "reasoning"), min_words=3)
 PROMPTS = [

@@ -5,13 +5,14 @@ import importlib.metadata
 import pytest
 import torch
 
-from conftest import CUDA, tiny_llama
 from curator.errors import ModelError, OptionError
 from curator.llm import quantization
 from curator.llm.config import EngineConfig
 from curator.llm.engine import load_engine
 from curator.llm.generation import DecodingSettings
 from curator.llm.models import cache_root, load_causal_lm, resolve_model
+
+from conftest import CUDA, tiny_llama
 
 
 @pytest.fixture(scope="module")

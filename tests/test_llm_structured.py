@@ -6,10 +6,10 @@ import re
 
 import pytest
 
+from curator.data.item_text import clean_text
 from curator.llm.structured import first_json_object, parse_answer
 from curator.llm.templates import inert_json, load_template, parse_template
-from curator.stages.profile import ProfileAnswer
-from curator.stages.profile_data import clean_text
+from curator.profile.answers import ProfileAnswer
 
 HOSTILE_TITLES = [
     'The "Quoted" Movie',

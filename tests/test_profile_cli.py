@@ -5,11 +5,13 @@ import json
 from types import SimpleNamespace
 
 import pyarrow.parquet as pq
+import pytest
 import torch
 
 from conftest import run_cli as run
 
 
+@pytest.mark.e2e
 def test_profile_movielens_with_the_default_model(movielens, tmp_path):
     out = tmp_path / "profiled"
     command = ["profile", movielens.path, "--out", out, "--users", "1,2", "--recent", "3", "--batch-size", "8",
@@ -43,15 +45,15 @@ def test_profile_movielens_with_the_default_model(movielens, tmp_path):
 
 def test_by_default_profiles_run_unquantized_in_bfloat16_on_cpu_and_in_4bit_on_cuda(movielens, tmp_path,
                                                                                      monkeypatch):
-    import curator.stages.profile
+    import curator.cli.profile
 
     asked = {}
 
-    def record(dataset, out, options, engine, **kwargs):  # stands in for the stage: no model loads
-        asked["engine"] = (engine.quant, engine.dtype)
+    def record(stage, **kwargs):  # stands in for the stage's run: no model loads
+        asked["engine"] = (stage.engine.quant, stage.engine.dtype)
         return SimpleNamespace(already_done=True)
 
-    monkeypatch.setattr(curator.stages.profile, "profile_dataset", record)
+    monkeypatch.setattr(curator.cli.profile, "run_stage", record)
     expected = {"cpu": ("none", "bfloat16"), **({"cuda": ("4bit", "auto")} if torch.cuda.is_available() else {})}
     for device, engine in expected.items():
         assert run("profile", movielens.path, "--out", tmp_path / device, "--device", device).exit_code == 0

@@ -1,4 +1,4 @@
-"""`profile_dataset`: what prompts see, statuses, failures, provenance, resume, no-op, shards."""
+"""`ProfileStage` and `ProfileMergeStage`: what prompts see, statuses, failures, provenance, resume, no-op, shards."""
 
 import hashlib
 import random
@@ -9,20 +9,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import tiny_engine
 from curator.data.dataset import load_dataset, write_dataset
 from curator.errors import OptionError
 from curator.llm.config import EngineConfig, EngineInfo
 from curator.llm.generation import Generation
 from curator.llm.templates import load_template
-from curator.stages.profile import (
-    ProfileAnswer,
-    ProfileOptions,
-    copied_words,
-    merge_profile_shards,
-    profile_dataset,
-    word_runs,
-)
+from curator.profile.answers import ProfileAnswer, copied_words, word_runs
+from curator.profile.config import ProfileOptions
+from curator.run.progress import Silent
+from curator.run.stage import run_stage
+from curator.stages.profile import ProfileStage
+from curator.stages.profile_merge import ProfileMergeStage
+
+from conftest import tiny_engine
 
 TITLES = {
     "i1": "Toy Story",
@@ -109,9 +108,9 @@ def dataset(tmp_path):
 def run(dataset, out, engine=None, **options):
     engine = engine or ScriptedEngine()
     flags = {key: options.pop(key) for key in ("resume", "overwrite", "progress") if key in options}
-    result = profile_dataset(dataset, out, ProfileOptions(**options), EngineConfig(quant="none"),
-                             load_engine=lambda config: engine, load_embedder=lambda name: HashEmbedder(), **flags)
-    return result, engine
+    stage = ProfileStage(dataset, ProfileOptions(**options), EngineConfig(quant="none"), out,
+                         load_engine=lambda config: engine, load_embedder=lambda name: HashEmbedder())
+    return run_stage(stage, **flags), engine
 
 
 def profiles(folder, stage):
@@ -134,9 +133,10 @@ def test_statuses_failures_and_provenance(dataset, tmp_path):
             "scripted", "none", None, 0, "hash-embedder")
         assert row["prompt_version"].startswith("item_profile/2+")
         assert row["embedding"] is None or len(row["embedding"]) == 32
-    assert result.counts == {"items": {"failed": 1, "ok": 2, "repaired": 2, "retried": 1},
-                             "users": {"ok": 3}}
-    manifest = result.dataset.manifest
+    counts = {"items": {"failed": 1, "ok": 2, "repaired": 2, "retried": 1}, "users": {"ok": 3}}
+    assert result.summary["counts"] == counts
+    manifest = result.dataset().manifest
+    assert manifest["config"]["counts"] == counts
     assert manifest["parent"]["content_hash"] == dataset.content_hash
     assert manifest["config"]["engine"]["model"] == "scripted"
     assert manifest["config"]["profile"]["options"]["seed"] == 0
@@ -167,11 +167,8 @@ def test_user_prompts_see_training_items_only_and_the_most_recent(dataset, tmp_p
 def test_a_killed_run_resumes_to_the_same_result(dataset, tmp_path):
     uninterrupted, _ = run(dataset, tmp_path / "whole", batch_size=1)
 
-    class Kill:
-        def start(self, stage, total, done):
-            pass
-
-        def advance(self, stage, profiles, tokens):
+    class Kill(Silent):
+        def advance(self, task, amount=1, note="", counted=None):
             raise KeyboardInterrupt  # after the first chunk is written
 
     with pytest.raises(KeyboardInterrupt):
@@ -180,14 +177,11 @@ def test_a_killed_run_resumes_to_the_same_result(dataset, tmp_path):
     with pytest.raises(OptionError, match="--resume"):
         run(dataset, tmp_path / "out", batch_size=1)
 
-    class Count:
+    class Count(Silent):
         done = None
 
-        def start(self, stage, total, done):
+        def start(self, task, total, done=0):
             self.done = self.done or done
-
-        def advance(self, stage, profiles, tokens):
-            pass
 
     counter = Count()
     run(dataset, tmp_path / "out", batch_size=1, resume=True, progress=counter)
@@ -203,8 +197,8 @@ def test_the_same_command_on_a_finished_output_is_a_no_op(dataset, tmp_path):
     def no_model(config):
         raise AssertionError("nothing to do, so no model should load")
 
-    result = profile_dataset(dataset, tmp_path / "out", ProfileOptions(), EngineConfig(quant="none"),
-                             load_engine=no_model)
+    result = run_stage(ProfileStage(dataset, ProfileOptions(), EngineConfig(quant="none"), tmp_path / "out",
+                                    load_engine=no_model))
     assert result.already_done
     with pytest.raises(OptionError, match="already exists"):
         run(dataset, tmp_path / "out", seed=1)
@@ -215,9 +209,12 @@ def test_shards_merge_into_the_unsharded_result(dataset, tmp_path):
     for k in (1, 2):
         run(dataset, tmp_path / f"shard{k}", stage="items", batch_size=1, shard=f"{k}/2")
     assert len(profiles(tmp_path / "shard1", "items")) == 4 and len(profiles(tmp_path / "shard2", "items")) == 4
-    merged = merge_profile_shards([tmp_path / "shard2", tmp_path / "shard1"], tmp_path / "merged")
+    shards = [load_dataset(tmp_path / "shard2"), load_dataset(tmp_path / "shard1")]
+    merged = run_stage(ProfileMergeStage(shards, tmp_path / "merged")).dataset()
     assert profiles(tmp_path / "merged", "items").equals(profiles(tmp_path / "whole", "items"))
     assert merged.manifest["config"]["profile"] == load_dataset(tmp_path / "whole").manifest["config"]["profile"]
+    assert "stage.json" not in merged.manifest["extra_files"]  # the shards' own records are not carried
+    assert run_stage(ProfileMergeStage(shards, tmp_path / "merged")).already_done
 
     # Users on the merged item profiles, as the second step of a sharded run.
     run(merged, tmp_path / "users", stage="users")
@@ -249,4 +246,5 @@ def test_a_real_tiny_model_goes_through_and_its_answers_always_parse(dataset, tm
             assert row["summary"] is None and row["embedding"] is None and "JSON" not in row["error"]
         else:
             assert row["summary"] and row["reasoning"] and row["embedding"] is not None
-    assert sum(result.counts["items"].values()) == 2 and sum(result.counts["users"].values()) == 1
+    counts = result.summary["counts"]
+    assert sum(counts["items"].values()) == 2 and sum(counts["users"].values()) == 1

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CUDA
 from recsys.data import LeaveOneOut, left_pad, train_batches
 from recsys.models import GRU4Rec, GRU4RecConfig, SASRec, SASRecConfig
 from recsys.train import TrainConfig, evaluate, fit, load_best
+
+from conftest import CUDA
 
 DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
 

@@ -7,6 +7,8 @@ import torch
 
 from conftest import run_cli as run
 
+pytestmark = pytest.mark.e2e  # the real CLI trains on MovieLens-100K
+
 SMALL = ["--epochs", "2", "--patience", "2", "--hidden", "16", "--layers", "1", "--max-len", "20"]
 
 
@@ -27,26 +29,52 @@ def test_train_two_seeds_then_resume_is_a_no_op(movielens, tmp_path):
     for seed in (1, 2):
         assert (out / f"seed-{seed}" / "checkpoint.pt").is_file()
 
-    again = run("train", movielens.path, "--seeds", "1,2", "--out", out, *SMALL)
-    assert again.exit_code == 2 and "--resume" in again.output
+    # The same run again is a no-op that answers with the finished run's figures; so is the same run with the
+    # device named, which is not part of the run (a run killed on a GPU continues on a CPU).
+    for device in ([], ["--device", "cpu"]):
+        again = run("train", movielens.path, "--seeds", "1,2", "--out", out, "--json", *device, *SMALL)
+        assert again.exit_code == 0, again.output
+        assert json.loads(again.stdout) == summary
 
-    resumed = run("train", movielens.path, "--seeds", "1,2", "--out", out, "--resume", "--json", *SMALL)
-    assert resumed.exit_code == 0, resumed.output
-    assert json.loads(resumed.stdout)["test"] == summary["test"]
-    # The memory peaks are those of the process that trained the seeds, also when another one collects them.
-    assert json.loads(resumed.stdout)["peak_memory_mib"] == max(s["peak_memory_mib"] for s in summary["seeds"])
+    for other in (["--seeds", "2"], ["--seeds", "1,2", "--lr", "0.01"]):
+        refused = run("train", movielens.path, "--out", out, "--resume", *SMALL, *other)
+        assert refused.exit_code == 2 and "--overwrite" in refused.output
 
-    # The device is not part of the run: the same run continues when the CPU is asked for explicitly.
-    on_cpu = run("train", movielens.path, "--seeds", "1,2", "--out", out, "--resume", "--device", "cpu", "--json",
-                 *SMALL)
-    assert on_cpu.exit_code == 0 and json.loads(on_cpu.stdout)["device"] == summary["device"]
 
-    # Seeds are collected per sub-folder: a subset (or a superset, trained by another process) reuses them.
-    subset = run("train", movielens.path, "--seeds", "2", "--out", out, "--resume", "--json", *SMALL)
-    assert json.loads(subset.stdout)["seeds"] == [summary["seeds"][1]]
+class StopAfterEpochs:
+    """A progress that stops the run (as a kill would) after `epochs` epochs have been logged."""
 
-    other_options = run("train", movielens.path, "--seeds", "1,2", "--out", out, "--resume", *SMALL, "--lr", "0.01")
-    assert other_options.exit_code == 2 and "other data or options" in other_options.output
+    def __init__(self, epochs: int):
+        self.left = epochs
+
+    def start(self, task, total, done=0):
+        pass
+
+    def advance(self, task, amount=1, note="", counted=None):
+        pass
+
+    def log(self, line):
+        self.left -= 1
+        if self.left == 0:
+            raise KeyboardInterrupt
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(movielens, tmp_path):
+    from curator.run.stage import run_stage
+    from curator.stages.train import TrainStage
+    from curator.training import TrainOptions
+
+    options = TrainOptions(seeds=[1, 2], max_epochs=2, patience=2, hidden=16, layers=1, max_len=20)
+    straight = run_stage(TrainStage(movielens, options, tmp_path / "straight")).summary
+    with pytest.raises(KeyboardInterrupt):  # killed in seed 2's first epoch: seed 1 is finished
+        run_stage(TrainStage(movielens, options, tmp_path / "killed"), progress=StopAfterEpochs(3))
+    assert not (tmp_path / "killed").exists() and (tmp_path / "killed.partial" / "seed-2" / "checkpoint.pt").is_file()
+
+    refused = run("train", movielens.path, "--seeds", "1,2", "--out", tmp_path / "killed", *SMALL)
+    assert refused.exit_code == 2 and "--resume" in refused.output
+    resumed = run_stage(TrainStage(movielens, options, tmp_path / "killed"), resume=True).summary
+    assert [s["test"] for s in resumed["seeds"]] == [s["test"] for s in straight["seeds"]]
+    assert not (tmp_path / "killed.partial").exists()
 
 
 def test_same_seed_same_result_and_gru4rec_runs(movielens, tmp_path):

@@ -15,8 +15,10 @@ from curator.cli.progress import rich_progress
 from curator.data.dataset import load_dataset
 from curator.denoise.context import DEFAULT_FACTOR_RANK
 from curator.denoise.model import DenoiserConfig
+from curator.denoise.training import AdaptConfig
 from curator.llm.config import EngineConfig
-from curator.stages.adapt import AdaptConfig, adapt as adapt_stage
+from curator.run.stage import run_stage
+from curator.stages.adapt import AdaptStage
 
 console = Console()
 
@@ -63,12 +65,16 @@ def adapt(
                                                  top_layers=top_layers, factor_rank=factor_rank))
     config.validate()
     engine = EngineConfig(model=model, quant=Quant(quant).value, dtype=Dtype(dtype).value, device=Device(device).value)
+    stage = AdaptStage(load_dataset(data), config, out, engine)
     with rich_progress() as progress:
-        figures = adapt_stage(load_dataset(data), config, engine, out, command=["curator", *sys.argv[1:]],
-                              resume=resume, overwrite=overwrite, progress=progress)
+        result = run_stage(stage, resume=resume, overwrite=overwrite, progress=progress,
+                           command=["curator", *sys.argv[1:]])
+    if result.already_done:
+        console.print(f"{out} already holds this adapter: nothing to do", highlight=False, soft_wrap=True)
+    figures = result.summary
     heldout = figures["heldout"]
     at = heldout["thresholds"]["0.9"]
-    console.print(f"{figures['steps']} steps in {figures['seconds']:.0f} s; held-out users: AUROC {heldout['auroc']:.3f}, "
-                  f"ECE {heldout['ece']:.3f}, precision/recall at 0.9 {at['precision']:.2f}/{at['recall']:.2f}",
-                  highlight=False)
+    console.print(f"{figures['steps']} steps in {figures['seconds']:.0f} s; held-out users: "
+                  f"AUROC {heldout['auroc']:.3f}, ECE {heldout['ece']:.3f}, "
+                  f"precision/recall at 0.9 {at['precision']:.2f}/{at['recall']:.2f}", highlight=False)
     console.print(f"wrote {out} (card: {out / 'README.md'})", highlight=False, soft_wrap=True)

@@ -14,9 +14,11 @@ from rich.table import Table
 
 from curator.data.dataset import Dataset, load_dataset
 from curator.data.export import export_recbole
-from curator.data.importers import IMPORTERS, SHORTCUTS, import_dataset
+from curator.data.importers import IMPORTERS, SHORTCUTS, ImportConfig
 from curator.data.importers.llm4dsr import VARIANTS
 from curator.data.stats import dataset_stats
+from curator.run.stage import run_stage
+from curator.stages.data_import import ImportStage
 
 console = Console()
 
@@ -72,15 +74,12 @@ def import_command(
         "variant": variant.value if variant else None,
         "splits": splits,
     }
-    dataset = import_dataset(
-        source,
-        out,
-        format=format.value if format else None,
-        name=name,
-        options={key: value for key, value in given.items() if value is not None},
-        overwrite=overwrite,
-        command=_command_line(),
-    )
+    config = ImportConfig(format=format.value if format else None, name=name,
+                          options={key: value for key, value in given.items() if value is not None})
+    result = run_stage(ImportStage(source, config, out), overwrite=overwrite, command=_command_line())
+    if result.already_done:
+        console.print(f"{out} already holds this import: nothing to do", highlight=False)
+    dataset = result.dataset()
     _print_summary(dataset)
 
 

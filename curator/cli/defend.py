@@ -12,9 +12,10 @@ from curator.cli.engine_options import MODEL_HELP, Device
 from curator.cli.progress import rich_progress
 from curator.data.dataset import load_dataset
 from curator.errors import OptionError
-from curator.fraud.config import FRAUD_ACTIONS, DefenseConfig, DetectorConfig
-from curator.fraud.defend import USER_SCORES_FILE, defend as defend_stage
-from curator.stages.inject_attacks import ATTACKS
+from curator.fraud.config import FRAUD_ACTIONS, DefendConfig, DefenseConfig, DetectorConfig
+from curator.fraud.defense import USER_SCORES_FILE
+from curator.inject.attacks import ATTACKS
+from curator.run.stage import run_stage
 
 console = Console()
 
@@ -60,37 +61,32 @@ def defend(
     """Score every user's probability of being fake (a calibrator trained on simulated attacks of the
     data itself) and drop or down-weight those at or above --user-threshold; every change goes to the
     ledger, the per-user scores to OUT/user_scores.parquet."""
-    detector = DetectorConfig(attacks=tuple(simulate.split(",")), budgets=_floats(budgets, "--budgets"),
-                              targets=targets, use_text=text, seed=seed)
-    defense = DefenseConfig(user_threshold=user_threshold, action=fraud_action, gamma=gamma)
-    detector.validate()  # before reading the data: a bad option costs nothing
-    defense.validate()
+    config = DefendConfig(
+        detector=DetectorConfig(attacks=tuple(simulate.split(",")), budgets=_floats(budgets, "--budgets"),
+                                targets=targets, use_text=text, seed=seed),
+        defense=DefenseConfig(user_threshold=user_threshold, action=fraud_action, gamma=gamma),
+        embedding_model=embedding_model, denoiser=denoiser)
+    config.validate()  # before reading the data: a bad option costs nothing
+    denoiser_engine = None
     if denoiser:
         from curator.denoise.denoiser import trained_quant
-        from curator.fraud.denoiser_signal import DenoiserSignal
         from curator.llm.adapters import adapter_folder
         from curator.llm.config import EngineConfig
 
         denoiser_engine = EngineConfig(model=model, quant=trained_quant(adapter_folder(denoiser, "--denoiser")),
                                        device=Device(device).value)
-    dataset = load_dataset(data)
-    vectors, model_name = None, None
-    if text:
-        from curator.fraud.features_text import item_vectors
-        from curator.llm.embeddings import TextEmbedder
+    from curator.stages.defend import DefendStage
 
-        embedder = TextEmbedder(embedding_model)
-        vectors, model_name = item_vectors(dataset, embedder), embedder.name
+    stage = DefendStage(load_dataset(data), config, out, denoiser_engine)
     with rich_progress() as progress:
-        signals = (DenoiserSignal(dataset, denoiser, denoiser_engine, progress),) if denoiser else ()
-        result = defend_stage(dataset, detector, defense, vectors, out, command=["curator", *sys.argv[1:]],
-                              signals=signals, embedding_model=model_name, overwrite=overwrite, progress=progress)
-    summary = {"out": str(out), "users": len(result.detection.user_ids), "estimated_prior": result.detection.prior,
-               "flagged": int((result.detection.probability >= user_threshold).sum()), "edits": result.counts}
+        result = run_stage(stage, overwrite=overwrite, progress=progress, command=["curator", *sys.argv[1:]])
+    summary = {"out": str(out), **result.summary}
     if as_json:
         print(json.dumps(summary, indent=2))
         return
-    edits = ", ".join(f"{count} {action}" for action, count in result.counts.items() if count) or "no edits"
+    if result.already_done:
+        console.print(f"{out} already holds this defense: nothing to do", highlight=False)
+    edits = ", ".join(f"{count} {action}" for action, count in summary["edits"].items() if count) or "no edits"
     console.print(f"{summary['flagged']} of {summary['users']} users at p(fake) >= {user_threshold:g} "
-                  f"(estimated share of fakes {result.detection.prior:.3f}): {edits}; wrote {out} "
+                  f"(estimated share of fakes {summary['estimated_prior']:.3f}): {edits}; wrote {out} "
                   f"(ledger.parquet, {USER_SCORES_FILE})", highlight=False, soft_wrap=True)

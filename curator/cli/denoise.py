@@ -13,8 +13,11 @@ from rich.console import Console
 from curator.cli.engine_options import DEVICE_HELP, DTYPE_HELP, MODEL_HELP, Device, Dtype, Quant
 from curator.cli.progress import rich_progress
 from curator.data.dataset import load_dataset
+from curator.denoise.cleaning import DEFAULT_ADAPTER, SCORES_FILE, DenoiseConfig
 from curator.llm.config import EngineConfig
-from curator.stages.denoise import DEFAULT_ADAPTER, SCORES_FILE, DenoiseConfig, denoise as denoise_stage
+from curator.run.sharding import Shard
+from curator.run.stage import run_stage
+from curator.stages.denoise import DenoiseStage
 
 console = Console()
 
@@ -47,19 +50,25 @@ def denoise(
     from curator.llm.adapters import adapter_folder
 
     config = DenoiseConfig(threshold=threshold, max_edits=max_edits, replace_threshold=replace_threshold,
-                           adapter=adapter, shard=shard, noise_share=noise_share)
+                           adapter=adapter, noise_share=noise_share)
     config.validate()  # before loading anything: a bad option costs nothing
+    part = Shard.parse(shard)
     engine = EngineConfig(model=model, quant=Quant(quant).value if quant else trained_quant(adapter_folder(adapter)),
                           dtype=Dtype(dtype).value, device=Device(device).value)
+    stage = DenoiseStage(load_dataset(data), config, out, engine, shard=part)
     with rich_progress() as progress:
-        result = denoise_stage(load_dataset(data), config, engine, out, command=["curator", *sys.argv[1:]],
-                               resume=resume, overwrite=overwrite, progress=progress)
-    if result.dataset is None:
-        console.print(f"shard {shard} done; {result.chunks_done} of {result.chunks} chunks are complete. The shard "
-                      "that completes the last chunk writes the output.", highlight=False)
+        # Shards share one work folder: each joins it as a resumed run.
+        result = run_stage(stage, resume=resume or part.count > 1, overwrite=overwrite, progress=progress,
+                           command=["curator", *sys.argv[1:]])
+    if not result.finished:
+        console.print(f"shard {shard} done; {result.summary['chunks_done']} of {result.summary['chunks']} chunks "
+                      "are complete. The shard that completes the last chunk writes the output.", highlight=False)
         return
-    edits = ", ".join(f"{count} {action}" for action, count in result.counts.items() if count) or "no edits"
-    share = result.share
-    console.print(f"{edits} at threshold {threshold:g}, p at {share.used:.1%} noise "
-                  f"({'estimated' if share.estimated else 'given'}; the adapter is calibrated at {share.fitted:.1%}); "
-                  f"wrote {out} (ledger.parquet, {SCORES_FILE})", highlight=False, soft_wrap=True)
+    if result.already_done:
+        console.print(f"{out} already holds this denoising: nothing to do", highlight=False, soft_wrap=True)
+    edits = ", ".join(f"{count} {action}" for action, count in result.summary["edits"].items() if count) or "no edits"
+    share = result.summary["share_of_noise"]
+    console.print(f"{edits} at threshold {threshold:g}, p at {share['used']:.1%} noise "
+                  f"({'estimated' if share['estimated'] else 'given'}; the adapter is calibrated at "
+                  f"{share['fitted']:.1%}); wrote {out} (ledger.parquet, {SCORES_FILE})", highlight=False,
+                  soft_wrap=True)

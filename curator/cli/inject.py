@@ -9,9 +9,11 @@ import typer
 from rich.console import Console
 
 from curator.data.dataset import load_dataset
-from curator.stages.inject import DEFAULT_NOISE, InjectConfig, inject as inject_dataset
-from curator.stages.inject_attacks import ATTACKS
-from curator.stages.inject_noise import NOISE_DISTRIBUTIONS
+from curator.inject.attacks import ATTACKS
+from curator.inject.config import DEFAULT_NOISE, InjectConfig
+from curator.inject.noise import NOISE_DISTRIBUTIONS
+from curator.run.stage import run_stage
+from curator.stages.inject import InjectStage
 
 console = Console()
 
@@ -40,11 +42,14 @@ def inject(
     config = InjectConfig(noise=DEFAULT_NOISE if noise is None and attack is None else noise,
                           noise_dist=noise_dist, attack=attack, fake_users=fake_users, targets=targets, seed=seed)
     config.validate()  # before reading the data: a bad option costs nothing
-    _, summary = inject_dataset(load_dataset(data), config, out, command=["curator", *sys.argv[1:]],
-                                overwrite=overwrite)
+    result = run_stage(InjectStage(load_dataset(data), config, out), overwrite=overwrite,
+                       command=["curator", *sys.argv[1:]])
+    summary = {"out": str(out), **result.summary}
     if as_json:
         print(json.dumps(summary, indent=2))
         return
+    if result.already_done:
+        console.print(f"{out} already holds this injection: nothing to do", highlight=False)
     if "noise" in summary:
         console.print(f"noise: replaced {summary['noise']['replaced']:,} training interactions "
                       f"({summary['noise']['distribution']} draws)")

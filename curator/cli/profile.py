@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import sys
-import time
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from curator.cli.engine_options import DEVICE_HELP, MODEL_HELP, Device, Dtype, Quant
+from curator.cli.progress import rich_progress
 from curator.data.dataset import load_dataset
 from curator.devices import resolve_device
 from curator.llm.config import EngineConfig
+from curator.profile.config import ProfileOptions
+from curator.run.stage import run_stage
+from curator.stages.profile_merge import ProfileMergeStage
 
 console = Console()
 
@@ -37,26 +39,6 @@ class Stage(str, Enum):
 
 def parse_ids(text: Optional[str]) -> Optional[tuple[str, ...]]:
     return None if text is None else tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-class RichProfileProgress:
-    """One bar per stage; rates count only the profiles made by this process (not resumed ones)."""
-
-    def __init__(self, bar: Progress):
-        self.bar = bar
-        self.tasks: dict[str, tuple[int, float, list[int]]] = {}
-
-    def start(self, stage: str, total: int, done: int) -> None:
-        task = self.bar.add_task(f"{stage} profiles", total=total, completed=done, rate="")
-        self.tasks[stage] = (task, time.monotonic(), [0, 0])
-
-    def advance(self, stage: str, profiles: int, tokens: int) -> None:
-        task, started, made = self.tasks[stage]
-        made[0] += profiles
-        made[1] += tokens
-        seconds = max(time.monotonic() - started, 1e-9)
-        self.bar.update(task, advance=profiles,
-                        rate=f"{made[0] / seconds:.2f} {stage}/s, {made[1] / seconds:.1f} tokens/s")
 
 
 def profile(
@@ -91,7 +73,7 @@ def profile(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out and discard an unfinished run.")] = False,
 ):
     """Write item profiles, then user profiles (JSON summary + reasoning, embedded) with the local LLM."""
-    from curator.stages.profile import ProfileOptions, profile_dataset
+    from curator.stages.profile import ProfileStage  # loads the LLM's libraries: only when profiling
 
     dataset = load_dataset(data)
     options = ProfileOptions(stage=stage.value, users=parse_ids(users), items=parse_ids(items), limit=limit,
@@ -101,19 +83,18 @@ def profile(
     engine = EngineConfig(model=model, quant=Quant(quant).value if quant else default_quant,
                           dtype=Dtype(dtype).value if dtype else default_dtype, device=Device(device).value,
                           adapters=(adapter,) if adapter else ())
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  TextColumn("{task.fields[rate]}"), console=console, transient=True) as bar:
-        result = profile_dataset(dataset, out, options, engine, command=["curator", *sys.argv[1:]],
-                                 progress=RichProfileProgress(bar), resume=resume, overwrite=overwrite)
+    with rich_progress() as progress:
+        result = run_stage(ProfileStage(dataset, options, engine, out), resume=resume, overwrite=overwrite,
+                           progress=progress, command=["curator", *sys.argv[1:]])
     if result.already_done:
         console.print(f"{out} already holds this run: nothing to do", highlight=False)
         return
-    console.print(_counts_table(result.counts))
-    engine_info = result.dataset.manifest["config"]["engine"]
+    console.print(_counts_table(result.summary["counts"]))
+    engine_info = result.summary["engine"]
     if engine_info:
         console.print(f"model {engine_info['model']}, quantization {engine_info['quant']}, {engine_info['dtype']} "
                       f"on {engine_info['device']}", highlight=False, soft_wrap=True)
-    for note in result.dataset.manifest["notes"]:
+    for note in result.summary["notes"]:
         console.print(f"[dim]note:[/] {note}", highlight=False, soft_wrap=True)
     console.print(f"profiles in {out / 'profiles'}", highlight=False, soft_wrap=True)
 
@@ -124,10 +105,12 @@ def merge(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
 ):
     """Join the shards of a `curator profile --shard K/N` run into one dataset folder."""
-    from curator.stages.profile import merge_profile_shards
-
-    merged = merge_profile_shards(shards, out, command=["curator", *sys.argv[1:]], overwrite=overwrite)
-    console.print(_counts_table(merged.manifest["config"]["counts"]))
+    stage = ProfileMergeStage([load_dataset(path) for path in shards], out)
+    result = run_stage(stage, overwrite=overwrite, command=["curator", *sys.argv[1:]])
+    if result.already_done:
+        console.print(f"{out} already holds this merge: nothing to do", highlight=False)
+        return
+    console.print(_counts_table(result.summary["counts"]))
     console.print(f"merged {len(shards)} shards into {out}", highlight=False, soft_wrap=True)
 
 

@@ -1,21 +1,22 @@
 """`curator train DATA`: SASRec+ / GRU4Rec on the leave-one-out split, a results table, metrics.json."""
 
 import json
+import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from curator.cli.engine_options import Device
+from curator.cli.progress import rich_progress
 from curator.data.dataset import load_dataset
 from curator.errors import OptionError
+from curator.run.stage import run_stage
 
-console = Console()
-progress_console = Console(stderr=True)  # progress and epoch logs; stdout keeps the results (and --json)
+console = Console()  # the results (and --json); progress and epoch logs go to stderr
 
 
 class ModelName(str, Enum):
@@ -69,38 +70,30 @@ def train(
     dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.1,
     weights: Annotated[bool, typer.Option(help="Weight each user's loss by users.weight.")] = True,
     device: Annotated[Device, typer.Option(help="Where the model trains (auto: CUDA when present).")] = "auto",
-    resume: Annotated[bool, typer.Option(help="Continue a killed run in --out.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue a killed run (its work folder is OUT.partial).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run in --out.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ):
     """Train an ID-based sequential recommender with full cross-entropy and evaluate it by full ranking."""
-    from curator.training import TrainOptions, train_dataset  # torch loads only when a command needs it
+    from curator.stages.train import TrainStage  # torch loads only when a command needs it
+    from curator.training import TrainOptions
 
-    dataset = load_dataset(data)
     options = TrainOptions(model=model.value, seeds=parse_seeds(seeds, seed), max_epochs=epochs,
                            patience=patience, batch_size=batch_size, lr=lr, max_len=max_len, hidden=hidden,
                            layers=layers, heads=heads, dropout=dropout, use_weights=weights,
                            device=Device(device).value)
+    options.validate()  # before reading the data: a bad option costs nothing
+    dataset = load_dataset(data)
     run_dir = out or Path("runs") / f"{dataset.name}-{model.value}"
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  TextColumn("{task.fields[note]}"), console=progress_console, transient=True) as bar:
-        task = bar.add_task("starting", total=None, note="")
-
-        def progress(phase: str, done: int, total: int):
-            bar.update(task, description=phase, completed=done, total=total)
-
-        def on_epoch(seed: int, log):
-            note = f"seed {seed} epoch {log.epoch}: loss {log.loss:.4f}, valid NDCG@10 {log.valid['NDCG@10']:.4f}"
-            bar.update(task, note=note)
-            bar.console.log(note + f" ({log.seconds:.0f}s)")
-
-        summary = train_dataset(dataset, options, run_dir, resume=resume, overwrite=overwrite,
-                                progress=progress, on_epoch=on_epoch)
-
+    with rich_progress() as progress:
+        result = run_stage(TrainStage(dataset, options, run_dir), resume=resume, overwrite=overwrite,
+                           progress=progress, command=["curator", *sys.argv[1:]])
+    summary = result.summary
     if as_json:
         print(json.dumps(summary, indent=2))
         return
+    if result.already_done:
+        console.print(f"{run_dir} already holds this run: nothing to do", highlight=False)
     console.print(results_table(summary))
     gpu_memory = summary["peak_gpu_memory_mib"]
     memory = f"peak memory {summary['peak_memory_mib']:.0f} MiB" + (

@@ -45,16 +45,23 @@ def atomic_output_dir(out_dir: Path, *, overwrite: bool = False) -> Iterator[Pat
     try:
         yield staging
         check_output_free(out_dir, overwrite)  # something may have appeared there meanwhile
-        if out_dir.exists():
-            retired = out_dir.parent / f".{out_dir.name}.old-{token}"
-            os.rename(out_dir, retired)
-            os.rename(staging, out_dir)
-            shutil.rmtree(retired)
-        else:
-            os.rename(staging, out_dir)
+        publish(staging, out_dir)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+def publish(staging: Path, out_dir: Path) -> None:
+    """Rename the complete folder `staging` to `out_dir` (same file system). An existing `out_dir` is moved
+    aside first and deleted only once the new one is in place."""
+    if out_dir.exists():
+        retired = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+        os.rename(out_dir, retired)
+        os.rename(staging, out_dir)
+        shutil.rmtree(retired)
+    else:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(staging, out_dir)
 
 
 def atomic_write_file(target: Path, write: Callable[[Path], None]) -> None:

@@ -22,7 +22,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curator import __version__
-from curator.data.atomic import atomic_output_dir
 from curator.data.hashing import content_hash, table_hash
 from curator.data.ordering import check_sequences, sequence_bounds, sort_by_position
 from curator.data.schema import (
@@ -33,6 +32,7 @@ from curator.data.schema import (
     MANIFEST_FILE,
     REQUIRED_FILES,
     SCHEMA_VERSION,
+    STAGE_FILE,
     USERS_FILE,
     USERS_REQUIRED,
     check_attribute_columns,
@@ -69,8 +69,9 @@ class Dataset:
 
     @property
     def extras(self) -> list[str]:
-        """Names of the optional things in the folder (e.g. 'labels', 'ledger.parquet', 'profiles')."""
-        return sorted(entry.name for entry in self.path.iterdir() if entry.name not in REQUIRED_FILES)
+        """Names of the optional things in the folder (e.g. 'labels', 'ledger.parquet', 'profiles'); the record
+        of the stage that wrote the folder is not one of them."""
+        return sorted(entry.name for entry in self.path.iterdir() if entry.name not in (*REQUIRED_FILES, STAGE_FILE))
 
     def sequence_bounds(self) -> np.ndarray:
         """Row offsets of each user's sequence: user k (row k of `users`) is rows bounds[k]:bounds[k+1]
@@ -184,7 +185,7 @@ def _first_missing(values: pa.ChunkedArray, allowed: pa.ChunkedArray) -> str | N
 
 
 def write_dataset(
-    out_dir: str | Path,
+    folder: str | Path,
     interactions: pa.Table,
     items: pa.Table,
     users: pa.Table,
@@ -196,15 +197,14 @@ def write_dataset(
     parent: Dataset | None = None,
     notes: Sequence[str] = (),
     extra_files: Mapping[str, pa.Table | Path] | None = None,
-    overwrite: bool = False,
 ) -> Dataset:
-    """Validate the tables, write a complete dataset folder atomically, and return it loaded.
+    """Validate the tables, write them as a dataset folder into `folder` (made if missing), and return it.
 
     `interactions` may come in any row order; rows are grouped by user in the order of the `users` rows
     and sorted by position, which must run 0..n-1 per user. `extra_files` maps a relative path inside the folder
     (e.g. 'labels/noise.parquet') to a table (written as Parquet) or an existing file/folder (copied).
-    An existing `out_dir` is an OptionError unless `overwrite`; it is replaced only once the new folder
-    is complete.
+    Writing is not atomic by itself: stages write into the folder their envelope renames into place
+    (curator.run.stage), other callers into `curator.data.atomic.atomic_output_dir`.
     """
     validate_columns(interactions, items, users)
     validate_references(interactions, items, users)
@@ -231,18 +231,16 @@ def write_dataset(
         "notes": list(notes),
         "extra_files": sorted(extra_files),
     }
-    out_dir = Path(out_dir)
-    with atomic_output_dir(out_dir, overwrite=overwrite) as staging:
-        pq.write_table(interactions, staging / INTERACTIONS_FILE)
-        pq.write_table(items, staging / ITEMS_FILE)
-        pq.write_table(users, staging / USERS_FILE)
-        for relative, content in extra_files.items():
-            _write_extra(staging / relative, content)
-        # The manifest goes last: a folder with a manifest has everything the manifest describes.
-        (staging / MANIFEST_FILE).write_text(
-            json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
-    return Dataset(path=out_dir, interactions=interactions, items=items, users=users, manifest=manifest)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(interactions, folder / INTERACTIONS_FILE)
+    pq.write_table(items, folder / ITEMS_FILE)
+    pq.write_table(users, folder / USERS_FILE)
+    for relative, content in extra_files.items():
+        _write_extra(folder / relative, content)
+    # The manifest goes last: a folder with a manifest has everything the manifest describes.
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return Dataset(path=folder, interactions=interactions, items=items, users=users, manifest=manifest)
 
 
 def _check_extra_path(relative: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +28,20 @@ def content_hash(tables: Mapping[str, pa.Table]) -> str:
     for name in sorted(tables):
         _update_with_bytes(digest, name.encode())
         _update_with_table(digest, tables[name])
+    return digest.hexdigest()
+
+
+def path_digest(path: Path) -> str:
+    """sha256 of a file's bytes, or of a folder's files (relative names and bytes, in name order): the
+    identity of an input that is not a dataset folder (a source to import, an adapter)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        digest.update(str(file.relative_to(path) if file != path else file.name).encode() + b"\0")
+        with file.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 

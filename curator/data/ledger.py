@@ -197,24 +197,24 @@ def read_ledger(dataset: Dataset) -> pa.Table:
 
 
 def write_curated(
-    out_dir: str | Path,
+    folder: str | Path,
     input_dataset: Dataset,
     ledger: pa.Table,
     stage: str,
     config: Mapping[str, Any],
     command: Sequence[str],
     *,
+    name: str,
     extra_files: Mapping[str, pa.Table] | None = None,
-    overwrite: bool = False,
 ) -> Dataset:
-    """Apply `ledger` to `input_dataset` and write the result as a new dataset folder, with the ledger as
-    `ledger.parquet` (plus the stage's `extra_files`, e.g. its score table) and the input as its parent.
-    The input's other extras (profiles, labels) are not carried over: positions have moved."""
+    """Apply `ledger` to `input_dataset` and write the result into `folder` as the dataset `name`, with the
+    ledger as `ledger.parquet` (plus the stage's `extra_files`, e.g. its score table) and the input as its
+    parent. The input's other extras (profiles, labels) are not carried over: positions have moved."""
     output = apply_ledger(input_dataset.tables, ledger)
     counts = ", ".join(f"{count} {action}" for action, count in ledger_counts(ledger).items() if count)
     return write_dataset(
-        out_dir, *output, name=Path(out_dir).name, source=input_dataset.manifest.get("source"),
+        folder, *output, name=name, source=input_dataset.manifest.get("source"),
         command=command, config={"stage": stage, **config}, parent=input_dataset,
         notes=[f"{stage}: {counts or 'no edits'} (every change is in {LEDGER_FILE})"],
-        extra_files={LEDGER_FILE: ledger, **(extra_files or {})}, overwrite=overwrite,
+        extra_files={LEDGER_FILE: ledger, **(extra_files or {})},
     )

@@ -26,6 +26,7 @@ from scipy.stats import rankdata
 
 from curator.data.collaborative import TrainingInteractions, item_popularity, training_interactions
 from curator.data.dataset import Dataset
+
 # The window and the factors: as the denoiser reads them.
 from curator.denoise.context import DEFAULT_FACTOR_RANK, LOCAL_WINDOW, CollaborativeStats
 from curator.denoise.item_states import item_texts

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from curator.data.collaborative import TrainingInteractions, item_popularity
-from curator.stages.item_sampling import ItemSampler
+from curator.data.sampling import ItemSampler
 
 CORRUPTION_RATE = 0.1  # share of positions swapped: the noise level the calibration is fitted at
 # --noise-dist: (share of uniform draws among the training swaps, among the calibration swaps); the rest

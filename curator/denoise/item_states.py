@@ -18,13 +18,13 @@ from dataclasses import dataclass
 import torch
 
 from curator.data.dataset import Dataset
-from curator.stages.profile_data import item_texts as text_lines
+from curator.data.item_text import item_texts as text_lines
 
 MAX_ITEM_TOKENS = 32  # an item's text is its title and a few fields: enough, and it bounds the cost
 
 
 def item_texts(dataset: Dataset) -> list[str]:
-    """What the LLM reads of each item (profile_data.item_texts); an item without text is read as its id,
+    """What the LLM reads of each item (curator.data.item_text.item_texts); an item without text is read as its id,
     since a text of no tokens has no hidden state to pool."""
     return [text or item for text, item in zip(text_lines(dataset), dataset.items["item_id"].to_pylist())]
 

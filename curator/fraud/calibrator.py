@@ -55,8 +55,8 @@ from curator.fraud.config import DetectorConfig
 from curator.fraud.evidence import SHARED_INPUTS, Evidence, user_evidence
 from curator.fraud.features import UserSignal
 from curator.fraud.simulate import with_simulated_attack
+from curator.run.progress import Progress, Silent
 from curator.seeds import derive_seed
-from curator.stages.progress import Silent, StageProgress
 
 SIMULATIONS_TASK = "simulated attacks"  # progress: one step per attack type and budget
 ANY_KIND = "any"  # the model of every simulated fake, on the shared inputs only
@@ -110,7 +110,7 @@ class Simulation:
 
 
 def simulate_attacks(dataset: Dataset, config: DetectorConfig, vectors: np.ndarray | None,
-                     signals: Sequence[UserSignal] = (), progress: StageProgress | None = None) -> list[Simulation]:
+                     signals: Sequence[UserSignal] = (), progress: Progress | None = None) -> list[Simulation]:
     """One simulation per attack type and budget of `config`, each from its own seed."""
     progress = progress or Silent()
     progress.start(SIMULATIONS_TASK, total=len(config.attacks) * len(config.budgets))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from curator.errors import OptionError
-from curator.stages.inject_attacks import ATTACKS
+from curator.inject.attacks import ATTACKS
 
 FRAUD_ACTIONS = ("drop", "reweight")
 
@@ -33,7 +33,7 @@ class DetectorConfig:
 class DefenseConfig:
     user_threshold: float = 0.5  # act on users with p(fake) >= this
     action: str = "drop"
-    gamma: float = 2.0  # reweight: the exponent of the weight curve (weights.py)
+    gamma: float = 2.0  # reweight: the exponent of the weight curve (actions.py)
 
     def validate(self) -> None:
         if not 0 <= self.user_threshold <= 1:
@@ -42,3 +42,17 @@ class DefenseConfig:
             raise OptionError(f"--fraud-action: unknown action '{self.action}' (one of {', '.join(FRAUD_ACTIONS)})")
         if self.gamma <= 0:
             raise OptionError(f"--gamma {self.gamma} must be positive")
+
+
+@dataclass(frozen=True)
+class DefendConfig:
+    """Everything `curator defend` is run with: the detector, the defense, and the LLM-derived inputs."""
+
+    detector: DetectorConfig = DetectorConfig()
+    defense: DefenseConfig = DefenseConfig()
+    embedding_model: str | None = None  # item text vectors (default all-MiniLM-L6-v2); read when detector.use_text
+    denoiser: str | None = None  # a denoise adapter whose p(noise) of each user's items is a signal; None: unused
+
+    def validate(self) -> None:
+        self.detector.validate()
+        self.defense.validate()

@@ -19,18 +19,18 @@ import numpy as np
 from curator.data.collaborative import training_interactions
 from curator.data.dataset import Dataset
 from curator.denoise.context import CollaborativeStats
+from curator.denoise.inference import DenoiseRun, encode_items, load_model
 from curator.errors import InputError
 from curator.fraud.features import per_user_mean_and_max
 from curator.llm.config import EngineConfig
-from curator.stages.denoise import DenoiseRun, encode_items, load_model
-from curator.stages.progress import Silent, StageProgress
+from curator.run.progress import Progress, Silent
 
 PREFIX = "denoiser_noise"  # the signal's columns: denoiser_noise_mean, denoiser_noise_max
 
 
 class DenoiserSignal:
     def __init__(self, dataset: Dataset, adapter: str, engine_config: EngineConfig,
-                 progress: StageProgress | None = None):
+                 progress: Progress | None = None):
         self.dataset, self.adapter, self.engine_config = dataset, adapter, engine_config
         self.progress = progress or Silent()
         self.items = dataset.items["item_id"].combine_chunks()

@@ -14,7 +14,7 @@ from curator.fraud.calibrator import Calibrator, fit_calibrator, prior_adjusted,
 from curator.fraud.config import DetectorConfig
 from curator.fraud.evidence import Evidence, user_evidence
 from curator.fraud.features import UserSignal
-from curator.stages.progress import StageProgress
+from curator.run.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Detection:
 
 
 def detect(dataset: Dataset, config: DetectorConfig, vectors: np.ndarray | None,
-           signals: Sequence[UserSignal] = (), progress: StageProgress | None = None) -> Detection:
+           signals: Sequence[UserSignal] = (), progress: Progress | None = None) -> Detection:
     """`vectors`: item text vectors (features_text.item_vectors), or None for collaborative signals only."""
     config.validate()
     vectors = vectors if config.use_text else None

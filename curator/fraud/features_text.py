@@ -17,10 +17,10 @@ import pyarrow.parquet as pq
 
 from curator.data.collaborative import training_interactions
 from curator.data.dataset import Dataset
+from curator.data.item_text import item_texts
 from curator.fraud.features import FeatureTable
 from curator.llm.embeddings import TextEmbedder
-from curator.stages.profile import PROFILE_FILE
-from curator.stages.profile_data import item_texts
+from curator.profile.config import PROFILE_FILE
 
 
 def item_vectors(dataset: Dataset, embedder: TextEmbedder) -> np.ndarray:

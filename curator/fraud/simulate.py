@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from curator.data.dataset import Dataset
-from curator.stages.inject_attacks import make_attack
+from curator.inject.attacks import make_attack
 
 
 def with_simulated_attack(dataset: Dataset, attack: str, fake_fraction: float, targets: int,

@@ -15,7 +15,6 @@ from typing import Any
 import torch
 from packaging.version import Version
 
-
 CPU_MIN_BITSANDBYTES = Version("0.47")
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

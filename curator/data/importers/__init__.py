@@ -1,17 +1,18 @@
 """Importers: one per source format, one registry, one pipeline.
 
-An importer reads its source into `SourceTables`; `import_dataset` does the rest for all of them:
-order interactions into sequences, complete the items and users tables, validate and write the folder.
+An importer reads its source into `SourceTables`; `write_imported` does the rest for all of them:
+order interactions into sequences, complete the items and users tables, validate and write the folder
+(`curator data import` runs it as a stage: curator.stages.data_import).
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curator.data.atomic import check_not_overlapping, check_output_free
 from curator.data.dataset import Dataset, write_dataset
 from curator.data.importers.common import SourceTables, build_items, build_users, describe_files
 from curator.data.importers.delimited import read_csv
@@ -63,45 +64,51 @@ def resolve_source(source: str, format: str | None) -> tuple[Path, str]:
     return path, format
 
 
-def import_dataset(
-    source: str,
-    out_dir: str | Path,
-    *,
-    format: str | None = None,
-    name: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    overwrite: bool = False,
-    command: Sequence[str] = (),
-) -> Dataset:
-    """Read `source` in `format` and write it as a dataset folder at `out_dir`.
+@dataclass(frozen=True)
+class ImportConfig:
+    format: str | None = None  # None: a shortcut's own format
+    name: str | None = None  # None: the file or folder name
+    options: Mapping[str, Any] = field(default_factory=dict)  # the reader's keyword options
 
-    `options` are the reader's keyword options (e.g. {'variant': 'noisy'} for llm4dsr); one the format
+    def validate(self) -> None:
+        if self.format is not None and self.format not in IMPORTERS:
+            raise OptionError(f"--format: unknown format '{self.format}' (one of {', '.join(IMPORTERS)})")
+
+    def reader_options(self, format: str) -> dict[str, Any]:
+        """`options`, checked against what the reader of `format` takes."""
+        unknown = sorted(set(self.options) - set(import_options(format)))
+        if unknown:
+            raise OptionError(f"format {format} does not take option(s): {', '.join(unknown)}")
+        return dict(self.options)
+
+
+def source_files(path: Path) -> list[Path]:
+    """The files a source is read from: the file or folder itself, or a RecBole prefix's NAME.* files."""
+    return [path] if path.exists() else sorted(path.parent.glob(f"{path.name}.*"))
+
+
+def write_imported(folder: Path, path: Path, format: str, config: ImportConfig, command: Sequence[str]) -> Dataset:
+    """Read `path` in `format` and write it as a dataset folder into `folder`.
+
+    `config.options` are the reader's keyword options (e.g. {'variant': 'noisy'} for llm4dsr); one the format
     does not take is an OptionError.
     """
-    out_dir = Path(out_dir)
-    check_output_free(out_dir, overwrite)  # before the slow part
-    path, format = resolve_source(source, format)
-    options = dict(options or {})
-    unknown = sorted(set(options) - set(import_options(format)))
-    if unknown:
-        raise OptionError(f"format {format} does not take option(s): {', '.join(unknown)}")
-    check_not_overlapping([path], out_dir)
+    options = config.reader_options(format)
     tables = IMPORTERS[format](path, **options)
     interactions = order_interactions(tables.interactions)
     items, item_notes = build_items(interactions["item_id"], tables.items, tables.items_file)
     users = build_users(interactions["user_id"], tables.users, tables.users_file)
     return write_dataset(
-        out_dir,
+        folder,
         interactions,
         items,
         users,
-        name=name or _default_name(path),
+        name=config.name or _default_name(path),
         source={"format": format, "files": describe_files(tables.files)},
         command=command,
         config={"format": format, **{key: str(value) for key, value in options.items()}},
         notes=[*tables.notes, *item_notes],
         extra_files=tables.labels,
-        overwrite=overwrite,
     )
 
 

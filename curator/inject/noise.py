@@ -13,8 +13,8 @@ import pyarrow as pa
 
 from curator.data.collaborative import item_popularity, training_interactions
 from curator.data.dataset import Dataset
+from curator.data.sampling import ItemSampler
 from curator.data.table_edits import set_values
-from curator.stages.item_sampling import ItemSampler
 
 NOISE_DISTRIBUTIONS = ("uniform", "popularity")
 

@@ -1,4 +1,4 @@
-"""What the profile prompts see: which users and items, each item's fields, each user's training history.
+"""What the profile prompts see: which users and items, and each user's training history.
 
 A user's history is the training part of the leave-one-out split only (recsys.data.LeaveOneOut: the
 last two items of a user with three or more are validation and test targets), so that profiles never
@@ -7,8 +7,6 @@ carry the items that evaluation will ask for.
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,31 +14,6 @@ from curator.data.dataset import Dataset
 from curator.data.sequences import user_sequences
 from curator.errors import OptionError
 from recsys.data import LeaveOneOut
-
-FIELD_LIMIT = 500  # characters kept of one item field: bounds the prompt whatever the catalog holds
-WHITESPACE = re.compile(r"\s+")
-
-
-def clean_text(text: str) -> str:
-    """HTML entities decoded (&amp; -> &), whitespace and newlines collapsed, at most FIELD_LIMIT characters."""
-    return WHITESPACE.sub(" ", html.unescape(text)).strip()[:FIELD_LIMIT]
-
-
-def item_fields(dataset: Dataset) -> dict[str, dict[str, str]]:
-    """item_id -> {column: cleaned text} for every non-empty text column (title first)."""
-    columns = [name for name in dataset.items.column_names if name != "item_id"]
-    fields: dict[str, dict[str, str]] = {}
-    for row in dataset.items.select(["item_id", *columns]).to_pylist():
-        cleaned = {name: clean_text(row[name]) for name in columns if row[name] is not None}
-        fields[row["item_id"]] = {name: text for name, text in cleaned.items() if text}
-    return fields
-
-
-def item_texts(dataset: Dataset) -> list[str]:
-    """One line per item, in items-table order: its text fields (title first), joined by ' | ' ("" for an
-    item without text)."""
-    fields = item_fields(dataset)
-    return [" | ".join(fields[item].values()) for item in dataset.items["item_id"].to_pylist()]
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ thresholds, AUROC, ECE, a reliability diagram) and replacement accuracy on the n
 the first candidate is the original item; hit@10: the original is among the first ten). Candidates and
 originals are compared by item id, or by title where the labels only know the original's title.
 For each baseline: the same detection metrics of its raw scores (ranks, not probabilities: AUROC is the
-fair comparison).
+fair comparison). `write_report` writes the report folder: REPORT_FILE and RELIABILITY_FILE.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,25 @@ import pyarrow.parquet as pq
 
 from curator.data.dataset import Dataset
 from curator.denoise.baselines import BASELINE_NAMES, baseline_scores
+from curator.denoise.cleaning import read_scores
 from curator.denoise.scores import noise_truth
-from curator.errors import InputError
+from curator.errors import InputError, OptionError
 from curator.evaluation.detection import detection_report, reliability_diagram, replacement_accuracy
-from curator.stages.inject import NOISE_LABELS
+from curator.inject.config import NOISE_LABELS
 
+REPORT_FILE = "report.json"
 RELIABILITY_FILE = "reliability.png"
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    baselines: tuple[str, ...] = BASELINE_NAMES  # computed in the same run, on the same interactions
+    seed: int = 0  # of the random baseline
+
+    def validate(self) -> None:
+        for name in self.baselines:
+            if name not in BASELINE_NAMES:
+                raise OptionError(f"unknown baseline '{name}' (one of {', '.join(BASELINE_NAMES)})")
 
 
 def noise_labels(dataset: Dataset) -> pa.Table:
@@ -62,7 +77,7 @@ def replacement_report(scores: pa.Table, truth: np.ndarray, labels: pa.Table, no
 
 def evaluate_denoising(denoised: Dataset, noisy: Dataset, scores: pa.Table, report_dir: Path, *,
                        baselines: tuple[str, ...] = BASELINE_NAMES, seed: int = 0) -> dict[str, Any]:
-    """The report (also written to report_dir/report.json with the reliability diagram)."""
+    """The report, as report.json holds it; the reliability diagram goes to report_dir/RELIABILITY_FILE."""
     check_parent(denoised, noisy)
     labels = noise_labels(noisy)
     truth = noise_truth(scores, labels)
@@ -77,4 +92,13 @@ def evaluate_denoising(denoised: Dataset, noisy: Dataset, scores: pa.Table, repo
     for name in baselines:
         baseline = baseline_scores(noisy, name, seed=seed)
         report["baselines"][name] = detection_report(noise_truth(baseline, labels), baseline["score"].to_numpy())
+    return report
+
+
+def write_report(folder: Path, denoised: Dataset, noisy: Dataset, config: EvaluateConfig) -> dict[str, Any]:
+    """Evaluate the `curator denoise` output `denoised` against the known noise of its input `noisy`, and
+    write the report folder into `folder`; return the report."""
+    report = evaluate_denoising(denoised, noisy, read_scores(denoised), folder, baselines=config.baselines,
+                                seed=config.seed)
+    (folder / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report

@@ -32,9 +32,9 @@ from curator.data.collaborative import (
     training_interactions,
 )
 from curator.data.dataset import Dataset
+from curator.data.sampling import ItemSampler
 from curator.data.splits import HELD_OUT
 from curator.errors import OptionError
-from curator.stages.item_sampling import ItemSampler
 
 ATTACKS = ("random", "bandwagon", "segment", "sequential")
 BANDWAGON_SHARE = 0.1  # fraction of the catalog, most popular first, that bandwagon fillers come from

@@ -1,0 +1,227 @@
+"""`curator denoise`'s work: score every training interaction, edit the confident ones.
+
+For each user, one pass of the denoiser over its training sequence gives p = the calibrated probability
+that each interaction is noise, at the share of noise the calibration was fitted on. Once every user is
+scored, p is restated at the data's own share (`--noise-share`, estimated from the scores by default and
+never above the fitted share: curator.denoise.noise_share). Positions with p >= threshold are edited,
+highest p first, at most `max_edits` per user: replaced by the ranker's best catalog item (never one
+already in the sequence, never free text) when the ranker's confidence in it is >= replace_threshold,
+else removed. Validation and test targets are never scored nor touched.
+
+Work is planned in chunks of CHUNK_USERS users; each finished chunk (its scores, then its decisions) goes
+to the work folder, so a killed run resumes, and a shard (`--shard K/N`) scores every N-th chunk. Once
+every chunk is scored, the share is estimated, the decisions are taken and the output is written: the
+cleaned dataset, its ledger (input + ledger = output, exactly) and `scores.parquet`, one row per training
+interaction. The item vectors are kept in the user cache (curator.denoise.vector_cache), so a resumed run,
+or a second run with another threshold, does not encode the catalog again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curator.data.dataset import Dataset
+from curator.data.ledger import Edit, build_ledger, ledger_counts, write_curated
+from curator.denoise.calibration import Calibration
+from curator.denoise.denoiser import denoiser_meta
+from curator.denoise.inference import DenoiseRun, load_run
+from curator.denoise.noise_share import estimate_share, restate
+from curator.errors import OptionError
+from curator.llm.adapters import adapter_folder
+from curator.llm.config import EngineConfig
+from curator.run.progress import Progress
+from curator.run.sharding import Shard
+from curator.run.workfolder import WorkFolder
+
+DEFAULT_ADAPTER = "denoise-ml100k"
+SCORES_FILE = "scores.parquet"
+CHUNK_USERS = 64
+
+SCORES_SCHEMA = pa.schema([
+    pa.field("user_id", pa.string()),
+    pa.field("position", pa.int32()),
+    pa.field("item_id", pa.string()),
+    pa.field("score", pa.float64()),  # calibrated p(noise), at the data's share of noise
+    pa.field("action", pa.string()),  # keep, remove or replace
+    pa.field("new_item", pa.string()),  # replace: the item put in its place
+    pa.field("candidates", pa.list_(pa.string())),  # edited positions: the ranker's best items, best first
+    pa.field("candidate_confidences", pa.list_(pa.float64())),
+])
+# a chunk's scores before the decisions: p at the share the calibration was fitted on, users in order
+FITTED_SCHEMA = pa.schema([pa.field("user", pa.int32()), pa.field("p", pa.float64())])
+
+
+@dataclass(frozen=True)
+class DenoiseConfig:
+    threshold: float = 0.9
+    max_edits: int | None = None  # per user; None: no limit
+    replace_threshold: float = 0.5
+    adapter: str = DEFAULT_ADAPTER
+    candidates: int = 10  # ranked candidates kept in the score table for each edited position
+    noise_share: float | str = "auto"  # the data's share of noise that p is restated at; "auto": estimated
+
+    def stated_share(self) -> float | None:
+        """The share given as --noise-share; None for "auto"."""
+        if self.noise_share == "auto":
+            return None
+        try:
+            share = float(self.noise_share)
+        except ValueError:
+            raise OptionError(f"--noise-share {self.noise_share}: give auto or a share in (0, 1)") from None
+        if not 0.0 < share < 1.0:
+            raise OptionError(f"--noise-share {self.noise_share}: a share of noise is in (0, 1)")
+        return share
+
+    def validate(self) -> None:
+        for name in ("threshold", "replace_threshold"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise OptionError(f"--{name.replace('_', '-')} {value} is not a probability in [0, 1]")
+        if self.max_edits is not None and self.max_edits < 1:
+            raise OptionError(f"--max-edits {self.max_edits}: give at least 1 (or leave it out for no limit)")
+        if self.candidates < 1:
+            raise OptionError(f"--candidates {self.candidates}: at least one candidate is needed")
+        self.stated_share()
+
+
+@dataclass(frozen=True)
+class NoiseShare:
+    fitted: float  # the share of noise the adapter's calibration was fitted on
+    used: float  # the share p was restated at
+    estimated: bool  # `used` was estimated from the data (--noise-share auto)
+
+
+def chunk_plan(users: int) -> list[range]:
+    """The users of each chunk, in order: the same plan in every shard and every resumed run."""
+    return [range(start, min(start + CHUNK_USERS, users)) for start in range(0, users, CHUNK_USERS)]
+
+
+class Cleaning:
+    """One `curator denoise` run over its work folder: the score pass (a shard's chunks), then, once every
+    chunk is scored, p restated at the data's share of noise, the decide pass and the output. The denoiser
+    is loaded only when a pass has a chunk left to compute."""
+
+    def __init__(self, dataset: Dataset, config: DenoiseConfig, engine_config: EngineConfig, work: WorkFolder,
+                 progress: Progress):
+        self.dataset, self.config, self.engine_config = dataset, config, engine_config
+        self.work, self.progress = work, progress
+        self.chunks = chunk_plan(len(dataset.users))
+        self._run: DenoiseRun | None = None
+
+    def model(self) -> DenoiseRun:
+        if self._run is None:
+            self._run = load_run(self.dataset, self.config.adapter, self.engine_config, self.progress)
+        return self._run
+
+    def score(self, shard: Shard) -> int:
+        """Score `shard`'s chunks not yet in the work folder (p at the calibration's fitted share,
+        FITTED_SCHEMA); the number of chunks scored so far, by every shard."""
+        owned = [k for k in range(len(self.chunks)) if shard.owns(k)]
+        mine = [k for k in owned if not self.work.has_chunk("scores", k)]
+        if mine:
+            self.model()  # before the users' bar: loading may encode the catalog, a task of its own
+        self.progress.start("users", total=sum(len(self.chunks[k]) for k in owned),
+                            done=sum(len(self.chunks[k]) for k in owned if k not in mine))
+        for k in mine:
+            p = [self.model().probabilities(user) for user in self.chunks[k]]
+            users = np.repeat(np.arange(self.chunks[k].start, self.chunks[k].stop), [len(q) for q in p])
+            self.work.write_chunk("scores", k, pa.table({"user": users.astype(np.int32), "p": np.concatenate(p)},
+                                                        schema=FITTED_SCHEMA))
+            self.progress.advance("users", len(self.chunks[k]))
+        return self.chunks_scored()
+
+    def chunks_scored(self) -> int:
+        return sum(self.work.has_chunk("scores", k) for k in range(len(self.chunks)))
+
+    def restated(self) -> tuple[list[np.ndarray], NoiseShare]:
+        """Every user's p restated at the data's share of noise (all chunks scored), and that share."""
+        fitted = pa.concat_tables([self.work.read_chunk("scores", k) for k in range(len(self.chunks))])
+        p_fitted = fitted["p"].to_numpy()
+        calibration = Calibration.from_dict(self.meta()["calibration"])
+        share = noise_share(p_fitted, calibration.share, self.config)
+        p = restate(p_fitted, share.fitted, share.used)
+        per_user = np.bincount(fitted["user"].to_numpy(), minlength=len(self.dataset.users))
+        return np.split(p, np.cumsum(per_user)[:-1]), share
+
+    def decide(self, p_of_user: list[np.ndarray]) -> pa.Table:
+        """The score table (SCORES_SCHEMA) of every chunk: those already in the work folder, the others
+        decided now from `p_of_user` (the restated p) and written there."""
+        undecided = [k for k in range(len(self.chunks)) if not self.work.has_chunk("decisions", k)]
+        if undecided:
+            self.model()  # before the decisions' bar, as in the score pass
+        self.progress.start("decisions", total=len(self.dataset.users),
+                            done=sum(len(self.chunks[k]) for k in range(len(self.chunks)) if k not in undecided))
+        for k in undecided:
+            rows = [row for user in self.chunks[k]
+                    for row in decide_user(self.model(), user, p_of_user[user], self.config)]
+            self.work.write_chunk("decisions", k, pa.Table.from_pylist(rows, schema=SCORES_SCHEMA))
+            self.progress.advance("decisions", len(self.chunks[k]))
+        return pa.concat_tables([self.work.read_chunk("decisions", k) for k in range(len(self.chunks))])
+
+    def write(self, folder: Path, *, name: str, command: list[str]) -> dict[str, Any]:
+        """Restate, decide and write the cleaned dataset `name` into `folder` (every chunk scored); the
+        ledger's counts and the share of noise."""
+        p_of_user, share = self.restated()
+        scores = self.decide(p_of_user)
+        ledger = build_ledger(self.dataset.tables, edits_of(scores, self.config), stage="denoise",
+                              model=self.meta().get("base_model"), adapter=self.config.adapter)
+        write_curated(folder, self.dataset, ledger, "denoise",
+                      {**asdict(self.config), "share_of_noise": asdict(share),
+                       "engine": self.engine_config.to_dict()},
+                      command, name=name, extra_files={SCORES_FILE: scores})
+        return {"edits": ledger_counts(ledger), "share_of_noise": asdict(share)}
+
+    def meta(self) -> dict[str, Any]:
+        """What `curator adapt` recorded in the adapter folder (its calibration, its base model)."""
+        return denoiser_meta(adapter_folder(self.config.adapter))
+
+
+def decide_user(run: DenoiseRun, user: int, p: np.ndarray, config: DenoiseConfig) -> list[dict[str, Any]]:
+    """Score table rows of one user's training interactions, scored `p`, with the decisions taken."""
+    items = run.sequences[user]
+    rows = [{"user_id": run.user_ids[user], "position": position, "item_id": run.item_ids[item],
+             "score": float(score), "action": "keep", "new_item": None, "candidates": None,
+             "candidate_confidences": None} for position, (item, score) in enumerate(zip(items, p))]
+    flagged = [int(k) for k in np.lexsort((np.arange(len(p)), -p)) if p[k] >= config.threshold]
+    taken = set(run.whole_sequences[user].tolist())
+    for position in flagged[:config.max_edits]:
+        found = run.denoiser.replacements(run.stats, user, items, items, position, run.text_space,
+                                          exclude=np.fromiter(taken, np.int64), k=config.candidates)
+        row = rows[position]
+        row["candidates"] = list(run.item_ids[found.items])
+        row["candidate_confidences"] = found.confidence.tolist()
+        if len(found.items) and found.confidence[0] >= config.replace_threshold:
+            row["action"], row["new_item"] = "replace", run.item_ids[found.items[0]]
+            taken.add(int(found.items[0]))
+        else:
+            row["action"] = "remove"
+    return rows
+
+
+def noise_share(p: np.ndarray, fitted: float, config: DenoiseConfig) -> NoiseShare:
+    """The share of noise to restate `p` (calibrated at `fitted`) at: --noise-share, or estimated."""
+    stated = config.stated_share()
+    if stated is None:
+        return NoiseShare(fitted, estimate_share(p, fitted), estimated=True)
+    return NoiseShare(fitted, stated, estimated=False)
+
+
+def edits_of(scores: pa.Table, config: DenoiseConfig) -> list[Edit]:
+    """The ledger's edits: every row of the score table whose action is not keep."""
+    edits = []
+    for row in scores.filter(pc.not_equal(scores["action"], "keep")).to_pylist():
+        edits.append(Edit(user_id=row["user_id"], action=row["action"], position=row["position"],
+                          new_item=row["new_item"], score=row["score"], threshold=config.threshold))
+    return edits
+
+
+def read_scores(dataset: Dataset) -> pa.Table:
+    """The score table (SCORES_SCHEMA) a `curator denoise` output holds."""
+    return pq.read_table(dataset.path / SCORES_FILE)

@@ -1,0 +1,421 @@
+"""`curator adapt`'s work: train a denoiser on self-made corruptions of the data's own training sequences,
+and save it as an adapter folder (curator.denoise.denoiser).
+
+1. Set-up (`TrainingSet`, `Trainee`): users with at least MIN_TRAIN_ITEMS training items are split (by
+   seed): most train the head and the LoRA adapter; a held-out share is never trained on. Half of the
+   held-out users fit the calibration, the other half measure it (AUROC, ECE, precision at the thresholds)
+   for the card.
+2. The steps (`train_steps`): each draws a batch of training users and corrupts their sequences afresh
+   (curator.denoise.corruption), from a random stream of (seed, step): a resumed run sees exactly the steps
+   it would have. A batch holds about `positions_per_step` labelled positions (8 users of MovieLens-100K's
+   ~106 training items, ~105 of Amazon Toys' ~8-item windows), so what a step learns from, and what it
+   costs through the LLM, does not depend on how long the data's sequences are; `users_per_step` fixes the
+   count instead. Loss: binary cross-entropy at every position (every position of every sequence is a
+   label). The first `warmup_steps` train the head alone on the base model's item vectors (computed once):
+   they cost milliseconds. The LoRA steps after them run the top layers for every item of the batch, which
+   costs seconds on a CPU; starting them from a trained head (linear probing, then fine-tuning) spends
+   them on what text adds, not on learning what co-occurrence already says.
+3. Calibration (`calibrate`) on the held-out users, with the adapter fixed.
+4. The replacement ranker (`fit_ranker`) is fitted last, on swapped positions of training users.
+5. The report and the adapter folder (`save_adapter`): LoRA weights, head, ranker, meta and card.
+
+The work folder keeps the item texts' pass through the frozen layers and a checkpoint every
+CHECKPOINT_EVERY steps, so a killed run resumes. Only the top `top_layers` decoder layers carry LoRA (see
+item_states.py); on CPU bitsandbytes' 4-bit kernels have no backward pass, so the base is trained
+unquantized there (QLoRA needs CUDA: `trainable`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from curator.data.collaborative import training_interactions
+from curator.data.dataset import Dataset
+from curator.denoise.calibration import Calibration
+from curator.denoise.card import write_card
+from curator.denoise.context import CollaborativeStats, sequence_features
+from curator.denoise.corruption import NOISE_MIXES, Corrupted, Corrupter
+from curator.denoise.denoiser import Denoiser, candidate_inputs
+from curator.denoise.item_states import ItemEncoder, Trunk, item_texts
+from curator.denoise.model import DenoiserConfig, NoiseHead, ReplacementRanker
+from curator.devices import resolve_device
+from curator.errors import OptionError
+from curator.evaluation.detection import auroc, detection_report, replacement_accuracy
+from curator.llm.config import EngineConfig
+from curator.llm.engine import Engine, load_engine
+from curator.run.progress import Progress
+from curator.run.workfolder import WorkFolder
+from curator.seeds import derive_seed
+
+TASKS = ("denoise",)
+MIN_TRAIN_ITEMS = 3
+CHECKPOINT_EVERY = 20  # steps: what a kill can lose
+CURVE_EVERY = 10  # steps per point of the learning curve on the card
+CHECKPOINT_FILE = "checkpoint.pt"
+TRUNK_FILE = "trunk.pt"
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+RANKER_STEPS = 200
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    task: str = "denoise"
+    max_steps: int = 480  # warm-up steps included
+    warmup_steps: int = 400
+    time_budget: float | None = None  # seconds of training (resumed runs count what they already spent)
+    users_per_step: int | None = None  # None: as many users as hold about positions_per_step positions
+    positions_per_step: int = 800
+    learning_rate: float = 3e-3  # head
+    lora_learning_rate: float = 5e-4
+    heldout_share: float = 0.2
+    ranker_positions: int = 1000
+    noise_dist: str = "mixed"  # what the self-made swaps are drawn from (corruption.NOISE_MIXES)
+    seed: int = 0
+    denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
+
+    def validate(self) -> None:
+        if self.task not in TASKS:
+            raise OptionError(f"--task: '{self.task}' is not one of {', '.join(TASKS)}")
+        if self.max_steps < 1:
+            raise OptionError(f"--max-steps {self.max_steps}: at least one step is needed")
+        if self.warmup_steps < 0:
+            raise OptionError(f"--warmup-steps {self.warmup_steps}: give 0 or more")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise OptionError(f"--time-budget {self.time_budget}: give a positive number of seconds")
+        if self.noise_dist not in NOISE_MIXES:
+            raise OptionError(f"--noise-dist: unknown distribution '{self.noise_dist}' "
+                              f"(one of {', '.join(NOISE_MIXES)})")
+        if self.users_per_step is not None and self.users_per_step < 1:
+            raise OptionError(f"--users-per-step {self.users_per_step}: at least one user is needed")
+        if self.positions_per_step < 1:
+            raise OptionError(f"--positions-per-step {self.positions_per_step}: at least one position is needed")
+        if not 0 < self.heldout_share < 1:
+            raise OptionError(f"--heldout-share {self.heldout_share} is not a fraction in (0, 1)")
+        if not (self.denoiser.use_text or self.denoiser.use_collab):
+            raise OptionError("a denoiser needs its LLM part, its collaborative part, or both")
+        if self.denoiser.factor_rank < 1:
+            raise OptionError(f"--factor-rank {self.denoiser.factor_rank}: give at least 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def trainable(engine_config: EngineConfig) -> EngineConfig:
+    """The engine config to train with: 4-bit/8-bit bases need CUDA (see the module docstring)."""
+    if engine_config.quant != "none" and resolve_device(engine_config.device) == "cpu":
+        return replace(engine_config, quant="none")
+    return engine_config
+
+
+def train_adapter(dataset: Dataset, config: AdaptConfig, engine_config: EngineConfig, work: WorkFolder,
+                  folder: Path, *, command: list[str], progress: Progress) -> dict[str, Any]:
+    """Train the denoiser (resuming what `work` holds), calibrate it, fit its ranker and save the adapter
+    into `folder`; return the card's figures. `engine_config` is used as given (see `trainable`)."""
+    data = TrainingSet.of(dataset, config)
+    trainee = Trainee.build(dataset, config, engine_config, work, progress)
+    state = train_steps(trainee, data, config, work, progress)
+
+    vectors = trainee.vectors(data.stats.num_items)
+    denoiser = Denoiser(trainee.head, ReplacementRanker(config.denoiser), None, {})
+    report, report_sequences = calibrate(denoiser, data, config, vectors)
+    fit_ranker(denoiser, data, config, vectors)
+    report["replacement"] = replacement_report(denoiser, data.stats, vectors, report_sequences)
+
+    figures = {"steps": state["step"], "users_per_step": data.batch_users, "seconds": round(state["seconds"], 1),
+               "curve": state["curve"],
+               "users": {"train": len(data.fit_users), "calibrate": len(data.calibrate_users),
+                         "report": len(data.report_users)},
+               "heldout": report}
+    save_adapter(folder, trainee.model, denoiser, adapter_meta(trainee.engine, dataset, config, command, figures))
+    return figures
+
+
+@dataclass
+class Examples:
+    """Corrupted sequences with their collaborative features (numpy) for a set of users."""
+
+    sequences: list[Corrupted]
+    features: list[np.ndarray]
+
+    @classmethod
+    def make(cls, stats: CollaborativeStats, sequences: list[Corrupted]) -> Examples:
+        return cls(sequences, [sequence_features(stats, s.user, s.items, s.own) for s in sequences])
+
+
+@dataclass
+class TrainingSet:
+    """The data side of a run: the collaborative statistics, the users of each role, the batch size and
+    the corrupters of the training and the held-out swaps."""
+
+    stats: CollaborativeStats
+    fit_users: np.ndarray
+    calibrate_users: np.ndarray
+    report_users: np.ndarray
+    batch_users: int
+    corrupter: Corrupter
+    calibration_corrupter: Corrupter
+
+    @classmethod
+    def of(cls, dataset: Dataset, config: AdaptConfig) -> TrainingSet:
+        train = training_interactions(dataset)
+        stats = CollaborativeStats.of(train, config.denoiser.factor_rank)
+        sequences = train.sequences()
+        fit_users, calibrate_users, report_users = split_users(sequences, config)
+        training_share, calibration_share = NOISE_MIXES[config.noise_dist]
+        return cls(stats, fit_users, calibrate_users, report_users, users_per_step(config, sequences, fit_users),
+                   Corrupter(train, training_share), Corrupter(train, calibration_share, min_swaps=0))
+
+
+def split_users(sequences: list[np.ndarray], config: AdaptConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The users who train, those who fit the calibration and those who measure it (sorted)."""
+    eligible = np.array([k for k, s in enumerate(sequences) if len(s) >= MIN_TRAIN_ITEMS])
+    if len(eligible) < 10:
+        raise OptionError(f"adapt needs at least 10 users with {MIN_TRAIN_ITEMS}+ training items "
+                          f"({len(eligible)} here)")
+    order = np.random.default_rng(derive_seed(config.seed, "adapt", "split")).permutation(eligible)
+    held = max(4, round(config.heldout_share * len(order)))
+    return np.sort(order[held:]), np.sort(order[:held:2]), np.sort(order[1:held:2])
+
+
+def users_per_step(config: AdaptConfig, sequences: list[np.ndarray], fit_users: np.ndarray) -> int:
+    """The training batch's size in users: the configured count, or as many as hold positions_per_step
+    training positions at the fit users' mean sequence length."""
+    if config.users_per_step is not None:
+        return min(config.users_per_step, len(fit_users))
+    mean_length = np.mean([len(sequences[u]) for u in fit_users])
+    return int(np.clip(round(config.positions_per_step / mean_length), 1, len(fit_users)))
+
+
+@dataclass
+class Trainee:
+    """The model side of a run: the engine, its model with LoRA on the top layers, the item encoder, the
+    frozen layers' output for every item text (None without the LLM part, which never reads it), the noise
+    head and the one optimizer of head and LoRA."""
+
+    engine: Engine
+    model: Any  # the peft model
+    encoder: ItemEncoder
+    trunk: Trunk | None
+    head: NoiseHead
+    optimizer: torch.optim.Optimizer
+
+    @classmethod
+    def build(cls, dataset: Dataset, config: AdaptConfig, engine_config: EngineConfig, work: WorkFolder,
+              progress: Progress) -> Trainee:
+        torch.manual_seed(derive_seed(config.seed, "adapt", "init"))  # LoRA's and the head's initial weights
+        engine = load_engine(engine_config)
+        model = _with_lora(engine.model, config.denoiser)
+        encoder = ItemEncoder(model, engine.tokenizer, config.denoiser.top_layers)
+        trunk = _cached_trunk(work, encoder, item_texts(dataset), progress) if config.denoiser.use_text else None
+        head = NoiseHead(config.denoiser, encoder.decoder.config.hidden_size)
+        lora = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW([{"params": head.parameters(), "lr": config.learning_rate},
+                                       {"params": lora, "lr": config.lora_learning_rate}])
+        return cls(engine, model, encoder, trunk, head, optimizer)
+
+    @torch.no_grad()
+    def vectors(self, num_items: int) -> torch.Tensor:
+        """(items, D) every item's vector as the adapter now makes it; zeros without the LLM part."""
+        if self.trunk is None:
+            return torch.zeros(num_items, self.encoder.decoder.config.hidden_size)
+        return self.encoder.top(self.trunk, torch.arange(num_items))
+
+    def loss(self, examples: Examples, through_llm: bool, fixed_vectors: torch.Tensor) -> torch.Tensor:
+        """Mean BCE over every position of the batch; item vectors through the LoRA layers when
+        `through_llm`, else `fixed_vectors` (warm-up, or no LLM part)."""
+        items = np.concatenate([s.items for s in examples.sequences])
+        if through_llm:
+            unique, inverse = np.unique(items, return_inverse=True)
+            states = self.encoder.top(self.trunk, torch.from_numpy(unique))[torch.from_numpy(inverse)]
+        else:
+            states = fixed_vectors[torch.from_numpy(items)]
+        logits, offset = [], 0
+        for sequence, features in zip(examples.sequences, examples.features):
+            logits.append(self.head(torch.from_numpy(features), states[offset:offset + len(sequence.items)]))
+            offset += len(sequence.items)
+        labels = torch.from_numpy(np.concatenate([s.noisy for s in examples.sequences])).float()
+        return F.binary_cross_entropy_with_logits(torch.cat(logits), labels)
+
+    def checkpoint(self, work: WorkFolder, state: dict[str, Any]) -> None:
+        from peft import get_peft_model_state_dict
+
+        checkpoint = {"lora": get_peft_model_state_dict(self.model), "head": self.head.state_dict(),
+                      "optimizer": self.optimizer.state_dict(), "state": state}
+        work.write_file(CHECKPOINT_FILE, lambda target: torch.save(checkpoint, target))
+
+    def resume(self, work: WorkFolder) -> dict[str, Any]:
+        """Load the last checkpoint in `work`, if any; the training state it was taken at (steps done,
+        seconds spent, the learning curve so far)."""
+        from peft import set_peft_model_state_dict
+
+        file = work.path / CHECKPOINT_FILE
+        if not file.is_file():
+            return {"step": 0, "seconds": 0.0, "curve": []}
+        saved = torch.load(file, weights_only=False)
+        set_peft_model_state_dict(self.model, saved["lora"])
+        self.head.load_state_dict(saved["head"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        return saved["state"]
+
+
+def _with_lora(model, config: DenoiserConfig):
+    from peft import LoraConfig, get_peft_model
+
+    layers = model.config.num_hidden_layers
+    lora = LoraConfig(r=config.lora_rank, lora_alpha=2 * config.lora_rank, lora_dropout=0.0,
+                      target_modules=list(LORA_TARGETS),
+                      layers_to_transform=list(range(layers - config.top_layers, layers)))
+    model = get_peft_model(model, lora)
+    if not config.use_text:  # the ablation without the LLM part trains no adapter
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+    return model
+
+
+def _cached_trunk(work: WorkFolder, encoder: ItemEncoder, texts: list[str], progress: Progress) -> Trunk:
+    """The item texts through the frozen layers: computed once per run, kept in the work folder."""
+    file = work.path / TRUNK_FILE
+    if file.is_file():
+        saved = torch.load(file)
+        return Trunk(saved["hidden"], saved["mask"])
+    progress.start("item texts through the frozen layers", total=len(texts))
+    trunk = encoder.trunk(texts, progress=lambda n: progress.advance("item texts through the frozen layers", n))
+    work.write_file(TRUNK_FILE, lambda target: torch.save({"hidden": trunk.hidden, "mask": trunk.mask}, target))
+    return trunk
+
+
+def train_steps(trainee: Trainee, data: TrainingSet, config: AdaptConfig, work: WorkFolder,
+                progress: Progress) -> dict[str, Any]:
+    """Run the steps left after the last checkpoint in `work`, until max_steps or the time budget, with a
+    checkpoint every CHECKPOINT_EVERY steps and at the end; the final state (steps done, seconds spent,
+    the learning curve)."""
+    state = trainee.resume(work)
+    base_vectors = trainee.vectors(data.stats.num_items)
+    progress.start("adapt steps", total=config.max_steps, done=state["step"])
+    started = time.monotonic() - state["seconds"]
+    window: list[float] = []
+    while state["step"] < config.max_steps and not _over_budget(config, time.monotonic() - started):
+        window.append(last := _train_step(trainee, data, config, state["step"], base_vectors))
+        state["step"] += 1
+        if state["step"] % CURVE_EVERY == 0 or state["step"] == config.max_steps:
+            state["curve"].append({"step": state["step"], "loss": float(np.mean(window)),
+                                   "seconds": round(time.monotonic() - started, 1)})
+            window = []
+        if state["step"] % CHECKPOINT_EVERY == 0:
+            trainee.checkpoint(work, {**state, "seconds": time.monotonic() - started})
+        progress.advance("adapt steps", note=f"loss {last:.3f}")
+    state["seconds"] = time.monotonic() - started
+    trainee.checkpoint(work, state)
+    return state
+
+
+def _train_step(trainee: Trainee, data: TrainingSet, config: AdaptConfig, step: int,
+                base_vectors: torch.Tensor) -> float:
+    """One optimizer step on a batch of fit users corrupted afresh from the stream of (seed, step); its loss."""
+    rng = np.random.default_rng(derive_seed(config.seed, "adapt", "step", step))
+    users = rng.choice(data.fit_users, size=data.batch_users, replace=False)
+    examples = Examples.make(data.stats, [data.corrupter(u, rng) for u in users])
+    through_llm = trainee.trunk is not None and step >= config.warmup_steps
+    loss = trainee.loss(examples, through_llm, base_vectors)
+    trainee.optimizer.zero_grad()
+    loss.backward()
+    trainee.optimizer.step()
+    return loss.item()
+
+
+def _over_budget(config: AdaptConfig, seconds: float) -> bool:
+    return config.time_budget is not None and seconds >= config.time_budget
+
+
+def _user_rng(config: AdaptConfig, purpose: str, user: int) -> np.random.Generator:
+    return np.random.default_rng(derive_seed(config.seed, "adapt", purpose, int(user)))
+
+
+def calibrate(denoiser: Denoiser, data: TrainingSet, config: AdaptConfig,
+              vectors: torch.Tensor) -> tuple[dict[str, Any], list[Corrupted]]:
+    """Fit `denoiser`'s calibration on the calibrate users' swapped sequences and measure it on the report
+    users'; the held-out report, and the report users' sequences."""
+    heldout = {name: Examples.make(data.stats, [data.calibration_corrupter(u, _user_rng(config, name, u))
+                                                for u in users])
+               for name, users in (("calibrate", data.calibrate_users), ("report", data.report_users))}
+    logits = {name: np.concatenate([denoiser.logits(data.stats, s.user, s.items, s.own, vectors)
+                                    for s in ex.sequences])
+              for name, ex in heldout.items()}
+    truth = {name: np.concatenate([s.noisy for s in ex.sequences]) for name, ex in heldout.items()}
+    denoiser.calibration = Calibration.fit(logits["calibrate"], truth["calibrate"])
+    report = detection_report(truth["report"], denoiser.probabilities(logits["report"]))
+    report["auroc_raw"] = auroc(truth["report"], 1 / (1 + np.exp(-logits["report"])))
+    return report, heldout["report"].sequences
+
+
+def _swapped_positions(sequences: list[Corrupted]) -> list[tuple[Corrupted, int]]:
+    return [(s, int(p)) for s in sequences for p in np.flatnonzero(s.noisy)]
+
+
+def fit_ranker(denoiser: Denoiser, data: TrainingSet, config: AdaptConfig, vectors: torch.Tensor) -> None:
+    """Fit the ranker's few weights by softmax cross-entropy over the allowed catalog items, on swapped
+    positions of the fit users (the adapter fixed)."""
+    stats = data.stats
+    sequences = [data.corrupter(u, _user_rng(config, "ranker", u)) for u in data.fit_users]
+    rng = np.random.default_rng(derive_seed(config.seed, "adapt", "ranker"))
+    positions = _swapped_positions(sequences)
+    chosen = rng.choice(len(positions), size=min(config.ranker_positions, len(positions)), replace=False)
+    with torch.no_grad():
+        text_space = denoiser.head.text_space(vectors)
+    everything = np.arange(stats.num_items)
+    known = stats.users_of > 0  # as at inference: only items some training sequence holds are proposed
+    examples = []
+    for sequence, position in (positions[i] for i in chosen):
+        allowed = torch.from_numpy(~np.isin(everything, sequence.items) & known)
+        examples.append((sequence, position, allowed, int(sequence.original[position])))
+    inputs = [candidate_inputs(stats, s.user, s.items, s.own, p, text_space, everything)
+              for s, p, _, _ in examples]
+    collab = torch.stack([candidates for candidates, _ in inputs])  # (N, catalog, 3)
+    text_fit = torch.stack([fit for _, fit in inputs])  # (N, catalog)
+    allowed = torch.stack([a for _, _, a, _ in examples])
+    originals = torch.tensor([o for _, _, _, o in examples])
+    optimizer = torch.optim.Adam(denoiser.ranker.parameters(), lr=0.05)
+    for _ in range(RANKER_STEPS):
+        optimizer.zero_grad()
+        logits = denoiser.ranker(collab.flatten(0, 1), text_fit.flatten()).view(allowed.shape)
+        F.cross_entropy(logits.masked_fill(~allowed, -torch.inf), originals).backward()
+        optimizer.step()
+
+
+def replacement_report(denoiser: Denoiser, stats: CollaborativeStats, vectors: torch.Tensor,
+                       sequences: list[Corrupted]) -> dict[str, float]:
+    """Replacement accuracy at the swapped positions of `sequences` (the report users')."""
+    with torch.no_grad():
+        text_space = denoiser.head.text_space(vectors)
+    ranked, originals = [], []
+    for sequence, position in _swapped_positions(sequences):
+        found = denoiser.replacements(stats, sequence.user, sequence.items, sequence.own, position, text_space,
+                                      exclude=sequence.items)
+        ranked.append(found.items.tolist())
+        originals.append(int(sequence.original[position]))
+    return replacement_accuracy(ranked, originals) if originals else {}
+
+
+def adapter_meta(engine: Engine, dataset: Dataset, config: AdaptConfig, command: list[str],
+                 figures: dict[str, Any]) -> dict[str, Any]:
+    """What the adapter folder records beside the denoiser's own config and calibration."""
+    return {"base_model": engine.info.model, "quant": engine.info.quant, "dtype": engine.info.dtype,
+            "data": {"name": dataset.name, "hash": dataset.content_hash,
+                     "interactions": len(dataset.interactions), "users": len(dataset.users)},
+            "adapt": config.to_dict(), "command": command, **figures}
+
+
+def save_adapter(folder: Path, model, denoiser: Denoiser, meta: dict[str, Any]) -> None:
+    """Write the adapter into `folder`: peft's LoRA files, the head and ranker, META_FILE and the card."""
+    # peft records the base model's folder, a path on this machine; the model's name travels instead.
+    for lora in model.peft_config.values():
+        lora.base_model_name_or_path = meta["base_model"]
+    model.save_pretrained(str(folder))
+    write_card(folder / "README.md", denoiser.save(folder, meta))

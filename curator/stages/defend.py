@@ -1,0 +1,70 @@
+"""`curator defend DATA --user-threshold 0.5 --fraud-action drop|reweight --out DIR`: the user-level defense.
+
+Every user's p(fake) comes from the detector (curator.fraud.detector: collaborative evidence, the LLM-derived
+text and denoiser signals, a calibrator fitted on simulated attacks of the data itself); those at or above
+the threshold are dropped or down-weighted through the ledger (curator.fraud.defense).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from curator.data.dataset import Dataset
+from curator.data.hashing import path_digest
+from curator.fraud.config import DefendConfig
+from curator.fraud.defense import write_defended
+from curator.fraud.detector import detect
+from curator.llm.adapters import adapter_folder
+from curator.llm.config import EngineConfig
+from curator.run.stage import Stage, StageRun
+
+
+@dataclass
+class DefendStage(Stage):
+    name = "defend"
+
+    data: Dataset
+    config: DefendConfig
+    out: Path
+    denoiser_engine: EngineConfig | None = None  # the --denoiser's base model, where one is used
+
+    def inputs(self) -> dict[str, Dataset]:
+        return {"data": self.data}
+
+    def options(self) -> dict[str, Any]:
+        engine = self.denoiser_engine.to_dict() if self.config.denoiser and self.denoiser_engine else None
+        return {**asdict(self.config), "denoiser_engine": engine}
+
+    def versions(self) -> dict[str, Any]:
+        if not self.config.denoiser:
+            return {}
+        return {"denoiser": path_digest(adapter_folder(self.config.denoiser, "--denoiser"))}
+
+    def produce(self, run: StageRun) -> dict[str, Any]:
+        vectors, embedding_model = self._item_vectors()
+        signals = self._signals(run)
+        detection = detect(self.data, self.config.detector, vectors, signals, run.progress)
+        counts = write_defended(run.folder, self.data, detection, self.config.detector, self.config.defense,
+                                name=self.out.name, command=run.command, embedding_model=embedding_model)
+        flagged = int((detection.probability >= self.config.defense.user_threshold).sum())
+        return {"users": len(detection.user_ids), "estimated_prior": detection.prior, "flagged": flagged,
+                "edits": counts}
+
+    def _item_vectors(self):
+        """Item text vectors and the model that made them; none for the collaborative-only ablation."""
+        if not self.config.detector.use_text:
+            return None, None
+        from curator.fraud.features_text import item_vectors
+        from curator.llm.embeddings import TextEmbedder
+
+        embedder = TextEmbedder(self.config.embedding_model)
+        return item_vectors(self.data, embedder), embedder.name
+
+    def _signals(self, run: StageRun) -> tuple:
+        if not self.config.denoiser:
+            return ()
+        from curator.fraud.denoiser_signal import DenoiserSignal
+
+        return (DenoiserSignal(self.data, self.config.denoiser, self.denoiser_engine, run.progress),)

@@ -1,0 +1,47 @@
+"""`curator train DATA`: SASRec+ / GRU4Rec on the leave-one-out split, one model per seed, mean ± std.
+
+The output is a run folder:
+    RUN/seed-S/checkpoint.pt   the seed's last state (with its best weights: recsys.train.load_best)
+    RUN/seed-S/metrics.json    the seed's result and its epoch history
+    RUN/metrics.json           all seeds, mean ± std, options, data hash, timing
+While the run is going, the seed folders live in the work folder (RUN.partial/): a killed run continues
+from the last epoch of the seed it was training with `--resume`. The device is not part of a run's
+identity: a run killed on a GPU can be continued on a CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from curator.data.dataset import Dataset
+from curator.run.stage import Stage, StageRun
+from curator.training import METRICS_FILE, TrainOptions, run_summary, seed_folder, train_seeds, write_json
+
+
+@dataclass
+class TrainStage(Stage):
+    name = "train"
+    resumable = True
+
+    data: Dataset
+    config: TrainOptions
+    out: Path
+
+    def inputs(self) -> dict[str, Dataset]:
+        return {"data": self.data}
+
+    def options(self) -> dict[str, Any]:
+        options = asdict(self.config)
+        del options["device"]  # where it trains does not change what a run is
+        return options
+
+    def produce(self, run: StageRun) -> dict[str, Any]:
+        results, split = train_seeds(self.data, self.config, run.work.path, run.progress)
+        for seed in self.config.seeds:
+            os.rename(seed_folder(run.work.path, seed), seed_folder(run.folder, seed))
+        summary = run_summary(self.data, self.config, results, split, run.command)
+        write_json(run.folder / METRICS_FILE, summary)
+        return summary
