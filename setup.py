@@ -6,5 +6,7 @@ package-dir maps them there), so they are added to what it finds; new subpackage
 
 from setuptools import find_packages, setup
 
-setup(packages=find_packages(include=["curator", "curator.*", "recsys", "recsys.*"])
-      + ["curator.prompts", "curator.adapters"])
+setup(
+    packages=find_packages(include=["curator", "curator.*", "recsys", "recsys.*"])
+    + ["curator.prompts", "curator.adapters"]
+)

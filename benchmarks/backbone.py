@@ -35,12 +35,18 @@ SHARED = ROOT.parent / "shared" / "data"
 # a better validation score; 5 here, because a Beauty epoch takes minutes on a 2-core CPU.
 DATASETS = {
     "beauty": {
-        "source": str(SHARED / "amazon-beauty" / "beauty.txt"), "format": "sequence",
+        "source": str(SHARED / "amazon-beauty" / "beauty.txt"),
+        "format": "sequence",
         "options": TrainOptions(max_len=50, patience=5),
         "anchor": {"name": "SASRec+ (Klenitskiy & Vasilev 2023)", "HR@10": 0.0533, "NDCG@10": 0.0327},
     },
     # No public anchor under this protocol; longer histories, so the model reads 200 items.
-    "ml-100k": {"source": "movielens-100k", "format": None, "options": TrainOptions(max_len=200, patience=5), "anchor": None},
+    "ml-100k": {
+        "source": "movielens-100k",
+        "format": None,
+        "options": TrainOptions(max_len=200, patience=5),
+        "anchor": None,
+    },
 }
 
 
@@ -56,8 +62,9 @@ class EpochLog(Silent):
 
 def run(name: str, seeds: list[int], work: Path, device: str, patience: int | None) -> dict:
     spec = DATASETS[name]
-    dataset = run_stage(ImportStage(spec["source"], ImportConfig(format=spec["format"]), work / "data" / name),
-                        command=sys.argv).dataset()
+    dataset = run_stage(
+        ImportStage(spec["source"], ImportConfig(format=spec["format"]), work / "data" / name), command=sys.argv
+    ).dataset()
     options = replace(spec["options"], seeds=seeds, device=device, patience=patience or spec["options"].patience)
     stage = TrainStage(dataset, options, work / "runs" / f"{name}-p{options.patience}")
     summary = run_stage(stage, resume=True, progress=EpochLog(name), command=sys.argv).summary
@@ -69,8 +76,11 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", choices=sorted(DATASETS), default=["ml-100k", "beauty"])
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    parser.add_argument("--patience", type=int, help="epochs without a better validation NDCG@10 before "
-                        "stopping [default: per dataset, above]")
+    parser.add_argument(
+        "--patience",
+        type=int,
+        help="epochs without a better validation NDCG@10 before stopping [default: per dataset, above]",
+    )
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-backbone")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
@@ -79,8 +89,17 @@ def main() -> None:
     results = [run(name, seeds, args.work, args.device, args.patience) for name in args.data]
 
     table = Table(title="SASRec+ test metrics, mean ± std over seeds " + args.seeds)
-    for column in ("data", "HR@10", "NDCG@10", "anchor HR@10", "anchor NDCG@10", "s/epoch", "epochs", "peak MiB",
-                   "device"):
+    for column in (
+        "data",
+        "HR@10",
+        "NDCG@10",
+        "anchor HR@10",
+        "anchor NDCG@10",
+        "s/epoch",
+        "epochs",
+        "peak MiB",
+        "device",
+    ):
         table.add_column(column, justify="right")
     for r in results:
         anchor = r["anchor"] or {}
@@ -96,9 +115,13 @@ def main() -> None:
         )
     Console().print(table)
 
-    machine = {"torch_threads": torch.get_num_threads(), "platform": platform.platform(),
-               "processor": platform.processor(), "torch": torch.__version__,
-               "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+    machine = {
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    }
     args.results.mkdir(parents=True, exist_ok=True)
     for r in results:
         out = args.results / f"backbone-{r['dataset']}.json"

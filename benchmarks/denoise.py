@@ -96,8 +96,9 @@ def engine_for(adapter: str) -> EngineConfig:
     return EngineConfig(quant=trained_quant(adapter_folder(adapter)))
 
 
-def denoised(work: Path, source: Dataset, adapter: str, threshold: float, tag: str,
-             noise_share: float | str = "auto") -> tuple[Dataset, float]:
+def denoised(
+    work: Path, source: Dataset, adapter: str, threshold: float, tag: str, noise_share: float | str = "auto"
+) -> tuple[Dataset, float]:
     """`curator denoise` of `source` (made once per adapter version), and the seconds it took (0 when reused)."""
     version = hashlib.sha256((adapter_folder(adapter) / "denoiser.json").read_bytes()).hexdigest()[:8]
     out = work / "denoised" / f"{source.path.name}-{tag}-{version}-{threshold:g}-share-{noise_share}"
@@ -117,8 +118,13 @@ def detection(args, work: Path) -> dict:
         rows = {}
         for tag, adapter in adapters.items():
             out, _ = denoised(work, noisy, adapter, args.threshold, tag)
-            report = evaluate_denoising(out, noisy, read_scores(out), work / "reports" / f"{name}-{tag}",
-                                        baselines=BASELINE_NAMES if tag == "denoiser" else ())
+            report = evaluate_denoising(
+                out,
+                noisy,
+                read_scores(out),
+                work / "reports" / f"{name}-{tag}",
+                baselines=BASELINE_NAMES if tag == "denoiser" else (),
+            )
             rows[tag] = report["denoiser"]
             if tag == "denoiser":
                 rows |= report["baselines"]
@@ -145,8 +151,13 @@ def toys(args, work: Path) -> dict:
             run_stage(stage, command=sys.argv, resume=True)
         cards[tag] = {k: v for k, v in denoiser_meta(adapter).items() if k not in ("calibration", "curve")}
         out, _ = denoised(work, test, str(adapter), args.threshold, tag)
-        report = evaluate_denoising(out, test, read_scores(out), work / "reports" / f"toys-test-{tag}",
-                                    baselines=BASELINE_NAMES if tag == "denoise-toys" else ())
+        report = evaluate_denoising(
+            out,
+            test,
+            read_scores(out),
+            work / "reports" / f"toys-test-{tag}",
+            baselines=BASELINE_NAMES if tag == "denoise-toys" else (),
+        )
         results[tag] = report["denoiser"]
         if tag == "denoise-toys":
             results |= report["baselines"]
@@ -170,22 +181,34 @@ def shares(args, work: Path) -> dict:
         for tag, share in (("fitted", fitted), ("auto", "auto")):
             out, _ = denoised(work, data, args.adapter, args.threshold, "denoiser", noise_share=share)
             scores = read_scores(out)
-            row = {"share": out.manifest["config"]["share_of_noise"]["used"],
-                   "flagged": {f"{t:g}": int((scores["score"].to_numpy() >= t).sum()) for t in DEFAULT_THRESHOLDS}}
+            row = {
+                "share": out.manifest["config"]["share_of_noise"]["used"],
+                "flagged": {f"{t:g}": int((scores["score"].to_numpy() >= t).sum()) for t in DEFAULT_THRESHOLDS},
+            }
             if name != "ml-100k":
-                row |= evaluate_denoising(out, data, scores, work / "reports" / f"{name}-share-{tag}",
-                                          baselines=())["denoiser"]
+                row |= evaluate_denoising(out, data, scores, work / "reports" / f"{name}-share-{tag}", baselines=())[
+                    "denoiser"
+                ]
             results[name][tag] = row
     table = Table(title=f"p at the adapter's share of noise ({fitted:.1%}) -> restated at the estimated share")
     for column in ("data", "estimated share", "flagged @0.5", "flagged @0.9", "precision @0.9", "ECE"):
         table.add_column(column, justify="right")
     for name, row in results.items():
         fit, auto = row["fitted"], row["auto"]
-        precision = (f"{fit['thresholds']['0.9']['precision']:.3f} -> {auto['thresholds']['0.9']['precision']:.3f}"
-                     if "thresholds" in fit else "")
+        precision = (
+            f"{fit['thresholds']['0.9']['precision']:.3f} -> {auto['thresholds']['0.9']['precision']:.3f}"
+            if "thresholds" in fit
+            else ""
+        )
         ece = f"{fit['ece']:.4f} -> {auto['ece']:.4f}" if "ece" in fit else ""
-        table.add_row(name, f"{auto['share']:.4f}", f"{fit['flagged']['0.5']} -> {auto['flagged']['0.5']}",
-                      f"{fit['flagged']['0.9']} -> {auto['flagged']['0.9']}", precision, ece)
+        table.add_row(
+            name,
+            f"{auto['share']:.4f}",
+            f"{fit['flagged']['0.5']} -> {auto['flagged']['0.5']}",
+            f"{fit['flagged']['0.9']} -> {auto['flagged']['0.9']}",
+            precision,
+            ece,
+        )
     console.print(table)
     return {"fitted_share": fitted, "data": results}
 
@@ -196,15 +219,23 @@ def print_detection(name: str, rows: dict) -> None:
         table.add_column(column, justify="right")
     for detector, r in rows.items():
         at, repl = r["thresholds"], r.get("replacement") or {}
-        table.add_row(detector, f"{r['auroc']:.3f}",
-                      *(f"{at[f'{t:g}']['precision']:.2f}/{at[f'{t:g}']['recall']:.2f}/{at[f'{t:g}']['f1']:.2f}"
-                        for t in DEFAULT_THRESHOLDS), f"{r['ece']:.3f}",
-                      f"{repl['top1']:.2f}/{repl['hit@10']:.2f}" if repl.get("count") else "-")
+        table.add_row(
+            detector,
+            f"{r['auroc']:.3f}",
+            *(
+                f"{at[f'{t:g}']['precision']:.2f}/{at[f'{t:g}']['recall']:.2f}/{at[f'{t:g}']['f1']:.2f}"
+                for t in DEFAULT_THRESHOLDS
+            ),
+            f"{r['ece']:.3f}",
+            f"{repl['top1']:.2f}/{repl['hit@10']:.2f}" if repl.get("count") else "-",
+        )
     console.print(table)
 
 
-GENERATION_PROMPT = ("Here are the {n} most recent items of a user, oldest first:\n{items}\n"
-                     "One of them was added by mistake and does not fit the others. Reply with its exact title.")
+GENERATION_PROMPT = (
+    "Here are the {n} most recent items of a user, oldest first:\n{items}\n"
+    "One of them was added by mistake and does not fit the others. Reply with its exact title."
+)
 
 
 def generation_detector_users_per_second(noisy: Dataset, adapter: str, users: int, batch_size: int) -> dict:
@@ -218,14 +249,18 @@ def generation_detector_users_per_second(noisy: Dataset, adapter: str, users: in
     for user in range(users):
         window = run.sequences[user][-10:]
         listing = "\n".join(f"{k + 1}. {titles[item]}" for k, item in enumerate(window))
-        prompts.append(run.engine.chat_prompt("You find the odd item in a list.",
-                                              GENERATION_PROMPT.format(n=len(window), items=listing)))
+        prompts.append(
+            run.engine.chat_prompt(
+                "You find the odd item in a list.", GENERATION_PROMPT.format(n=len(window), items=listing)
+            )
+        )
         windows.append(window)
     started = time.perf_counter()
     with run.engine.adapter(None):
         answers = run.engine.generate(prompts, DecodingSettings(max_new_tokens=32), batch_size=batch_size)
-    grounded = [max(w, key=lambda item: SequenceMatcher(None, titles[item], a.text).ratio())
-                for w, a in zip(windows, answers)]
+    grounded = [
+        max(w, key=lambda item: SequenceMatcher(None, titles[item], a.text).ratio()) for w, a in zip(windows, answers)
+    ]
     seconds = time.perf_counter() - started
     return {"users": users, "seconds": seconds, "users_per_second": users / seconds, "grounded": len(grounded)}
 
@@ -238,8 +273,9 @@ def speed(args, work: Path) -> dict:
     cache = work / "speed" / "item-vectors"
     vector_cache.cache_folder = lambda: cache  # a private cache: the user's may already hold these vectors
     out = work / "speed" / "denoised"
-    stage = DenoiseStage(noisy, DenoiseConfig(threshold=args.threshold, adapter=args.adapter), out,
-                         engine_for(args.adapter))
+    stage = DenoiseStage(
+        noisy, DenoiseConfig(threshold=args.threshold, adapter=args.adapter), out, engine_for(args.adapter)
+    )
     rounds = {"cold": [], "warm": [], "generation": []}
     for _ in range(args.repeats):
         shutil.rmtree(cache, ignore_errors=True)
@@ -248,35 +284,50 @@ def speed(args, work: Path) -> dict:
             started = time.perf_counter()
             run_stage(stage, command=sys.argv)
             rounds[run].append(len(noisy.users) / (time.perf_counter() - started))
-        rounds["generation"].append(generation_detector_users_per_second(
-            noisy, args.adapter, args.generation_users, args.batch_size)["users_per_second"])
+        rounds["generation"].append(
+            generation_detector_users_per_second(noisy, args.adapter, args.generation_users, args.batch_size)[
+                "users_per_second"
+            ]
+        )
     median = {name: float(np.median(values)) for name, values in rounds.items()}
     ratio = {run: median[run] / median["generation"] for run in ("cold", "warm")}
-    console.print(f"curator denoise {median['cold']:.2f} users/s cold, {median['warm']:.2f} warm; "
-                  f"generate-then-ground {median['generation']:.3f} users/s; "
-                  f"ratio {ratio['cold']:.1f}x cold, {ratio['warm']:.1f}x warm (medians of {args.repeats})")
-    return {"users_per_second": median, "rounds": rounds, "ratio": ratio,
-            "users": {"curator_denoise": len(noisy.users), "generation_detector": args.generation_users},
-            "includes": "curator denoise: model load, item vectors (cold only), scoring, decisions, writing; "
-                        "generation: the generation calls and grounding"}
+    console.print(
+        f"curator denoise {median['cold']:.2f} users/s cold, {median['warm']:.2f} warm; "
+        f"generate-then-ground {median['generation']:.3f} users/s; "
+        f"ratio {ratio['cold']:.1f}x cold, {ratio['warm']:.1f}x warm (medians of {args.repeats})"
+    )
+    return {
+        "users_per_second": median,
+        "rounds": rounds,
+        "ratio": ratio,
+        "users": {"curator_denoise": len(noisy.users), "generation_detector": args.generation_users},
+        "includes": "curator denoise: model load, item vectors (cold only), scoring, decisions, writing; "
+        "generation: the generation calls and grounding",
+    }
 
 
 def downstream(args, work: Path) -> dict:
     clean = dataset(work, "ml-100k")
     noisy = dataset(work, "ml-100k-noise-popularity")
     cleaned, clean_denoised = f"cleaned@{args.threshold:g}", f"clean-denoised@{args.threshold:g}"
-    variants = {"clean": clean, "noisy": noisy,
-                cleaned: denoised(work, noisy, args.adapter, args.threshold, "denoiser")[0],
-                clean_denoised: denoised(work, clean, args.adapter, args.threshold, "denoiser")[0]}
-    options = TrainOptions(max_len=args.max_len, max_epochs=args.epochs, patience=args.patience,
-                           seeds=args.seeds)
+    variants = {
+        "clean": clean,
+        "noisy": noisy,
+        cleaned: denoised(work, noisy, args.adapter, args.threshold, "denoiser")[0],
+        clean_denoised: denoised(work, clean, args.adapter, args.threshold, "denoiser")[0],
+    }
+    options = TrainOptions(max_len=args.max_len, max_epochs=args.epochs, patience=args.patience, seeds=args.seeds)
     results = {}
     for name, data in variants.items():
-        summary = run_stage(TrainStage(data, replace(options), work / "runs" / name), resume=True,
-                            command=sys.argv).summary
-        results[name] = {"test": summary["test"], "seconds_per_epoch": summary["seconds_per_epoch"],
-                         "ndcg_per_seed": {s["seed"]: s["test"]["NDCG@10"] for s in summary["seeds"]},
-                         "edits": data.manifest["notes"][-1] if (data.path / "ledger.parquet").is_file() else None}
+        summary = run_stage(
+            TrainStage(data, replace(options), work / "runs" / name), resume=True, command=sys.argv
+        ).summary
+        results[name] = {
+            "test": summary["test"],
+            "seconds_per_epoch": summary["seconds_per_epoch"],
+            "ndcg_per_seed": {s["seed"]: s["test"]["NDCG@10"] for s in summary["seeds"]},
+            "edits": data.manifest["notes"][-1] if (data.path / "ledger.parquet").is_file() else None,
+        }
     ndcg = {name: r["test"]["NDCG@10"]["mean"] for name, r in results.items()}
     gap = ndcg["clean"] - ndcg["noisy"]
     results[cleaned]["recovery"] = (ndcg[cleaned] - ndcg["noisy"]) / gap if gap else None
@@ -286,27 +337,39 @@ def downstream(args, work: Path) -> dict:
         table.add_column(column, justify="right")
     for name, r in results.items():
         test = r["test"]
-        table.add_row(name, f"{test['NDCG@10']['mean']:.4f} ± {test['NDCG@10']['std']:.4f}",
-                      f"{test['HR@10']['mean']:.4f} ± {test['HR@10']['std']:.4f}",
-                      f"{r['recovery']:.2f}" if r.get("recovery") is not None else "")
+        table.add_row(
+            name,
+            f"{test['NDCG@10']['mean']:.4f} ± {test['NDCG@10']['std']:.4f}",
+            f"{test['HR@10']['mean']:.4f} ± {test['HR@10']['std']:.4f}",
+            f"{r['recovery']:.2f}" if r.get("recovery") is not None else "",
+        )
     console.print(table)
     console.print(f"denoising the clean data changes NDCG@10 by {100 * cost_on_clean:+.2f}%")
-    by_users = {after: edited_and_untouched(work, variants[before], before, variants[after], after, options)
-                for before, after in (("clean", clean_denoised), ("noisy", cleaned))}
+    by_users = {
+        after: edited_and_untouched(work, variants[before], before, variants[after], after, options)
+        for before, after in (("clean", clean_denoised), ("noisy", cleaned))
+    }
     table = Table(title="NDCG@10 of the users the denoiser edited and of the others (before -> after)")
     for column in ("data", "edited users", "edited: NDCG@10", "untouched: NDCG@10"):
         table.add_column(column, justify="right")
     for name, split in by_users.items():
-        table.add_row(name, str(split["edited_users"]),
-                      *(f"{split[group][0]:.4f} -> {split[group][1]:.4f}" for group in ("edited", "untouched")))
+        table.add_row(
+            name,
+            str(split["edited_users"]),
+            *(f"{split[group][0]:.4f} -> {split[group][1]:.4f}" for group in ("edited", "untouched")),
+        )
     console.print(table)
-    return {"variants": results, "cost_on_clean": cost_on_clean, "by_users": by_users,
-            "options": {"max_len": args.max_len, "max_epochs": args.epochs, "patience": args.patience,
-                        "seeds": args.seeds}}
+    return {
+        "variants": results,
+        "cost_on_clean": cost_on_clean,
+        "by_users": by_users,
+        "options": {"max_len": args.max_len, "max_epochs": args.epochs, "patience": args.patience, "seeds": args.seeds},
+    }
 
 
-def edited_and_untouched(work: Path, before: Dataset, before_name: str, after: Dataset, after_name: str,
-                         options: TrainOptions) -> dict:
+def edited_and_untouched(
+    work: Path, before: Dataset, before_name: str, after: Dataset, after_name: str, options: TrainOptions
+) -> dict:
     """Test NDCG@10 of the users `curator denoise` edited and of all the others, for the models trained on
     `before` and on `after` with each seed ([before, after] per group). The others' data is the same in
     both: their change is what another training trajectory does by itself (with fewer items in use,
@@ -316,11 +379,15 @@ def edited_and_untouched(work: Path, before: Dataset, before_name: str, after: D
     per_seed = {}
     for seed in options.seeds:
         ranks = [_test_ranks(sequences, run_dir / f"seed-{seed}", seed, options) for sequences, run_dir in runs]
-        per_seed[seed] = {"edited": [_ndcg_at_10(r, lambda user: user in edited) for r in ranks],
-                          "untouched": [_ndcg_at_10(r, lambda user: user not in edited) for r in ranks]}
-    return {"edited_users": len(edited), "seeds": per_seed,
-            **{group: np.mean([s[group] for s in per_seed.values()], axis=0).tolist()
-               for group in ("edited", "untouched")}}
+        per_seed[seed] = {
+            "edited": [_ndcg_at_10(r, lambda user: user in edited) for r in ranks],
+            "untouched": [_ndcg_at_10(r, lambda user: user not in edited) for r in ranks],
+        }
+    return {
+        "edited_users": len(edited),
+        "seeds": per_seed,
+        **{group: np.mean([s[group] for s in per_seed.values()], axis=0).tolist() for group in ("edited", "untouched")},
+    }
 
 
 def _test_ranks(sequences: UserSequences, seed_dir: Path, seed: int, options: TrainOptions) -> dict[str, int]:
@@ -339,8 +406,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("detection", "toys", "speed", "downstream", "shares"), required=True)
     parser.add_argument("--adapter", default=DEFAULT_ADAPTER)
-    parser.add_argument("--ablation-adapters", nargs="*", default=[], metavar="TAG=ADAPTER",
-                        help="e.g. no-llm=adapters/x no-collab=adapters/y")
+    parser.add_argument(
+        "--ablation-adapters",
+        nargs="*",
+        default=[],
+        metavar="TAG=ADAPTER",
+        help="e.g. no-llm=adapters/x no-collab=adapters/y",
+    )
     parser.add_argument("--threshold", type=float, default=0.9)
     parser.add_argument("--generation-users", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3, help="speed: rounds (medians are reported)")
@@ -360,12 +432,24 @@ def main() -> None:
     args.results.mkdir(parents=True, exist_ok=True)
     suffix = f"-{args.threshold:g}" if args.part == "downstream" else ""
     out = args.results / f"denoise-{args.part}{suffix}.json"
-    out.write_text(json.dumps({
-        "command": ["python", "-P", *sys.argv], "adapter": args.adapter, "threshold": args.threshold,
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
-        "result": result,
-    }, indent=2, default=float) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "command": ["python", "-P", *sys.argv],
+                "adapter": args.adapter,
+                "threshold": args.threshold,
+                "machine": {
+                    "platform": platform.platform(),
+                    "processor": platform.processor(),
+                    "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+                },
+                "result": result,
+            },
+            indent=2,
+            default=float,
+        )
+        + "\n"
+    )
     console.print(f"wrote {out}")
 
 

@@ -65,29 +65,44 @@ def main() -> None:
         for distribution in NOISE_DISTRIBUTIONS:
             results += measure(clean, args.noise, distribution, args.seed, work)
 
-    table = Table(title=f"noise baselines on MovieLens-100K, {args.noise:g} of training interactions, seed "
-                        f"{args.seed} (raw scores, not calibrated: P/R/F1 and ECE describe raw-score cut-offs)")
+    table = Table(
+        title=f"noise baselines on MovieLens-100K, {args.noise:g} of training interactions, seed "
+        f"{args.seed} (raw scores, not calibrated: P/R/F1 and ECE describe raw-score cut-offs)"
+    )
     for column in ("noise", "baseline", "AUROC", *(f"P/R/F1 @{t:g}" for t in DEFAULT_THRESHOLDS), "ECE", "s"):
         table.add_column(column, justify="right")
     for r in results:
         at = r["thresholds"]
-        table.add_row(r["noise_dist"], r["baseline"], f"{r['auroc']:.3f}",
-                      *(f"{at[f'{t:g}']['precision']:.2f}/{at[f'{t:g}']['recall']:.2f}/{at[f'{t:g}']['f1']:.2f}"
-                        for t in DEFAULT_THRESHOLDS),
-                      f"{r['ece']:.3f}", f"{r['seconds']:.1f}")
+        table.add_row(
+            r["noise_dist"],
+            r["baseline"],
+            f"{r['auroc']:.3f}",
+            *(
+                f"{at[f'{t:g}']['precision']:.2f}/{at[f'{t:g}']['recall']:.2f}/{at[f'{t:g}']['f1']:.2f}"
+                for t in DEFAULT_THRESHOLDS
+            ),
+            f"{r['ece']:.3f}",
+            f"{r['seconds']:.1f}",
+        )
     Console(width=160).print(table)
 
     args.results.mkdir(parents=True, exist_ok=True)
     out = args.results / "denoise_baselines.json"
-    out.write_text(json.dumps({
-        "command": ["python", *sys.argv],
-        "data": "movielens-100k (recbole bundle)",
-        "noise": args.noise,
-        "seed": args.seed,
-        "calibrated": False,
-        "machine": {"platform": platform.platform(), "processor": platform.processor()},
-        "results": results,
-    }, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "command": ["python", *sys.argv],
+                "data": "movielens-100k (recbole bundle)",
+                "noise": args.noise,
+                "seed": args.seed,
+                "calibrated": False,
+                "machine": {"platform": platform.platform(), "processor": platform.processor()},
+                "results": results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {out}")
 
 

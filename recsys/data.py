@@ -44,7 +44,7 @@ def left_pad(sequences: list[np.ndarray], length: int) -> torch.Tensor:
     for row, seq in enumerate(sequences):
         tail = seq[-length:]
         if len(tail):
-            out[row, length - len(tail):] = tail
+            out[row, length - len(tail) :] = tail
     return torch.from_numpy(out)
 
 
@@ -66,7 +66,7 @@ def train_batches(
     usable = np.array([u for u, s in enumerate(sequences) if len(s) >= 2], dtype=np.int64)
     order = rng.permutation(usable)
     for start in range(0, len(order), batch_size):
-        users = order[start:start + batch_size]
+        users = order[start : start + batch_size]
         # Pad only to the longest sequence in the batch: most users are far shorter than max_len.
         length = min(max_len, max(len(sequences[u]) for u in users) - 1)
         yield TrainBatch(

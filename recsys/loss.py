@@ -29,9 +29,9 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
         loss = hidden.new_zeros(())
         rows = rows_per_chunk(weight.shape[0])
         for start in range(0, hidden.shape[0], rows):
-            h = hidden[start:start + rows]  # (C, D)
-            t = targets[start:start + rows]  # (C,)
-            w = row_weights[start:start + rows] / total_weight  # (C,)
+            h = hidden[start : start + rows]  # (C, D)
+            t = targets[start : start + rows]  # (C,)
+            w = row_weights[start : start + rows] / total_weight  # (C,)
             logits = h @ weight.T  # (C, N+1)
             logits[:, 0] = float("-inf")  # padding is never an answer
             log_norm = torch.logsumexp(logits, dim=1)  # (C,)
@@ -41,7 +41,7 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
             grad_logits = logits.sub_(log_norm[:, None]).exp_()
             grad_logits[chunk_rows, t] -= 1.0
             grad_logits.mul_(w[:, None])
-            grad_hidden[start:start + rows] = grad_logits @ weight
+            grad_hidden[start : start + rows] = grad_logits @ weight
             grad_weight.addmm_(grad_logits.T, h)
         ctx.save_for_backward(grad_hidden, grad_weight)
         return loss
@@ -52,7 +52,8 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
         return grad_hidden * grad_loss, grad_weight * grad_loss, None, None
 
 
-def projected_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
-                            row_weights: torch.Tensor) -> torch.Tensor:
+def projected_cross_entropy(
+    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, row_weights: torch.Tensor
+) -> torch.Tensor:
     """Weighted mean over rows of -log softmax(hidden @ weight.T)[target], index 0 excluded."""
     return _ProjectedCrossEntropy.apply(hidden, weight, targets, row_weights)

@@ -41,4 +41,3 @@ def ranking_metrics(ranks: np.ndarray, ks=DEFAULT_KS) -> dict[str, float]:
         out[f"NDCG@{k}"] = float(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
         out[f"MRR@{k}"] = float(np.where(hit, 1.0 / (ranks + 1.0), 0.0).mean())
     return out
-

@@ -24,5 +24,9 @@ def history_scores(model: nn.Module, histories: list[np.ndarray], max_len: int) 
 def score_matrix(model: nn.Module, histories: list[np.ndarray], max_len: int, batch_size: int = 512) -> torch.Tensor:
     """history_scores of all `histories`, in batches, on the CPU."""
     model.eval()
-    return torch.cat([history_scores(model, histories[start:start + batch_size], max_len).cpu()
-                      for start in range(0, len(histories), batch_size)])
+    return torch.cat(
+        [
+            history_scores(model, histories[start : start + batch_size], max_len).cpu()
+            for start in range(0, len(histories), batch_size)
+        ]
+    )

@@ -81,19 +81,20 @@ def full_ce_loss(model: nn.Module, inputs, targets, weights) -> torch.Tensor:
     hidden = model(inputs)  # (B, L, D)
     real = targets > 0  # (B, L)
     position_weights = weights[:, None].expand_as(targets)[real]  # (P,)
-    return projected_cross_entropy(hidden[real], model.item_embedding.weight, targets[real],
-                                   position_weights)
+    return projected_cross_entropy(hidden[real], model.item_embedding.weight, targets[real], position_weights)
 
 
-def evaluate(model: nn.Module, split: LeaveOneOut, stage: str, config: TrainConfig,
-             progress: ProgressCallback | None = None) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, split: LeaveOneOut, stage: str, config: TrainConfig, progress: ProgressCallback | None = None
+) -> dict[str, float]:
     """Full-ranking HR/NDCG/MRR@K of the `stage` ('valid' or 'test') targets, seen items filtered."""
     return ranking_metrics(stage_ranks(model, split, stage, config, progress), config.ks)
 
 
 @torch.no_grad()
-def stage_ranks(model: nn.Module, split: LeaveOneOut, stage: str, config: TrainConfig,
-                progress: ProgressCallback | None = None) -> np.ndarray:
+def stage_ranks(
+    model: nn.Module, split: LeaveOneOut, stage: str, config: TrainConfig, progress: ProgressCallback | None = None
+) -> np.ndarray:
     """(len(split.evaluated),) 0-based full-ranking rank of each evaluated user's `stage` target, seen items
     filtered."""
     model.eval()
@@ -101,9 +102,9 @@ def stage_ranks(model: nn.Module, split: LeaveOneOut, stage: str, config: TrainC
     ranks = []
     total = len(histories)
     for start in range(0, total, config.eval_batch_size):
-        batch = histories[start:start + config.eval_batch_size]
+        batch = histories[start : start + config.eval_batch_size]
         scores = history_scores(model, batch, config.max_len)  # (B, N+1)
-        batch_targets = torch.from_numpy(targets[start:start + len(batch)]).to(scores.device)
+        batch_targets = torch.from_numpy(targets[start : start + len(batch)]).to(scores.device)
         ranks.append(target_ranks(scores, batch_targets).cpu().numpy())
         if progress:
             progress(stage, min(start + len(batch), total), total)
@@ -124,9 +125,15 @@ def load_best(model: nn.Module, run_dir: Path) -> nn.Module:
     return model
 
 
-def fit(model: nn.Module, split: LeaveOneOut, config: TrainConfig, run_dir: Path,
-        resume: bool = False, progress: ProgressCallback | None = None,
-        on_epoch: Callable[[EpochLog], None] | None = None) -> FitResult:
+def fit(
+    model: nn.Module,
+    split: LeaveOneOut,
+    config: TrainConfig,
+    run_dir: Path,
+    resume: bool = False,
+    progress: ProgressCallback | None = None,
+    on_epoch: Callable[[EpochLog], None] | None = None,
+) -> FitResult:
     """Trains until validation `config.monitor` stops improving, then tests the best weights once."""
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = run_dir / CHECKPOINT
@@ -135,8 +142,7 @@ def fit(model: nn.Module, split: LeaveOneOut, config: TrainConfig, run_dir: Path
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
-    state = {"epoch": 0, "best_epoch": 0, "best_score": -1.0, "best_valid": {}, "best_model": None,
-             "history": []}
+    state = {"epoch": 0, "best_epoch": 0, "best_score": -1.0, "best_valid": {}, "best_model": None, "history": []}
 
     if resume and checkpoint_path.exists():
         saved = torch.load(checkpoint_path, map_location=device, weights_only=False)
@@ -157,8 +163,7 @@ def fit(model: nn.Module, split: LeaveOneOut, config: TrainConfig, run_dir: Path
         model.train()
         started = time.perf_counter()
         losses = []
-        for i, batch in enumerate(train_batches(train, split.user_weights, config.batch_size,
-                                                config.max_len, rng)):
+        for i, batch in enumerate(train_batches(train, split.user_weights, config.batch_size, config.max_len, rng)):
             loss = full_ce_loss(model, batch.inputs.to(device), batch.targets.to(device), batch.weights.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -172,13 +177,24 @@ def fit(model: nn.Module, split: LeaveOneOut, config: TrainConfig, run_dir: Path
         state["history"].append(asdict(log))
         state["epoch"] = epoch
         if valid[config.monitor] > state["best_score"]:
-            state.update(best_epoch=epoch, best_score=valid[config.monitor], best_valid=valid,
-                         best_model={k: v.clone() for k, v in model.state_dict().items()})
-        _save(checkpoint_path, {"config": config.identity(), "model": model.state_dict(),
-                                "optimizer": optimizer.state_dict(), "rng": rng.bit_generator.state,
-                                "torch_rng": torch.get_rng_state(),
-                                "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
-                                "state": state})
+            state.update(
+                best_epoch=epoch,
+                best_score=valid[config.monitor],
+                best_valid=valid,
+                best_model={k: v.clone() for k, v in model.state_dict().items()},
+            )
+        _save(
+            checkpoint_path,
+            {
+                "config": config.identity(),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
+                "state": state,
+            },
+        )
         if on_epoch:
             on_epoch(log)
 

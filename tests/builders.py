@@ -9,22 +9,32 @@ from curator.data.dataset import write_dataset
 def tiny_dataset(path, sequences: dict[str, list[str]]):
     users, items = list(sequences), sorted({i for seq in sequences.values() for i in seq})
     rows = [(u, i, t, t) for u, seq in sequences.items() for t, i in enumerate(seq)]
-    interactions = pa.table({
-        "user_id": [r[0] for r in rows], "item_id": [r[1] for r in rows],
-        "timestamp": pa.array([r[2] for r in rows], pa.int64()), "position": pa.array([r[3] for r in rows], pa.int32()),
-        "rating": pa.nulls(len(rows), pa.float32()),
-    })
-    return write_dataset(path, interactions, pa.table({"item_id": items, "title": items}),
-                         pa.table({"user_id": users, "weight": pa.array([1.0] * len(users), pa.float32())}),
-                         name="tiny", source=None, command=[], config={})
+    interactions = pa.table(
+        {
+            "user_id": [r[0] for r in rows],
+            "item_id": [r[1] for r in rows],
+            "timestamp": pa.array([r[2] for r in rows], pa.int64()),
+            "position": pa.array([r[3] for r in rows], pa.int32()),
+            "rating": pa.nulls(len(rows), pa.float32()),
+        }
+    )
+    return write_dataset(
+        path,
+        interactions,
+        pa.table({"item_id": items, "title": items}),
+        pa.table({"user_id": users, "weight": pa.array([1.0] * len(users), pa.float32())}),
+        name="tiny",
+        source=None,
+        command=[],
+        config={},
+    )
 
 
 def first_users(dataset, count: int, path):
     """`dataset` cut to its first `count` users (all their interactions; the whole catalog), written at `path`."""
     users = dataset.users.slice(0, count)
     interactions = dataset.interactions.filter(pc.is_in(dataset.interactions["user_id"], users["user_id"]))
-    return write_dataset(path, interactions, dataset.items, users, name=path.name, source=None, command=[],
-                         config={})
+    return write_dataset(path, interactions, dataset.items, users, name=path.name, source=None, command=[], config={})
 
 
 def imported(source, out, *, format=None, name=None, options=None, overwrite=False):

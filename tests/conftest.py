@@ -17,8 +17,9 @@ from curator.llm.engine import Engine
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 # The project's shared real data (Amazon Beauty, the LLM4DSR Toys windows), beside the repository.
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-NEEDS_SHARED_DATA = pytest.mark.skipif(not SHARED_DATA.is_dir(),
-                                       reason=f"needs the shared real data in {SHARED_DATA}, which is absent here")
+NEEDS_SHARED_DATA = pytest.mark.skipif(
+    not SHARED_DATA.is_dir(), reason=f"needs the shared real data in {SHARED_DATA}, which is absent here"
+)
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
@@ -37,8 +38,12 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<pad>", "<|im_start|>", "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<pad>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     bpe.train_from_iterator(CORPUS, trainer)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, pad_token="<pad>", eos_token="<|im_end|>")
     tokenizer.chat_template = CHAT_TEMPLATE
@@ -47,10 +52,19 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def tiny_llama(tokenizer, seed: int = 0, hidden: int = 32) -> LlamaForCausalLM:
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                         bos_token_id=None, initializer_range=0.5)  # wide init: peaked logits, no near-ties
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+        initializer_range=0.5,
+    )  # wide init: peaked logits, no near-ties
     torch.manual_seed(seed)
     return LlamaForCausalLM(config).eval()
 
@@ -58,8 +72,9 @@ def tiny_llama(tokenizer, seed: int = 0, hidden: int = 32) -> LlamaForCausalLM:
 def tiny_engine(model=None, tokenizer=None) -> Engine:
     tokenizer = tokenizer or tiny_tokenizer()
     model = model if model is not None else tiny_llama(tokenizer)
-    info = EngineInfo(model="tiny-llama", model_path="(built in the test)", quant="none", quant_note="",
-                      dtype="float32", device="cpu")
+    info = EngineInfo(
+        model="tiny-llama", model_path="(built in the test)", quant="none", quant_note="", dtype="float32", device="cpu"
+    )
     return Engine(model, tokenizer, info)
 
 

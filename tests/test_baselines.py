@@ -90,10 +90,17 @@ def test_baselines_on_injected_noise(noisy_movielens):
 
 
 def test_noise_truth_reads_both_label_formats():
-    scores = pa.table({"user_id": ["u", "u", "v"], "position": pa.array([0, 1, 0], pa.int32()),
-                       "item_id": ["a", "b", "c"], "score": [0.1, 0.2, 0.3]})
+    scores = pa.table(
+        {
+            "user_id": ["u", "u", "v"],
+            "position": pa.array([0, 1, 0], pa.int32()),
+            "item_id": ["a", "b", "c"],
+            "score": [0.1, 0.2, 0.3],
+        }
+    )
     injected = pa.table({"user_id": ["u"], "position": pa.array([1], pa.int32())})
-    flagged = pa.table({"user_id": ["u", "u", "v"], "position": pa.array([0, 1, 0], pa.int32()),
-                        "is_noise": [False, False, True]})
+    flagged = pa.table(
+        {"user_id": ["u", "u", "v"], "position": pa.array([0, 1, 0], pa.int32()), "is_noise": [False, False, True]}
+    )
     assert noise_truth(scores, injected).tolist() == [False, True, False]
     assert noise_truth(scores, flagged).tolist() == [False, False, True]

@@ -32,8 +32,9 @@ def small_tables():
 def write(out_dir, interactions, items, users, overwrite=False, **kwargs):
     """The tables written as a dataset folder at `out_dir`, atomically (as every stage writes its output)."""
     with atomic_output_dir(out_dir, overwrite=overwrite) as staging:
-        write_dataset(staging, interactions, items, users, name="small", source=None, command=["test"], config={},
-                      **kwargs)
+        write_dataset(
+            staging, interactions, items, users, name="small", source=None, command=["test"], config={}, **kwargs
+        )
     return load_dataset(out_dir)
 
 

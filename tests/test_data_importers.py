@@ -268,9 +268,7 @@ def test_csv_integer_times_given_delimiter_and_no_time(tmp_path):
         options={"mapping": "user=u,item=i,time=t", "delimiter": "semicolon"},
     )
     assert sequences(dataset) == {"1": ["y", "x"]}
-    dataset = imported(
-        str(tmp_path / "a.txt"), tmp_path / "o2", format="csv", options={"mapping": "user=u,item=i"}
-    )
+    dataset = imported(str(tmp_path / "a.txt"), tmp_path / "o2", format="csv", options={"mapping": "user=u,item=i"})
     assert sequences(dataset) == {"1": ["x", "y"]}  # no time column: file order
     assert any("synthetic" in note for note in dataset.manifest["notes"])
 
@@ -297,9 +295,7 @@ def test_csv_bad_time_value_names_row_and_column(tmp_path):
     with pytest.raises(
         InputError, match=r"a.csv, data row 2, column t: 'yesterday' is neither an integer nor an ISO date-time"
     ):
-        imported(
-            str(tmp_path / "a.csv"), tmp_path / "out", format="csv", options={"mapping": "user=u,item=i,time=t"}
-        )
+        imported(str(tmp_path / "a.csv"), tmp_path / "out", format="csv", options={"mapping": "user=u,item=i,time=t"})
 
 
 def test_recbole_source_forms_and_missing_timestamp(tmp_path):

@@ -33,23 +33,60 @@ def setup(tmp_path_factory, movielens):
     tiny_llama(tokenizer).save_pretrained(root / "tiny")
     tokenizer.save_pretrained(root / "tiny")
     first_users(movielens, USERS, root / "ml-slice")
-    assert run("inject", root / "ml-slice", "--noise", 0.1, "--noise-dist", "popularity", "--seed", 3,
-               "--out", root / "noisy").exit_code == 0
-    result = run("adapt", root / "noisy", "--model", root / "tiny", "--max-steps", 3, "--users-per-step", 4,
-                 "--out", root / "adapter")
+    assert (
+        run(
+            "inject",
+            root / "ml-slice",
+            "--noise",
+            0.1,
+            "--noise-dist",
+            "popularity",
+            "--seed",
+            3,
+            "--out",
+            root / "noisy",
+        ).exit_code
+        == 0
+    )
+    result = run(
+        "adapt",
+        root / "noisy",
+        "--model",
+        root / "tiny",
+        "--max-steps",
+        3,
+        "--users-per-step",
+        4,
+        "--out",
+        root / "adapter",
+    )
     assert result.exit_code == 0, result.output
     return root
 
 
 def denoise(setup, out, *options):
-    return run("denoise", setup / "noisy", "--model", setup / "tiny", "--adapter", setup / "adapter",
-               "--out", setup / out, *options)
+    return run(
+        "denoise",
+        setup / "noisy",
+        "--model",
+        setup / "tiny",
+        "--adapter",
+        setup / "adapter",
+        "--out",
+        setup / out,
+        *options,
+    )
 
 
 def test_adapt_writes_a_peft_adapter_with_a_card(setup):
     adapter = setup / "adapter"
-    for name in ("adapter_config.json", "adapter_model.safetensors", "denoiser_head.safetensors", "denoiser.json",
-                 "README.md"):
+    for name in (
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "denoiser_head.safetensors",
+        "denoiser.json",
+        "README.md",
+    ):
         assert (adapter / name).is_file(), name
     meta = json.loads((adapter / "denoiser.json").read_text())
     assert meta["steps"] == 3 and meta["quant"] == "none" and meta["calibration"]["method"] == "isotonic"
@@ -89,8 +126,13 @@ def test_denoise_edits_only_confident_training_interactions_and_the_ledger_inver
     # Only training interactions are edited (never a validation or test target), and input + ledger ==
     # output, output - ledger == input.
     is_training = training_mask(noisy.interactions)
-    training = {key for key, train in zip(zip(noisy.interactions["user_id"].to_pylist(),
-                                              noisy.interactions["position"].to_pylist()), is_training) if train}
+    training = {
+        key
+        for key, train in zip(
+            zip(noisy.interactions["user_id"].to_pylist(), noisy.interactions["position"].to_pylist()), is_training
+        )
+        if train
+    }
     assert edited <= training
     assert apply_ledger(noisy.tables, ledger).content_hash() == clean.tables.content_hash()
     assert revert_ledger(clean.tables, ledger).content_hash() == noisy.tables.content_hash()
@@ -133,19 +175,43 @@ def test_p_is_restated_at_the_share_of_noise_estimated_or_given(setup):
 
 def test_evaluate_reports_the_denoiser_and_the_baselines(setup):
     assert denoise(setup, "evaluated", "--threshold", 0.2, "--max-edits", 1).exit_code == 0
-    result = run("evaluate", setup / "evaluated", "--labels", setup / "noisy", "--report", setup / "report",
-                 "--baselines", "random,least-popular,cooccurrence-window")
+    result = run(
+        "evaluate",
+        setup / "evaluated",
+        "--labels",
+        setup / "noisy",
+        "--report",
+        setup / "report",
+        "--baselines",
+        "random,least-popular,cooccurrence-window",
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((setup / "report" / "report.json").read_text())
     assert set(report["baselines"]) == {"random", "least-popular", "cooccurrence-window"}
     assert report["denoiser"]["positives"] == len(pq.read_table(setup / "noisy" / "labels" / "noise.parquet"))
     assert (setup / "report" / "reliability.png").stat().st_size > 0
 
-    again = run("evaluate", setup / "evaluated", "--labels", setup / "noisy", "--report", setup / "report",
-                "--baselines", "random,least-popular,cooccurrence-window")
+    again = run(
+        "evaluate",
+        setup / "evaluated",
+        "--labels",
+        setup / "noisy",
+        "--report",
+        setup / "report",
+        "--baselines",
+        "random,least-popular,cooccurrence-window",
+    )
     assert again.exit_code == 0 and "already holds this report: nothing to do" in again.output
-    fewer = ("evaluate", setup / "evaluated", "--labels", setup / "noisy", "--report", setup / "report",
-             "--baselines", "random")
+    fewer = (
+        "evaluate",
+        setup / "evaluated",
+        "--labels",
+        setup / "noisy",
+        "--report",
+        setup / "report",
+        "--baselines",
+        "random",
+    )
     refused = run(*fewer)  # an existing report folder is replaced only on request
     assert refused.exit_code == 2 and "--overwrite" in refused.output
     assert run(*fewer, "--overwrite").exit_code == 0
@@ -155,31 +221,45 @@ def test_evaluate_reports_the_denoiser_and_the_baselines(setup):
     scores = pq.read_table(setup / "rescored" / "scores.parquet")
     flipped = scores.set_column(scores.schema.get_field_index("score"), "score", pc.subtract(1.0, scores["score"]))
     pq.write_table(flipped, setup / "rescored" / "scores.parquet")
-    rescored = run("evaluate", setup / "rescored", "--labels", setup / "noisy", "--report", setup / "report",
-                   "--baselines", "random")
+    rescored = run(
+        "evaluate",
+        setup / "rescored",
+        "--labels",
+        setup / "noisy",
+        "--report",
+        setup / "report",
+        "--baselines",
+        "random",
+    )
     assert rescored.exit_code == 2 and "--overwrite" in rescored.output
 
 
-@pytest.mark.parametrize("options,message", [
-    (("--threshold", 1.5), "--threshold 1.5 is not a probability"),
-    (("--replace-threshold", -0.1), "--replace-threshold -0.1 is not a probability"),
-    (("--max-edits", 0), "--max-edits 0"),
-    (("--shard", "3/2"), "--shard takes K/N"),
-    (("--noise-share", "lots"), "--noise-share lots: give auto or a share in (0, 1)"),
-    (("--noise-share", 1), "--noise-share 1: a share of noise is in (0, 1)"),
-])
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        (("--threshold", 1.5), "--threshold 1.5 is not a probability"),
+        (("--replace-threshold", -0.1), "--replace-threshold -0.1 is not a probability"),
+        (("--max-edits", 0), "--max-edits 0"),
+        (("--shard", "3/2"), "--shard takes K/N"),
+        (("--noise-share", "lots"), "--noise-share lots: give auto or a share in (0, 1)"),
+        (("--noise-share", 1), "--noise-share 1: a share of noise is in (0, 1)"),
+    ],
+)
 def test_bad_options_exit_2(setup, options, message):
     result = denoise(setup, "bad", *options)
     assert result.exit_code == 2 and message in result.output
     assert not (setup / "bad").exists()
 
 
-@pytest.mark.parametrize("options,message", [
-    (("--factor-rank", 0), "--factor-rank 0"),
-    (("--noise-dist", "zipf"), "--noise-dist: unknown distribution 'zipf'"),
-    (("--positions-per-step", 0), "--positions-per-step 0"),
-    (("--users-per-step", 0), "--users-per-step 0"),
-])
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        (("--factor-rank", 0), "--factor-rank 0"),
+        (("--noise-dist", "zipf"), "--noise-dist: unknown distribution 'zipf'"),
+        (("--positions-per-step", 0), "--positions-per-step 0"),
+        (("--users-per-step", 0), "--users-per-step 0"),
+    ],
+)
 def test_bad_adapt_options_exit_2(setup, options, message):
     result = run("adapt", setup / "noisy", "--model", setup / "tiny", *options, "--out", setup / "bad-adapter")
     assert result.exit_code == 2 and message in result.output
@@ -204,8 +284,9 @@ def test_unknown_adapter_and_evaluate_without_labels_exit_2(setup):
     assert denoise(setup, "from-slice", "--threshold", 0.99).exit_code == 0
     result = run("evaluate", setup / "from-slice", "--labels", setup / "ml-slice", "--report", setup / "r")
     assert result.exit_code == 2 and "was not made from" in result.output
-    result = run("evaluate", setup / "from-slice", "--labels", setup / "noisy", "--report", setup / "r",
-                 "--baselines", "oracle")
+    result = run(
+        "evaluate", setup / "from-slice", "--labels", setup / "noisy", "--report", setup / "r", "--baselines", "oracle"
+    )
     assert result.exit_code == 2 and "unknown baseline 'oracle'" in result.output
     assert not (setup / "r").exists()
 
@@ -273,8 +354,9 @@ def test_a_killed_denoise_resumes_to_the_same_output(setup, killed_in):
     chunks = setup / f"d-resumed-{killed_in}.partial" / {"users": "scores", "decisions": "decisions"}[killed_in]
     assert len(list(chunks.glob("chunk-*.parquet"))) == 1
     progress = StopAt()
-    resumed = run_stage(DenoiseStage(noisy, config, setup / f"d-resumed-{killed_in}", engine), resume=True,
-                        progress=progress).dataset()
+    resumed = run_stage(
+        DenoiseStage(noisy, config, setup / f"d-resumed-{killed_in}", engine), resume=True, progress=progress
+    ).dataset()
     assert progress.started[killed_in] == 64  # the first chunk was not scored (or decided) again
     if killed_in == "decisions":
         assert progress.started["users"] == USERS  # every user was scored before the kill
@@ -319,15 +401,33 @@ def test_the_denoiser_as_a_user_signal_is_the_mean_and_max_of_its_scores(setup):
     # a copy with simulated fakes (the calibrator's training data) is scored on the same catalog
     copy, is_fake = with_simulated_attack(noisy, "random", 0.05, 2, np.random.default_rng(0))
     assert len(signal(copy)["denoiser_noise_max"]) == len(is_fake)
-    other_catalog = Dataset(path=noisy.path, interactions=noisy.interactions, items=noisy.items.slice(1),
-                            users=noisy.users, manifest={"name": "other", "content_hash": None})
+    other_catalog = Dataset(
+        path=noisy.path,
+        interactions=noisy.interactions,
+        items=noisy.items.slice(1),
+        users=noisy.users,
+        manifest={"name": "other", "content_hash": None},
+    )
     with pytest.raises(InputError):
         signal(other_catalog)
 
 
 def test_defend_reads_the_denoiser_signal_through_the_cli(setup):
-    result = run("defend", setup / "noisy", "--denoiser", setup / "adapter", "--model", setup / "tiny",
-                 "--simulate", "random", "--budgets", "0.05", "--no-text", "--out", setup / "defended")
+    result = run(
+        "defend",
+        setup / "noisy",
+        "--denoiser",
+        setup / "adapter",
+        "--model",
+        setup / "tiny",
+        "--simulate",
+        "random",
+        "--budgets",
+        "0.05",
+        "--no-text",
+        "--out",
+        setup / "defended",
+    )
     assert result.exit_code == 0, result.output
     scores = pq.read_table(setup / "defended" / "user_scores.parquet")
     assert {"denoiser_noise_mean", "denoiser_noise_max", "signal_distance"} <= set(scores.column_names)

@@ -27,8 +27,15 @@ from builders import tiny_dataset
 
 def test_cosine_leaves_the_user_out(tmp_path):
     # Items (sorted ids) a=0, b=1, c=2, d=3. Users: u1 a b c, u2 a b, u3 a b d, u4 c d.
-    dataset = tiny_dataset(tmp_path / "d", {"u1": ["a", "b", "c", "x1", "x2"], "u2": ["a", "b", "y1", "y2"],
-                                            "u3": ["a", "b", "d", "z1", "z2"], "u4": ["c", "d", "w1", "w2"]})
+    dataset = tiny_dataset(
+        tmp_path / "d",
+        {
+            "u1": ["a", "b", "c", "x1", "x2"],
+            "u2": ["a", "b", "y1", "y2"],
+            "u3": ["a", "b", "d", "z1", "z2"],
+            "u4": ["c", "d", "w1", "w2"],
+        },
+    )
     train = training_interactions(dataset)
     stats = CollaborativeStats.of(train, factor_rank=2)
     index = {item: k for k, item in enumerate(dataset.items["item_id"].to_pylist())}
@@ -63,8 +70,15 @@ def test_neighbour_summary_is_the_mean_and_max_over_each_window(length):
 
 
 def test_features_shape_and_candidate_fit(tmp_path):
-    dataset = tiny_dataset(tmp_path / "d", {"u1": ["a", "b", "c", "x1", "x2"], "u2": ["a", "b", "c", "y1", "y2"],
-                                            "u3": ["a", "b", "c", "z1", "z2"], "u4": ["c", "d", "w1", "w2"]})
+    dataset = tiny_dataset(
+        tmp_path / "d",
+        {
+            "u1": ["a", "b", "c", "x1", "x2"],
+            "u2": ["a", "b", "c", "y1", "y2"],
+            "u3": ["a", "b", "c", "z1", "z2"],
+            "u4": ["c", "d", "w1", "w2"],
+        },
+    )
     train = training_interactions(dataset)
     stats = CollaborativeStats.of(train, factor_rank=2)
     index = {item: k for k, item in enumerate(dataset.items["item_id"].to_pylist())}
@@ -118,9 +132,14 @@ def test_calibration_swaps_keep_the_nominal_rate_on_short_sequences():
     users, length, items = 4000, 5, 200
     rng = np.random.default_rng(0)
     sequences = np.stack([rng.choice(items, size=length, replace=False) for _ in range(users)])
-    train = TrainingInteractions(rows=np.arange(users * length), user=np.repeat(np.arange(users), length),
-                                 item=sequences.ravel(), position=np.tile(np.arange(length), users),
-                                 num_users=users, num_items=items)
+    train = TrainingInteractions(
+        rows=np.arange(users * length),
+        user=np.repeat(np.arange(users), length),
+        item=sequences.ravel(),
+        position=np.tile(np.arange(length), users),
+        num_users=users,
+        num_items=items,
+    )
     training, calibration = Corrupter(train, 1.0), Corrupter(train, 1.0, min_swaps=0)
     trained = [training(u, rng).noisy for u in range(users)]
     calibrated = [calibration(u, rng) for u in range(users)]

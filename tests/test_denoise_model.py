@@ -26,8 +26,13 @@ def test_trunk_and_top_equal_a_full_forward(tokenizer):
 
 def test_lora_in_the_top_layer_trains(tokenizer):
     model = tiny_llama(tokenizer)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], layers_to_transform=[1],
-                        init_lora_weights=False)
+    config = LoraConfig(
+        r=4,
+        lora_alpha=8,
+        target_modules=["q_proj", "v_proj", "down_proj"],
+        layers_to_transform=[1],
+        init_lora_weights=False,
+    )
     model = get_peft_model(model, config)
     encoder = ItemEncoder(model, tokenizer, top_layers=1)
     trunk = encoder.trunk(TITLES)

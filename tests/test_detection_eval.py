@@ -79,11 +79,13 @@ def test_replacement_accuracy():
 def test_target_exposure_from_a_full_ranking_matrix():
     inf = float("-inf")
     # Column 0 is padding, seen items are -inf (as recsys's filter_seen leaves them); target = item 3.
-    scores = torch.tensor([
-        [inf, 0.9, 0.5, 0.8, 0.1],  # item 3 ranked second (behind item 1)
-        [inf, 0.2, 0.1, 0.9, 0.0],  # item 3 ranked first
-        [inf, 0.4, 0.3, inf, 0.2],  # has seen item 3: not eligible
-    ])
+    scores = torch.tensor(
+        [
+            [inf, 0.9, 0.5, 0.8, 0.1],  # item 3 ranked second (behind item 1)
+            [inf, 0.2, 0.1, 0.9, 0.0],  # item 3 ranked first
+            [inf, 0.4, 0.3, inf, 0.2],  # has seen item 3: not eligible
+        ]
+    )
     eligible = never_interacted([np.array([1]), np.array([4]), np.array([3, 1])], [3])
     assert eligible.tolist() == [[True], [True], [False]]
     exposure = target_exposure(scores, [3], eligible, ks=(1, 2))

@@ -49,8 +49,11 @@ FAST = DetectorConfig(attacks=("random",), budgets=(0.05,), use_text=False, seed
 @pytest.fixture(scope="module")
 def attacked(movielens, tmp_path_factory):
     """MovieLens-100K with 5% random fakes; (dataset, truth per user)."""
-    dataset, _ = inject(movielens, InjectConfig(attack="random", fake_users=0.05, targets=5, seed=1),
-                        tmp_path_factory.mktemp("fraud") / "attacked")
+    dataset, _ = inject(
+        movielens,
+        InjectConfig(attack="random", fake_users=0.05, targets=5, seed=1),
+        tmp_path_factory.mktemp("fraud") / "attacked",
+    )
     fakes = set(pq.read_table(dataset.path / FAKE_USERS_LABELS)["user_id"].to_pylist())
     return dataset, np.isin(dataset.users["user_id"].to_pylist(), list(fakes))
 
@@ -82,8 +85,9 @@ def test_collaborative_features_tell_random_fillers_apart(attacked):
 
 
 def test_text_features_see_genre_coherence(movielens, genre_vectors, tmp_path):
-    dataset, _ = inject(movielens, InjectConfig(attack="segment", fake_users=0.05, targets=2, seed=2),
-                        tmp_path / "segment")
+    dataset, _ = inject(
+        movielens, InjectConfig(attack="segment", fake_users=0.05, targets=2, seed=2), tmp_path / "segment"
+    )
     fakes = set(pq.read_table(dataset.path / FAKE_USERS_LABELS)["user_id"].to_pylist())
     truth = np.isin(dataset.users["user_id"].to_pylist(), list(fakes))
     text = text_features(dataset, genre_vectors)
@@ -129,8 +133,9 @@ def test_holder_anomaly_is_the_other_holders_shrunk_mean_and_finds_shared_target
         for i in mine:
             holders.setdefault(i, []).append(u)
     for u in [0, 1, 2, *np.flatnonzero(truth)[:3]]:
-        per_item = sorted(((z[holders[i]].sum() - z[u]) / (len(holders[i]) - 1 + HOLDER_PRIOR) for i in items[u]),
-                          reverse=True)
+        per_item = sorted(
+            ((z[holders[i]].sum() - z[u]) / (len(holders[i]) - 1 + HOLDER_PRIOR) for i in items[u]), reverse=True
+        )
         assert highest[u] == pytest.approx(per_item[0])
         assert mean_top[u] == pytest.approx(np.mean(per_item[:PAIR_TOP]))
 
@@ -171,10 +176,10 @@ def test_prior_adjustment_recovers_a_mixture_of_two_kinds():
 def test_a_kind_weighs_by_the_users_it_explains_beyond_its_prior(kind_a, kind_b, ratio, weighted):
     ratios = np.full((1000, 2), 0.3)  # two kinds' models; each sees its own fakes
     ratios[:kind_a, 0] = ratio
-    ratios[kind_a:kind_a + kind_b, 1] = ratio
+    ratios[kind_a : kind_a + kind_b, 1] = ratio
     posterior, prior = prior_adjusted(ratios)
     equal, _ = prior_adjusted(ratios.mean(axis=1, keepdims=True))  # the kinds weighted equally
-    a, b = posterior[:kind_a].mean(), posterior[kind_a:kind_a + kind_b].mean()
+    a, b = posterior[:kind_a].mean(), posterior[kind_a : kind_a + kind_b].mean()
     assert abs(posterior.mean() - prior) < 1e-6
     if weighted:  # many users of kind A, against KIND_PRIOR_USERS: its model gets the weight
         assert a > equal[0] + 0.1 and b < equal[0] - 0.1
@@ -212,8 +217,15 @@ def test_real_fakes_that_stand_out_less_than_the_simulated_ones_are_not_learnt_a
         return Evidence(table, table)
 
     in_data = np.vstack([np.zeros((real, len(SHARED_INPUTS))), np.tile(data_shift, (data_fakes, 1))])
-    copies = [Simulation("random", budget, evidence(np.vstack([in_data, np.tile(simulated_shift, (simulated, 1))])),
-                         np.r_[np.zeros(len(in_data), bool), np.ones(simulated, bool)]) for budget in (0.01, 0.05)]
+    copies = [
+        Simulation(
+            "random",
+            budget,
+            evidence(np.vstack([in_data, np.tile(simulated_shift, (simulated, 1))])),
+            np.r_[np.zeros(len(in_data), bool), np.ones(simulated, bool)],
+        )
+        for budget in (0.01, 0.05)
+    ]
     calibrator = fit_calibrator(copies, seed=0)
     ratios = calibrator.likelihood_ratios(evidence(in_data))
     probability, share = prior_adjusted(ratios, calibrator.prior_users())
@@ -238,10 +250,12 @@ def test_one_calibrator_model_per_simulated_kind(attacked):
 
 @pytest.mark.e2e  # a detector fitted on simulated attacks of all of MovieLens-100K
 def test_the_kind_agnostic_model_sees_an_attack_kind_never_simulated(movielens, tmp_path):
-    dataset, _ = inject(movielens, InjectConfig(attack="bandwagon", fake_users=0.05, targets=5, seed=1),
-                        tmp_path / "bandwagon")
-    truth = np.isin(dataset.users["user_id"].to_pylist(),
-                    pq.read_table(dataset.path / FAKE_USERS_LABELS)["user_id"].to_pylist())
+    dataset, _ = inject(
+        movielens, InjectConfig(attack="bandwagon", fake_users=0.05, targets=5, seed=1), tmp_path / "bandwagon"
+    )
+    truth = np.isin(
+        dataset.users["user_id"].to_pylist(), pq.read_table(dataset.path / FAKE_USERS_LABELS)["user_id"].to_pylist()
+    )
     config = DetectorConfig(attacks=("sequential",), budgets=(0.05,), use_text=False, seed=3)
     calibrator = fit_calibrator(simulate_attacks(dataset, config, None), config.seed)
     ratios = calibrator.likelihood_ratios(user_evidence(dataset, None, (), config.seed))
@@ -325,14 +339,17 @@ def test_cli_defends_and_gives_the_same_decisions_with_the_same_seed(attacked, t
     assert read_ledger(load_dataset(tmp_path / "a")).equals(read_ledger(load_dataset(tmp_path / "b")))
 
 
-@pytest.mark.parametrize("option, message", [
-    (["--user-threshold", "1.5"], "--user-threshold 1.5 is not a probability"),
-    (["--user-threshold", "-0.1"], "is not a probability"),
-    (["--fraud-action", "ban"], "--fraud-action: unknown action 'ban'"),
-    (["--simulate", "random,sybil"], "--simulate: unknown"),
-    (["--budgets", "0.5,x"], "--budgets '0.5,x'"),
-    (["--denoiser", "no-such-adapter"], "--denoiser no-such-adapter: no adapter folder"),
-])
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--user-threshold", "1.5"], "--user-threshold 1.5 is not a probability"),
+        (["--user-threshold", "-0.1"], "is not a probability"),
+        (["--fraud-action", "ban"], "--fraud-action: unknown action 'ban'"),
+        (["--simulate", "random,sybil"], "--simulate: unknown"),
+        (["--budgets", "0.5,x"], "--budgets '0.5,x'"),
+        (["--denoiser", "no-such-adapter"], "--denoiser no-such-adapter: no adapter folder"),
+    ],
+)
 def test_cli_bad_options_exit_two_with_one_line(attacked, tmp_path, option, message):
     result = run("defend", attacked[0].path, "--out", tmp_path / "out", *option)
     assert result.exit_code == 2

@@ -54,8 +54,15 @@ def test_noise_replaces_training_interactions_only(movielens, tmp_path):
 def test_labels_are_kept_apart_from_the_manifest(movielens, tmp_path):
     noisy, _ = inject(movielens, InjectConfig(noise=0.1, attack="random", targets=2), tmp_path / "n", command=["c"])
     manifest = json.loads((noisy.path / "manifest.json").read_text())
-    assert manifest["config"] == {"stage": "inject", "noise": 0.1, "noise_dist": "uniform", "attack": "random",
-                                  "fake_users": 0.01, "targets": 2, "seed": 0}
+    assert manifest["config"] == {
+        "stage": "inject",
+        "noise": 0.1,
+        "noise_dist": "uniform",
+        "attack": "random",
+        "fake_users": 0.01,
+        "targets": 2,
+        "seed": 0,
+    }
     assert manifest["parent"]["content_hash"] == movielens.content_hash and manifest["command"] == ["c"]
     targets = pq.read_table(noisy.path / TARGETS_LABELS)["item_id"].to_pylist()
     text = json.dumps({key: value for key, value in manifest.items() if key != "content_hash"})
@@ -83,8 +90,11 @@ def test_same_seed_same_output(movielens, tmp_path):
     config = InjectConfig(noise=0.05, noise_dist="popularity", attack="sequential", targets=2, seed=7)
     first, _ = inject(movielens, config, tmp_path / "a")
     second, _ = inject(movielens, config, tmp_path / "b")
-    other, _ = inject(movielens, InjectConfig(noise=0.05, noise_dist="popularity", attack="sequential", targets=2,
-                                              seed=8), tmp_path / "c")
+    other, _ = inject(
+        movielens,
+        InjectConfig(noise=0.05, noise_dist="popularity", attack="sequential", targets=2, seed=8),
+        tmp_path / "c",
+    )
     assert first.content_hash == second.content_hash != other.content_hash
     for labels in (NOISE_LABELS, FAKE_USERS_LABELS, TARGETS_LABELS):
         assert pq.read_table(first.path / labels).equals(pq.read_table(second.path / labels))
@@ -92,8 +102,9 @@ def test_same_seed_same_output(movielens, tmp_path):
 
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_attack_adds_fake_users_promoting_unpopular_targets(movielens, tmp_path, attack):
-    attacked, summary = inject(movielens, InjectConfig(attack=attack, fake_users=0.02, targets=3, seed=1),
-                               tmp_path / attack)
+    attacked, summary = inject(
+        movielens, InjectConfig(attack=attack, fake_users=0.02, targets=3, seed=1), tmp_path / attack
+    )
     fakes = pq.read_table(attacked.path / FAKE_USERS_LABELS)
     targets = pq.read_table(attacked.path / TARGETS_LABELS)
     real_users = movielens.users["user_id"].to_pylist()
@@ -129,7 +140,7 @@ def test_filler_pools(movielens, tmp_path):
     takes as many as it needs from its pool, and only when the pool runs dry goes to the rest of the catalog."""
     popularity = item_popularity(training_interactions(movielens))
     item_ids = movielens.items["item_id"].to_pylist()
-    top = {item_ids[i] for i in np.argsort(-popularity, kind="stable")[:round(BANDWAGON_SHARE * len(item_ids))]}
+    top = {item_ids[i] for i in np.argsort(-popularity, kind="stable")[: round(BANDWAGON_SHARE * len(item_ids))]}
     genres = dict(zip(item_ids, movielens.items["genres"].to_pylist()))
     for attack in ("bandwagon", "segment"):
         attacked, _ = inject(movielens, InjectConfig(attack=attack, targets=1, seed=2), tmp_path / attack)
@@ -147,8 +158,16 @@ def test_filler_pools(movielens, tmp_path):
 
 
 def test_segment_without_genres_is_a_cooccurrence_neighbourhood(movielens, tmp_path):
-    plain = write_dataset(tmp_path / "plain", movielens.interactions, movielens.items.drop_columns(["genres"]),
-                          movielens.users, name="plain", source=None, command=[], config={})
+    plain = write_dataset(
+        tmp_path / "plain",
+        movielens.interactions,
+        movielens.items.drop_columns(["genres"]),
+        movielens.users,
+        name="plain",
+        source=None,
+        command=[],
+        config={},
+    )
     attacked, _ = inject(plain, InjectConfig(attack="segment", seed=3), tmp_path / "out")
     segment = pq.read_table(attacked.path / FAKE_USERS_LABELS)["segment"][0].as_py()
     assert segment.startswith("co-occurrence neighbours of item ")
@@ -170,8 +189,25 @@ def test_fresh_user_ids_never_collide():
 
 @pytest.mark.e2e
 def test_cli_inject_prints_json_summary(movielens, tmp_path):
-    result = run("inject", movielens.path, "--noise", "0.1", "--noise-dist", "popularity", "--attack", "segment",
-                 "--fake-users", "0.01", "--targets", "2", "--seed", "5", "--out", tmp_path / "out", "--json")
+    result = run(
+        "inject",
+        movielens.path,
+        "--noise",
+        "0.1",
+        "--noise-dist",
+        "popularity",
+        "--attack",
+        "segment",
+        "--fake-users",
+        "0.01",
+        "--targets",
+        "2",
+        "--seed",
+        "5",
+        "--out",
+        tmp_path / "out",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["noise"] == {"replaced": 9811, "distribution": "popularity"}
@@ -179,15 +215,18 @@ def test_cli_inject_prints_json_summary(movielens, tmp_path):
     assert load_dataset(tmp_path / "out").manifest["command"][0] == "curator"
 
 
-@pytest.mark.parametrize("options, message", [
-    (["--noise", "1.5"], "not a fraction in \\(0, 1\\)"),
-    (["--noise", "0"], "not a fraction"),
-    (["--noise", "0.1", "--noise-dist", "zipf"], "unknown distribution 'zipf'"),
-    (["--attack", "sybil"], "unknown attack 'sybil'"),
-    (["--attack", "random", "--targets", "0"], "at least one target"),
-    (["--attack", "random", "--fake-users", "1.2"], "--fake-users 1.2"),
-    (["--attack", "random", "--targets", "5000"], "unpopular items"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--noise", "1.5"], "not a fraction in \\(0, 1\\)"),
+        (["--noise", "0"], "not a fraction"),
+        (["--noise", "0.1", "--noise-dist", "zipf"], "unknown distribution 'zipf'"),
+        (["--attack", "sybil"], "unknown attack 'sybil'"),
+        (["--attack", "random", "--targets", "0"], "at least one target"),
+        (["--attack", "random", "--fake-users", "1.2"], "--fake-users 1.2"),
+        (["--attack", "random", "--targets", "5000"], "unpopular items"),
+    ],
+)
 def test_cli_bad_options_exit_2_with_one_line(movielens, tmp_path, options, message):
     result = run("inject", movielens.path, *options, "--out", tmp_path / "out")
     assert result.exit_code == 2, result.output

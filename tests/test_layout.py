@@ -14,9 +14,21 @@ TIERS = {
     "__main__": 6,
     "cli": 5,
     "stages": 4,
-    "profile": 3, "inject": 3, "denoise": 3, "fraud": 3, "evaluation": 3, "training": 3,
-    "llm": 2, "run": 2, "data": 2,
-    "errors": 1, "seeds": 1, "devices": 1, "__init__": 1, "prompts": 1, "adapters": 1,
+    "profile": 3,
+    "inject": 3,
+    "denoise": 3,
+    "fraud": 3,
+    "evaluation": 3,
+    "training": 3,
+    "llm": 2,
+    "run": 2,
+    "data": 2,
+    "errors": 1,
+    "seeds": 1,
+    "devices": 1,
+    "__init__": 1,
+    "prompts": 1,
+    "adapters": 1,
 }
 PURE_METRICS = "evaluation"  # measures; reads no dataset folder and knows no stage or detector
 
@@ -56,7 +68,7 @@ def imported_modules(code: str, package: list[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join([*package[:len(package) - node.level + 1], *([base] if base else [])])
+                base = ".".join([*package[: len(package) - node.level + 1], *([base] if base else [])])
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)  # `from curator import x` names a module
     return found
@@ -74,8 +86,12 @@ def arrows() -> set[tuple[str, str, str]]:
 
 
 def test_recsys_stands_alone():
-    offending = [(str(file.relative_to(ROOT)), module) for file in source_files("recsys")
-                 for module in imports(file) if part_of(module) is not None]
+    offending = [
+        (str(file.relative_to(ROOT)), module)
+        for file in source_files("recsys")
+        for module in imports(file)
+        if part_of(module) is not None
+    ]
     assert offending == []
 
 
@@ -89,8 +105,11 @@ def runs_up(source: str, target: str) -> bool:
 
 
 def test_no_arrow_runs_up():
-    offending = [f"{file} ({source}, tier {TIERS[source]}) imports {target} (tier {TIERS[target]})"
-                 for file, source, target in arrows() if runs_up(source, target)]
+    offending = [
+        f"{file} ({source}, tier {TIERS[source]}) imports {target} (tier {TIERS[target]})"
+        for file, source, target in arrows()
+        if runs_up(source, target)
+    ]
     assert offending == []
 
 

@@ -36,8 +36,10 @@ def random_edits(dataset, seed=0, drops=5, reweights=20, removes=400, replaces=4
     catalog = dataset.items["item_id"].to_pylist()
     edits = [Edit(u, Action.DROP_USER, score=0.99, threshold=0.9) for u in sorted(dropped)]
     kept_users = [u for u in users if u not in dropped]
-    edits += [Edit(u, Action.REWEIGHT, new_weight=float(w), score=0.5)
-              for u, w in zip(rng.choice(kept_users, reweights, replace=False), rng.random(reweights))]
+    edits += [
+        Edit(u, Action.REWEIGHT, new_weight=float(w), score=0.5)
+        for u, w in zip(rng.choice(kept_users, reweights, replace=False), rng.random(reweights))
+    ]
     for n, row in enumerate(chosen):
         user, position, item = (interactions[c][int(row)].as_py() for c in ("user_id", "position", "item_id"))
         if n < removes:
@@ -64,8 +66,11 @@ def test_apply_then_revert_is_exact(movielens):
 def test_removals_shift_replacements_keep_positions(movielens):
     user = movielens.users["user_id"][0].as_py()
     before = movielens.interactions.filter(pc.equal(movielens.interactions["user_id"], user))
-    edits = [Edit(user, Action.REMOVE, position=2), Edit(user, Action.REPLACE, position=5, new_item="1"),
-             Edit(movielens.users["user_id"][1].as_py(), Action.REWEIGHT, new_weight=0.25)]
+    edits = [
+        Edit(user, Action.REMOVE, position=2),
+        Edit(user, Action.REPLACE, position=5, new_item="1"),
+        Edit(movielens.users["user_id"][1].as_py(), Action.REWEIGHT, new_weight=0.25),
+    ]
     output = apply_ledger(movielens.tables, build_ledger(movielens.tables, edits, stage="test"))
     after = output.interactions.filter(pc.equal(output.interactions["user_id"], user))
     old, new = before["item_id"].to_pylist(), after["item_id"].to_pylist()
@@ -89,11 +94,15 @@ def test_dropped_user_vanishes_with_its_row(movielens):
 
 def test_write_curated_folder_reproduces_both_ways(movielens, tmp_path):
     ledger = build_ledger(movielens.tables, random_edits(movielens, seed=1), stage="denoise")
-    curated = write_curated(tmp_path / "cleaned", movielens, ledger, "denoise", {"threshold": 0.9}, ["curator", "x"],
-                            name="cleaned")
+    curated = write_curated(
+        tmp_path / "cleaned", movielens, ledger, "denoise", {"threshold": 0.9}, ["curator", "x"], name="cleaned"
+    )
     loaded = load_dataset(tmp_path / "cleaned")
     stored = read_ledger(loaded)
-    assert "ledger.parquet" in loaded.extras and pq.read_schema(loaded.path / "ledger.parquet").names == ledger.column_names
+    assert (
+        "ledger.parquet" in loaded.extras
+        and pq.read_schema(loaded.path / "ledger.parquet").names == ledger.column_names
+    )
     assert loaded.manifest["parent"]["content_hash"] == movielens.content_hash
     assert loaded.manifest["config"] == {"stage": "denoise", "threshold": 0.9}
     assert apply_ledger(movielens.tables, stored).content_hash() == curated.content_hash
@@ -119,15 +128,21 @@ def test_only_training_interactions_are_edited(movielens):
         build_ledger(movielens.tables, emptying, stage="t")
 
 
-@pytest.mark.parametrize("edits, problem", [
-    ([Edit("nobody", Action.REMOVE, position=0)], "no such user"),
-    ([Edit("196", Action.REMOVE, position=10_000)], "no position"),
-    ([Edit("196", Action.REMOVE, position=0), Edit("196", Action.REPLACE, position=0, new_item="1")], "second edit"),
-    ([Edit("196", Action.REPLACE, position=0, new_item="no-such-item")], "not in the catalog"),
-    ([Edit("196", Action.DROP_USER), Edit("196", Action.REWEIGHT, new_weight=0.5)], "dropped user"),
-    ([Edit("196", Action.REWEIGHT, new_weight=-1.0)], "new_weight >= 0"),
-    ([Edit("196", Action.REMOVE, position=0, score=1.5)], "probability"),
-])
+@pytest.mark.parametrize(
+    "edits, problem",
+    [
+        ([Edit("nobody", Action.REMOVE, position=0)], "no such user"),
+        ([Edit("196", Action.REMOVE, position=10_000)], "no position"),
+        (
+            [Edit("196", Action.REMOVE, position=0), Edit("196", Action.REPLACE, position=0, new_item="1")],
+            "second edit",
+        ),
+        ([Edit("196", Action.REPLACE, position=0, new_item="no-such-item")], "not in the catalog"),
+        ([Edit("196", Action.DROP_USER), Edit("196", Action.REWEIGHT, new_weight=0.5)], "dropped user"),
+        ([Edit("196", Action.REWEIGHT, new_weight=-1.0)], "new_weight >= 0"),
+        ([Edit("196", Action.REMOVE, position=0, score=1.5)], "probability"),
+    ],
+)
 def test_bad_edits_are_refused(movielens, edits, problem):
     with pytest.raises(LedgerError, match=problem):
         build_ledger(movielens.tables, edits, stage="t")

@@ -14,8 +14,9 @@ from conftest import tiny_llama
 def save_adapter(tokenizer, folder, seed):
     torch.manual_seed(seed)
     # init_lora_weights=False: random A and B, so the adapter really changes the outputs.
-    peft_model = get_peft_model(tiny_llama(tokenizer), LoraConfig(r=4, target_modules=["q_proj", "v_proj"],
-                                                                  init_lora_weights=False))
+    peft_model = get_peft_model(
+        tiny_llama(tokenizer), LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
     peft_model.save_pretrained(folder)
     return folder
 

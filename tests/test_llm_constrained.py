@@ -16,7 +16,7 @@ PROMPTS = [
     "Toy Story",
     "GoldenEye is an action adventure thriller with James Bond and a much longer prompt than the others.",
     'A title with "quotes", a \\ backslash and\na newline',
-    "Reply with {\"summary\":",
+    'Reply with {"summary":',
 ]
 
 
@@ -37,6 +37,7 @@ def biased_engine(tokenizer, seed, bias):
 
 def hostile_engine(tokenizer, seed):
     """Prefers what breaks JSON: quotes, backslashes, newlines, braces, special tokens."""
+
     def breaks_json(token, text):
         return token in tokenizer.added_tokens_decoder or not NOT_IN_STRING.isdisjoint(text) or "}" in text
 
@@ -64,8 +65,9 @@ def test_every_answer_parses_even_from_a_model_that_prefers_breaking_json(tokeni
 def test_a_model_that_closes_its_strings_early_still_writes_the_words_they_need(tokenizer):
     # Prefers quotes, then words: it closes each string as soon as the shape lets it.
     engine = biased_engine(tokenizer, 0, lambda token, text: 20 if '"' in text else 10 * text.startswith(" "))
-    generations = engine.generate([chat(engine, p) for p in PROMPTS],
-                                  DecodingSettings(max_new_tokens=60, constraint=SHAPE), batch_size=4)
+    generations = engine.generate(
+        [chat(engine, p) for p in PROMPTS], DecodingSettings(max_new_tokens=60, constraint=SHAPE), batch_size=4
+    )
     for generation in generations:
         assert not generation.cut and generation.text.endswith('"}')
         assert_shaped(generation, SHAPE, 60)
@@ -74,8 +76,9 @@ def test_a_model_that_closes_its_strings_early_still_writes_the_words_they_need(
 def test_a_field_still_open_at_its_budget_is_closed_and_reported_as_cut(tokenizer):
     engine = hostile_engine(tokenizer, seed=0)
     budget = 40  # little room beyond the skeleton: both fields run out of tokens
-    generations = engine.generate([chat(engine, p) for p in PROMPTS],
-                                  DecodingSettings(max_new_tokens=budget, constraint=SHAPE), batch_size=4)
+    generations = engine.generate(
+        [chat(engine, p) for p in PROMPTS], DecodingSettings(max_new_tokens=budget, constraint=SHAPE), batch_size=4
+    )
     assert any(generation.cut for generation in generations)
     for generation in generations:
         assert_shaped(generation, SHAPE, budget)
@@ -91,8 +94,9 @@ def test_constrained_batches_give_what_one_prompt_at_a_time_gives(engine):
 def test_a_lead_starts_the_first_field_and_counts_towards_its_words(engine):
     shape = JsonStrings.from_prefix('{"summary": "The user', ("summary", "reasoning"), min_words=4)
     assert shape.lead == "The user" and shape.prefix == '{"summary": "The user'
-    generations = engine.generate([chat(engine, p, shape) for p in PROMPTS],
-                                  DecodingSettings(max_new_tokens=60, constraint=shape), batch_size=2)
+    generations = engine.generate(
+        [chat(engine, p, shape) for p in PROMPTS], DecodingSettings(max_new_tokens=60, constraint=shape), batch_size=2
+    )
     for generation in generations:
         assert assert_shaped(generation, shape, 60)["summary"].startswith("The user")
 

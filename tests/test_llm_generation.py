@@ -7,7 +7,7 @@ PROMPTS = [
     "GoldenEye is an action adventure thriller with James Bond and a much longer prompt than the others.",
     "The user enjoys comedies",
     "You write profiles.",
-    "Reply with {\"summary\":",
+    'Reply with {"summary":',
 ]
 
 

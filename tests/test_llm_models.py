@@ -50,11 +50,14 @@ def test_old_bitsandbytes_has_no_cpu_backend(monkeypatch):
     assert quantization.plan_quantization("8bit", "bfloat16", "cuda").used == "8bit"
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("/no/such/model.gguf", "does not exist"),
-    ("{tmp}", "no config.json"),
-    ("{tmp}/file.txt", "is a file"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("/no/such/model.gguf", "does not exist"),
+        ("{tmp}", "no config.json"),
+        ("{tmp}/file.txt", "is a file"),
+    ],
+)
 def test_model_specs_that_cannot_be_a_model(tmp_path, spec, message):
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(ModelError, match=message):

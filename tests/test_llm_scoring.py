@@ -19,8 +19,10 @@ def separate_score(engine, prompt, candidate):
 
 
 def test_one_pass_equals_each_candidate_alone(engine):
-    prompts = [engine.chat_prompt("Is this item noise?", "Toy Story, GoldenEye"),
-               engine.chat_prompt("Is this item noise?", "a much longer history of comedies and thrillers " * 3)]
+    prompts = [
+        engine.chat_prompt("Is this item noise?", "Toy Story, GoldenEye"),
+        engine.chat_prompt("Is this item noise?", "a much longer history of comedies and thrillers " * 3),
+    ]
     candidates = [["yes", "no", "The user enjoys comedies"], ["no"]]
     scores = score_candidates(engine.model, engine.tokenizer, prompts, candidates)
     assert [len(s) for s in scores] == [3, 1]

@@ -15,7 +15,7 @@ def calibrated_scores(share: float, count: int, seed: int) -> tuple[np.ndarray, 
     rng = np.random.default_rng(seed)
     noise = rng.random(count) < share
     evidence = rng.normal(np.where(noise, SEPARATION, 0.0), 1.0)
-    likelihood_ratio = np.exp(SEPARATION * evidence - SEPARATION ** 2 / 2)
+    likelihood_ratio = np.exp(SEPARATION * evidence - SEPARATION**2 / 2)
     odds = likelihood_ratio * FITTED / (1 - FITTED)
     return noise, odds / (1 + odds)
 

@@ -14,8 +14,24 @@ from conftest import run_cli as run
 @pytest.mark.e2e
 def test_profile_movielens_with_the_default_model(movielens, tmp_path):
     out = tmp_path / "profiled"
-    command = ["profile", movielens.path, "--out", out, "--users", "1,2", "--recent", "3", "--batch-size", "8",
-               "--max-new-tokens", "64", "--seed", "3", "--quant", "4bit"]
+    command = [
+        "profile",
+        movielens.path,
+        "--out",
+        out,
+        "--users",
+        "1,2",
+        "--recent",
+        "3",
+        "--batch-size",
+        "8",
+        "--max-new-tokens",
+        "64",
+        "--seed",
+        "3",
+        "--quant",
+        "4bit",
+    ]
     result = run(*command)
     assert result.exit_code == 0, result.output
     assert "profiles by status" in result.output and "4bit-nf4" in result.output
@@ -43,8 +59,7 @@ def test_profile_movielens_with_the_default_model(movielens, tmp_path):
     assert again.exit_code == 0 and "nothing to do" in again.output
 
 
-def test_by_default_profiles_run_unquantized_in_bfloat16_on_cpu_and_in_4bit_on_cuda(movielens, tmp_path,
-                                                                                     monkeypatch):
+def test_by_default_profiles_run_unquantized_in_bfloat16_on_cpu_and_in_4bit_on_cuda(movielens, tmp_path, monkeypatch):
     import curator.cli.profile
 
     asked = {}

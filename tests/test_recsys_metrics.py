@@ -23,8 +23,7 @@ def test_ties_count_against_the_model():
 
 
 def test_seen_items_are_filtered_and_a_seen_target_is_a_miss():
-    scores = torch.tensor([[0.0, 0.9, 0.8, 0.7, 0.1],
-                           [0.0, 0.9, 0.8, 0.7, 0.1]])
+    scores = torch.tensor([[0.0, 0.9, 0.8, 0.7, 0.1], [0.0, 0.9, 0.8, 0.7, 0.1]])
     histories = torch.tensor([[1, 2], [0, 3]])  # second row: 0 is padding
     filter_seen(scores, histories)
     assert torch.isinf(scores[0, [0, 1, 2]]).all() and scores[0, 3] == 0.7

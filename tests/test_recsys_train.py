@@ -40,8 +40,9 @@ def test_batches_are_left_padded_next_item_pairs():
     assert left_pad([np.array([1, 2, 3, 4])], 2).tolist() == [[3, 4]]  # truncation keeps the most recent
 
 
-@pytest.mark.parametrize("model", [SASRec(SASRecConfig(num_items=20, max_len=8)),
-                                   GRU4Rec(GRU4RecConfig(num_items=20, max_len=8))])
+@pytest.mark.parametrize(
+    "model", [SASRec(SASRecConfig(num_items=20, max_len=8)), GRU4Rec(GRU4RecConfig(num_items=20, max_len=8))]
+)
 def test_encoders_are_causal_and_ignore_padding(model):
     model.eval()
     items = torch.tensor([[0, 0, 3, 5, 7, 2]])

@@ -40,7 +40,7 @@ class CountStage(Stage):
         return {"text": self.text}
 
     def produce(self, run: StageRun):
-        words = self.text.read_text().split()[:self.config.words]
+        words = self.text.read_text().split()[: self.config.words]
         for step, word in enumerate(words):
             if run.work.read_json(f"step-{step}.json") is not None:
                 continue  # done by the killed run

@@ -79,20 +79,28 @@ def test_killed_run_resumes_to_the_uninterrupted_result(movielens, tmp_path):
 
 def test_same_seed_same_result_and_gru4rec_runs(movielens, tmp_path):
     first = run("train", movielens.path, "--model", "gru4rec", "--seed", "5", "--out", tmp_path / "a", "--json", *SMALL)
-    second = run("train", movielens.path, "--model", "gru4rec", "--seed", "5", "--out", tmp_path / "b", "--json", *SMALL)
+    second = run(
+        "train", movielens.path, "--model", "gru4rec", "--seed", "5", "--out", tmp_path / "b", "--json", *SMALL
+    )
     assert first.exit_code == 0, first.output
     assert json.loads(first.stdout)["test"] == json.loads(second.stdout)["test"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--model", "bert"], "Invalid value for '--model'"),
-    (["--lr", "3"], "--lr must be in (0, 1)"),
-    (["--seeds", "1,x"], "--seeds takes comma-separated integers"),
-    (["--hidden", "30", "--heads", "4"], "not divisible"),
-    (["--device", "tpu"], "Invalid value for '--device'"),
-    pytest.param(["--device", "cuda"], "no CUDA device is available",
-                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "bert"], "Invalid value for '--model'"),
+        (["--lr", "3"], "--lr must be in (0, 1)"),
+        (["--seeds", "1,x"], "--seeds takes comma-separated integers"),
+        (["--hidden", "30", "--heads", "4"], "not divisible"),
+        (["--device", "tpu"], "Invalid value for '--device'"),
+        pytest.param(
+            ["--device", "cuda"],
+            "no CUDA device is available",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),
+    ],
+)
 def test_bad_options_exit_2_and_write_nothing(movielens, tmp_path, args, message):
     result = run("train", movielens.path, "--out", tmp_path / "run", *args)
     assert result.exit_code == 2

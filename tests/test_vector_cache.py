@@ -19,12 +19,21 @@ def engine_info(tmp_path, **changes):
     model, adapter = tmp_path / "model", tmp_path / "adapter"
     for path in (model, adapter):
         path.mkdir(exist_ok=True)
-    for weights, content in ((model / "model.safetensors", b"weights"),
-                             (adapter / "adapter_model.safetensors", b"lora")):
+    for weights, content in (
+        (model / "model.safetensors", b"weights"),
+        (adapter / "adapter_model.safetensors", b"lora"),
+    ):
         if not weights.exists():
             weights.write_bytes(content)
-    fields = dict(model="m", model_path=str(model), quant="none", quant_note="", dtype="float32", device="cpu",
-                  adapters={"denoise": str(adapter)})
+    fields = dict(
+        model="m",
+        model_path=str(model),
+        quant="none",
+        quant_note="",
+        dtype="float32",
+        device="cpu",
+        adapters={"denoise": str(adapter)},
+    )
     return EngineInfo(**{**fields, **changes})
 
 

@@ -27,27 +27,42 @@ def adapt(
     data: Annotated[Path, typer.Argument(help="Dataset folder whose training sequences the adapter learns from.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Adapter folder to create (e.g. adapters/my-denoiser).")],
     task: Annotated[str, typer.Option(help="What the adapter is for.")] = "denoise",
-    max_steps: Annotated[int, typer.Option(
-        help="Training steps, warm-up included (each a batch of freshly corrupted users).")] = 480,
-    warmup_steps: Annotated[int, typer.Option(
-        help="First steps train the head alone on the base model's item vectors (fast); LoRA trains after.")] = 400,
+    max_steps: Annotated[
+        int, typer.Option(help="Training steps, warm-up included (each a batch of freshly corrupted users).")
+    ] = 480,
+    warmup_steps: Annotated[
+        int,
+        typer.Option(
+            help="First steps train the head alone on the base model's item vectors (fast); LoRA trains after."
+        ),
+    ] = 400,
     time_budget: Annotated[Optional[float], typer.Option(help="Stop after this many seconds of training.")] = None,
-    positions_per_step: Annotated[int, typer.Option(
-        help="Labelled positions per training step: each step takes as many users as hold this many items "
-             "(8 on MovieLens' ~100-item sequences, ~100 on 8-item windows).")] = 800,
-    users_per_step: Annotated[Optional[int], typer.Option(
-        help="Users per training step, instead of sizing steps by --positions-per-step.")] = None,
+    positions_per_step: Annotated[
+        int,
+        typer.Option(
+            help="Labelled positions per training step: each step takes as many users as hold this many items "
+            "(8 on MovieLens' ~100-item sequences, ~100 on 8-item windows)."
+        ),
+    ] = 800,
+    users_per_step: Annotated[
+        Optional[int], typer.Option(help="Users per training step, instead of sizing steps by --positions-per-step.")
+    ] = None,
     lora_rank: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
     top_layers: Annotated[int, typer.Option(help="Top decoder layers that carry LoRA (the rest stay frozen).")] = 1,
-    factor_rank: Annotated[int, typer.Option(
-        help="Rank of the cross-fitted item factors among the collaborative features.")] = DEFAULT_FACTOR_RANK,
-    no_llm: Annotated[bool, typer.Option("--no-llm", help="Ablation: no LLM part (collaborative features only).")
-                      ] = False,
-    no_collab: Annotated[bool, typer.Option("--no-collab", help="Ablation: no collaborative part (LLM only).")
-                         ] = False,
-    noise_dist: Annotated[str, typer.Option(
-        help="What the self-made swaps are drawn from: mixed (noise of unknown kind; calibrated on the "
-             "popularity-matched case), uniform or popularity (noise known to be of that kind).")] = "mixed",
+    factor_rank: Annotated[
+        int, typer.Option(help="Rank of the cross-fitted item factors among the collaborative features.")
+    ] = DEFAULT_FACTOR_RANK,
+    no_llm: Annotated[
+        bool, typer.Option("--no-llm", help="Ablation: no LLM part (collaborative features only).")
+    ] = False,
+    no_collab: Annotated[bool, typer.Option("--no-collab", help="Ablation: no collaborative part (LLM only).")] = False,
+    noise_dist: Annotated[
+        str,
+        typer.Option(
+            help="What the self-made swaps are drawn from: mixed (noise of unknown kind; calibrated on the "
+            "popularity-matched case), uniform or popularity (noise known to be of that kind)."
+        ),
+    ] = "mixed",
     seed: Annotated[int, typer.Option(help="Seed of the user split, the corruptions and the initialisation.")] = 0,
     model: Annotated[Optional[str], typer.Option(help=MODEL_HELP)] = None,
     quant: Annotated[Quant, typer.Option(help="Base quantization (4bit/8bit train on CUDA only: QLoRA).")] = "none",
@@ -58,23 +73,39 @@ def adapt(
 ):
     """Train a denoise adapter: LoRA on the LLM's top layers + a per-position noise head, calibrated on
     held-out users, with a card of its budget, learning curve and held-out metrics."""
-    config = AdaptConfig(task=task, max_steps=max_steps, warmup_steps=warmup_steps, time_budget=time_budget,
-                         users_per_step=users_per_step, positions_per_step=positions_per_step,
-                         noise_dist=noise_dist, seed=seed,
-                         denoiser=DenoiserConfig(use_text=not no_llm, use_collab=not no_collab, lora_rank=lora_rank,
-                                                 top_layers=top_layers, factor_rank=factor_rank))
+    config = AdaptConfig(
+        task=task,
+        max_steps=max_steps,
+        warmup_steps=warmup_steps,
+        time_budget=time_budget,
+        users_per_step=users_per_step,
+        positions_per_step=positions_per_step,
+        noise_dist=noise_dist,
+        seed=seed,
+        denoiser=DenoiserConfig(
+            use_text=not no_llm,
+            use_collab=not no_collab,
+            lora_rank=lora_rank,
+            top_layers=top_layers,
+            factor_rank=factor_rank,
+        ),
+    )
     config.validate()
     engine = EngineConfig(model=model, quant=Quant(quant).value, dtype=Dtype(dtype).value, device=Device(device).value)
     stage = AdaptStage(load_dataset(data), config, out, engine)
     with rich_progress() as progress:
-        result = run_stage(stage, resume=resume, overwrite=overwrite, progress=progress,
-                           command=["curator", *sys.argv[1:]])
+        result = run_stage(
+            stage, resume=resume, overwrite=overwrite, progress=progress, command=["curator", *sys.argv[1:]]
+        )
     if result.already_done:
         console.print(f"{out} already holds this adapter: nothing to do", highlight=False, soft_wrap=True)
     figures = result.summary
     heldout = figures["heldout"]
     at = heldout["thresholds"]["0.9"]
-    console.print(f"{figures['steps']} steps in {figures['seconds']:.0f} s; held-out users: "
-                  f"AUROC {heldout['auroc']:.3f}, ECE {heldout['ece']:.3f}, "
-                  f"precision/recall at 0.9 {at['precision']:.2f}/{at['recall']:.2f}", highlight=False)
+    console.print(
+        f"{figures['steps']} steps in {figures['seconds']:.0f} s; held-out users: "
+        f"AUROC {heldout['auroc']:.3f}, ECE {heldout['ece']:.3f}, "
+        f"precision/recall at 0.9 {at['precision']:.2f}/{at['recall']:.2f}",
+        highlight=False,
+    )
     console.print(f"wrote {out} (card: {out / 'README.md'})", highlight=False, soft_wrap=True)

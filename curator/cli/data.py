@@ -74,8 +74,11 @@ def import_command(
         "variant": variant.value if variant else None,
         "splits": splits,
     }
-    config = ImportConfig(format=format.value if format else None, name=name,
-                          options={key: value for key, value in given.items() if value is not None})
+    config = ImportConfig(
+        format=format.value if format else None,
+        name=name,
+        options={key: value for key, value in given.items() if value is not None},
+    )
     result = run_stage(ImportStage(source, config, out), overwrite=overwrite, command=_command_line())
     if result.already_done:
         console.print(f"{out} already holds this import: nothing to do", highlight=False)

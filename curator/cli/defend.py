@@ -30,28 +30,42 @@ def _floats(text: str, option: str) -> tuple[float, ...]:
 def defend(
     data: Annotated[Path, typer.Argument(help="Dataset folder to defend (it is not modified).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to create.")],
-    user_threshold: Annotated[float, typer.Option(
-        help="Act on users whose calibrated probability of being fake is at least this.")] = 0.5,
-    fraud_action: Annotated[str, typer.Option(
-        help=f"{' or '.join(FRAUD_ACTIONS)}: remove the user, or set users.weight to "
-             "((1 - p) / (1 - threshold)) ** gamma times its weight (curator train applies it to the loss).")
+    user_threshold: Annotated[
+        float, typer.Option(help="Act on users whose calibrated probability of being fake is at least this.")
+    ] = 0.5,
+    fraud_action: Annotated[
+        str,
+        typer.Option(
+            help=f"{' or '.join(FRAUD_ACTIONS)}: remove the user, or set users.weight to "
+            "((1 - p) / (1 - threshold)) ** gamma times its weight (curator train applies it to the loss)."
+        ),
     ] = "drop",
     gamma: Annotated[float, typer.Option(help="Exponent of the reweight curve.")] = 2.0,
-    simulate: Annotated[str, typer.Option(
-        help=f"Attack types the calibrator learns from, simulated on the data ({','.join(ATTACKS)}).")
+    simulate: Annotated[
+        str, typer.Option(help=f"Attack types the calibrator learns from, simulated on the data ({','.join(ATTACKS)}).")
     ] = ",".join(ATTACKS),
-    budgets: Annotated[str, typer.Option(help="Simulated fakes as fractions of the users, one copy each.")
-                       ] = "0.01,0.05",
+    budgets: Annotated[
+        str, typer.Option(help="Simulated fakes as fractions of the users, one copy each.")
+    ] = "0.01,0.05",
     targets: Annotated[int, typer.Option(help="Target items of each simulated attack.")] = 5,
-    text: Annotated[bool, typer.Option(
-        help="Use the LLM-derived text signals (--no-text: collaborative signals only).")] = True,
-    embedding_model: Annotated[Optional[str], typer.Option(
-        help="Sentence-transformers model for item text (default all-MiniLM-L6-v2); item profiles' "
-             "embeddings are used instead when the dataset has them.")] = None,
-    denoiser: Annotated[Optional[str], typer.Option(
-        help="Also use how noisy each user's sequence looks to the LLM denoiser (mean and max p(noise) of "
-             "`curator denoise`) as a signal: a denoise adapter trained on this data, e.g. denoise-ml100k "
-             "for MovieLens-100K.")] = None,
+    text: Annotated[
+        bool, typer.Option(help="Use the LLM-derived text signals (--no-text: collaborative signals only).")
+    ] = True,
+    embedding_model: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Sentence-transformers model for item text (default all-MiniLM-L6-v2); item profiles' "
+            "embeddings are used instead when the dataset has them."
+        ),
+    ] = None,
+    denoiser: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Also use how noisy each user's sequence looks to the LLM denoiser (mean and max p(noise) of "
+            "`curator denoise`) as a signal: a denoise adapter trained on this data, e.g. denoise-ml100k "
+            "for MovieLens-100K."
+        ),
+    ] = None,
     model: Annotated[Optional[str], typer.Option(help=f"The --denoiser's base model: {MODEL_HELP}")] = None,
     device: Annotated[Device, typer.Option(help="Where the --denoiser's model runs.")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
@@ -62,10 +76,17 @@ def defend(
     data itself) and drop or down-weight those at or above --user-threshold; every change goes to the
     ledger, the per-user scores to OUT/user_scores.parquet."""
     config = DefendConfig(
-        detector=DetectorConfig(attacks=tuple(simulate.split(",")), budgets=_floats(budgets, "--budgets"),
-                                targets=targets, use_text=text, seed=seed),
+        detector=DetectorConfig(
+            attacks=tuple(simulate.split(",")),
+            budgets=_floats(budgets, "--budgets"),
+            targets=targets,
+            use_text=text,
+            seed=seed,
+        ),
         defense=DefenseConfig(user_threshold=user_threshold, action=fraud_action, gamma=gamma),
-        embedding_model=embedding_model, denoiser=denoiser)
+        embedding_model=embedding_model,
+        denoiser=denoiser,
+    )
     config.validate()  # before reading the data: a bad option costs nothing
     denoiser_engine = None
     if denoiser:
@@ -73,8 +94,9 @@ def defend(
         from curator.llm.adapters import adapter_folder
         from curator.llm.config import EngineConfig
 
-        denoiser_engine = EngineConfig(model=model, quant=trained_quant(adapter_folder(denoiser, "--denoiser")),
-                                       device=Device(device).value)
+        denoiser_engine = EngineConfig(
+            model=model, quant=trained_quant(adapter_folder(denoiser, "--denoiser")), device=Device(device).value
+        )
     from curator.stages.defend import DefendStage
 
     stage = DefendStage(load_dataset(data), config, out, denoiser_engine)
@@ -87,6 +109,10 @@ def defend(
     if result.already_done:
         console.print(f"{out} already holds this defense: nothing to do", highlight=False)
     edits = ", ".join(f"{count} {action}" for action, count in summary["edits"].items() if count) or "no edits"
-    console.print(f"{summary['flagged']} of {summary['users']} users at p(fake) >= {user_threshold:g} "
-                  f"(estimated share of fakes {summary['estimated_prior']:.3f}): {edits}; wrote {out} "
-                  f"(ledger.parquet, {USER_SCORES_FILE})", highlight=False, soft_wrap=True)
+    console.print(
+        f"{summary['flagged']} of {summary['users']} users at p(fake) >= {user_threshold:g} "
+        f"(estimated share of fakes {summary['estimated_prior']:.3f}): {edits}; wrote {out} "
+        f"(ledger.parquet, {USER_SCORES_FILE})",
+        highlight=False,
+        soft_wrap=True,
+    )

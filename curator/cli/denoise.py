@@ -25,21 +25,31 @@ console = Console()
 def denoise(
     data: Annotated[Path, typer.Argument(help="Dataset folder to clean (it is not modified).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to create.")],
-    threshold: Annotated[float, typer.Option(
-        help="Edit an interaction when its calibrated probability of being noise is at least this.")] = 0.9,
+    threshold: Annotated[
+        float, typer.Option(help="Edit an interaction when its calibrated probability of being noise is at least this.")
+    ] = 0.9,
     max_edits: Annotated[Optional[int], typer.Option(help="At most this many edits per user, highest first.")] = None,
-    replace_threshold: Annotated[float, typer.Option(
-        help="Replace (rather than remove) when the best candidate's confidence is at least this.")] = 0.5,
-    noise_share: Annotated[str, typer.Option(
-        help="The data's share of noise, which p is restated at: auto (estimated from the scores, at most the "
-             "share the adapter was calibrated at) or a number in (0, 1).")] = "auto",
-    adapter: Annotated[str, typer.Option(help="Denoise adapter: a shipped name or a folder (curator adapt).")
-                       ] = DEFAULT_ADAPTER,
-    shard: Annotated[Optional[str], typer.Option(
-        help="Part K/N of the users, e.g. 2/4; the shard that finishes last writes the output.")] = None,
+    replace_threshold: Annotated[
+        float, typer.Option(help="Replace (rather than remove) when the best candidate's confidence is at least this.")
+    ] = 0.5,
+    noise_share: Annotated[
+        str,
+        typer.Option(
+            help="The data's share of noise, which p is restated at: auto (estimated from the scores, at most the "
+            "share the adapter was calibrated at) or a number in (0, 1)."
+        ),
+    ] = "auto",
+    adapter: Annotated[
+        str, typer.Option(help="Denoise adapter: a shipped name or a folder (curator adapt).")
+    ] = DEFAULT_ADAPTER,
+    shard: Annotated[
+        Optional[str],
+        typer.Option(help="Part K/N of the users, e.g. 2/4; the shard that finishes last writes the output."),
+    ] = None,
     model: Annotated[Optional[str], typer.Option(help=MODEL_HELP)] = None,
-    quant: Annotated[Optional[Quant], typer.Option(
-        help="Base quantization (default: what the adapter was trained with).")] = None,
+    quant: Annotated[
+        Optional[Quant], typer.Option(help="Base quantization (default: what the adapter was trained with).")
+    ] = None,
     dtype: Annotated[Dtype, typer.Option(help=DTYPE_HELP)] = "auto",
     device: Annotated[Device, typer.Option(help=DEVICE_HELP)] = "auto",
     resume: Annotated[bool, typer.Option(help="Continue a killed run (its work folder is OUT.partial).")] = False,
@@ -49,26 +59,46 @@ def denoise(
     from curator.denoise.denoiser import trained_quant
     from curator.llm.adapters import adapter_folder
 
-    config = DenoiseConfig(threshold=threshold, max_edits=max_edits, replace_threshold=replace_threshold,
-                           adapter=adapter, noise_share=noise_share)
+    config = DenoiseConfig(
+        threshold=threshold,
+        max_edits=max_edits,
+        replace_threshold=replace_threshold,
+        adapter=adapter,
+        noise_share=noise_share,
+    )
     config.validate()  # before loading anything: a bad option costs nothing
     part = Shard.parse(shard)
-    engine = EngineConfig(model=model, quant=Quant(quant).value if quant else trained_quant(adapter_folder(adapter)),
-                          dtype=Dtype(dtype).value, device=Device(device).value)
+    engine = EngineConfig(
+        model=model,
+        quant=Quant(quant).value if quant else trained_quant(adapter_folder(adapter)),
+        dtype=Dtype(dtype).value,
+        device=Device(device).value,
+    )
     stage = DenoiseStage(load_dataset(data), config, out, engine, shard=part)
     with rich_progress() as progress:
         # Shards share one work folder: each joins it as a resumed run.
-        result = run_stage(stage, resume=resume or part.count > 1, overwrite=overwrite, progress=progress,
-                           command=["curator", *sys.argv[1:]])
+        result = run_stage(
+            stage,
+            resume=resume or part.count > 1,
+            overwrite=overwrite,
+            progress=progress,
+            command=["curator", *sys.argv[1:]],
+        )
     if not result.finished:
-        console.print(f"shard {shard} done; {result.summary['chunks_done']} of {result.summary['chunks']} chunks "
-                      "are complete. The shard that completes the last chunk writes the output.", highlight=False)
+        console.print(
+            f"shard {shard} done; {result.summary['chunks_done']} of {result.summary['chunks']} chunks "
+            "are complete. The shard that completes the last chunk writes the output.",
+            highlight=False,
+        )
         return
     if result.already_done:
         console.print(f"{out} already holds this denoising: nothing to do", highlight=False, soft_wrap=True)
     edits = ", ".join(f"{count} {action}" for action, count in result.summary["edits"].items() if count) or "no edits"
     share = result.summary["share_of_noise"]
-    console.print(f"{edits} at threshold {threshold:g}, p at {share['used']:.1%} noise "
-                  f"({'estimated' if share['estimated'] else 'given'}; the adapter is calibrated at "
-                  f"{share['fitted']:.1%}); wrote {out} (ledger.parquet, {SCORES_FILE})", highlight=False,
-                  soft_wrap=True)
+    console.print(
+        f"{edits} at threshold {threshold:g}, p at {share['used']:.1%} noise "
+        f"({'estimated' if share['estimated'] else 'given'}; the adapter is calibrated at "
+        f"{share['fitted']:.1%}); wrote {out} (ledger.parquet, {SCORES_FILE})",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -22,8 +22,9 @@ def evaluate(
     denoised: Annotated[Path, typer.Argument(help="Output folder of `curator denoise` (holds scores.parquet).")],
     labels: Annotated[Path, typer.Option(help="The dataset that was denoised, with labels/noise.parquet.")],
     report: Annotated[Path, typer.Option(help="Folder to create, for report.json and reliability.png.")],
-    baselines: Annotated[Optional[str], typer.Option(
-        help="Comma-separated baselines to compute in the same run (default: all).")] = None,
+    baselines: Annotated[
+        Optional[str], typer.Option(help="Comma-separated baselines to compute in the same run (default: all).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random baseline.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --report folder.")] = False,
 ):
@@ -32,8 +33,11 @@ def evaluate(
     from curator.denoise.report import RELIABILITY_FILE, REPORT_FILE, EvaluateConfig
     from curator.stages.evaluate import EvaluateStage
 
-    config = (EvaluateConfig(seed=seed) if baselines is None else
-              EvaluateConfig(baselines=tuple(b.strip() for b in baselines.split(",") if b.strip()), seed=seed))
+    config = (
+        EvaluateConfig(seed=seed)
+        if baselines is None
+        else EvaluateConfig(baselines=tuple(b.strip() for b in baselines.split(",") if b.strip()), seed=seed)
+    )
     config.validate()  # before reading the data: a bad option costs nothing
     stage = EvaluateStage(load_dataset(denoised), load_dataset(labels), config, report)
     result = run_stage(stage, overwrite=overwrite, command=["curator", *sys.argv[1:]])
@@ -46,12 +50,21 @@ def evaluate(
         table.add_column(column, justify="right")
     for name, r in [("denoiser", summary["denoiser"]), *summary["baselines"].items()]:
         at = r["thresholds"]
-        table.add_row(name, "n/a" if r["auroc"] is None else f"{r['auroc']:.3f}",
-                      *(f"{at[f'{t:g}']['precision']:.2f}/{at[f'{t:g}']['recall']:.2f}/{at[f'{t:g}']['f1']:.2f}"
-                        for t in DEFAULT_THRESHOLDS), f"{r['ece']:.3f}")
+        table.add_row(
+            name,
+            "n/a" if r["auroc"] is None else f"{r['auroc']:.3f}",
+            *(
+                f"{at[f'{t:g}']['precision']:.2f}/{at[f'{t:g}']['recall']:.2f}/{at[f'{t:g}']['f1']:.2f}"
+                for t in DEFAULT_THRESHOLDS
+            ),
+            f"{r['ece']:.3f}",
+        )
     console.print(table)
     replacement = summary["denoiser"]["replacement"]
     if replacement.get("count"):
-        console.print(f"replacement of the {replacement['count']} true noise items edited: top-1 "
-                      f"{replacement['top1']:.3f}, hit@10 {replacement['hit@10']:.3f}", highlight=False)
+        console.print(
+            f"replacement of the {replacement['count']} true noise items edited: top-1 "
+            f"{replacement['top1']:.3f}, hit@10 {replacement['hit@10']:.3f}",
+            highlight=False,
+        )
     console.print(f"wrote {report / REPORT_FILE} and {report / RELIABILITY_FILE}", highlight=False)

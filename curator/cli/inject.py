@@ -21,14 +21,23 @@ console = Console()
 def inject(
     data: Annotated[Path, typer.Argument(help="Dataset folder to inject into (it is not modified).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to create.")],
-    noise: Annotated[Optional[float], typer.Option(
-        help=f"Fraction of training interactions to replace by catalog items (default {DEFAULT_NOISE} "
-             "when no --attack is given).")] = None,
-    noise_dist: Annotated[str, typer.Option(
-        help=f"How replacements are drawn: {' or '.join(NOISE_DISTRIBUTIONS)} (in proportion to "
-             "training popularity).")] = "uniform",
-    attack: Annotated[Optional[str], typer.Option(
-        help=f"Add fake users promoting target items: {', '.join(ATTACKS)}.")] = None,
+    noise: Annotated[
+        Optional[float],
+        typer.Option(
+            help=f"Fraction of training interactions to replace by catalog items (default {DEFAULT_NOISE} "
+            "when no --attack is given)."
+        ),
+    ] = None,
+    noise_dist: Annotated[
+        str,
+        typer.Option(
+            help=f"How replacements are drawn: {' or '.join(NOISE_DISTRIBUTIONS)} (in proportion to "
+            "training popularity)."
+        ),
+    ] = "uniform",
+    attack: Annotated[
+        Optional[str], typer.Option(help=f"Add fake users promoting target items: {', '.join(ATTACKS)}.")
+    ] = None,
     fake_users: Annotated[float, typer.Option(help="Fake users, as a fraction of the real users.")] = 0.01,
     targets: Annotated[int, typer.Option(help="Number of unpopular target items the attack promotes.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
@@ -39,11 +48,18 @@ def inject(
 
     The ground truth goes to OUT/labels/, apart from the tables, so that no stage reads it by accident.
     """
-    config = InjectConfig(noise=DEFAULT_NOISE if noise is None and attack is None else noise,
-                          noise_dist=noise_dist, attack=attack, fake_users=fake_users, targets=targets, seed=seed)
+    config = InjectConfig(
+        noise=DEFAULT_NOISE if noise is None and attack is None else noise,
+        noise_dist=noise_dist,
+        attack=attack,
+        fake_users=fake_users,
+        targets=targets,
+        seed=seed,
+    )
     config.validate()  # before reading the data: a bad option costs nothing
-    result = run_stage(InjectStage(load_dataset(data), config, out), overwrite=overwrite,
-                       command=["curator", *sys.argv[1:]])
+    result = run_stage(
+        InjectStage(load_dataset(data), config, out), overwrite=overwrite, command=["curator", *sys.argv[1:]]
+    )
     summary = {"out": str(out), **result.summary}
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -51,9 +67,13 @@ def inject(
     if result.already_done:
         console.print(f"{out} already holds this injection: nothing to do", highlight=False)
     if "noise" in summary:
-        console.print(f"noise: replaced {summary['noise']['replaced']:,} training interactions "
-                      f"({summary['noise']['distribution']} draws)")
+        console.print(
+            f"noise: replaced {summary['noise']['replaced']:,} training interactions "
+            f"({summary['noise']['distribution']} draws)"
+        )
     if "attack" in summary:
-        console.print(f"attack: {summary['attack']['fake_users']} fake users ({summary['attack']['attack']}) "
-                      f"promoting {summary['attack']['targets']} target items")
+        console.print(
+            f"attack: {summary['attack']['fake_users']} fake users ({summary['attack']['attack']}) "
+            f"promoting {summary['attack']['targets']} target items"
+        )
     console.print(f"wrote {out}; ground truth in {', '.join(summary['labels'])} (kept apart from the tables)")

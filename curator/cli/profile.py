@@ -45,30 +45,40 @@ def profile(
     data: Annotated[Path, typer.Argument(help="Dataset folder.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to create (the input plus profiles/).")],
     model: Annotated[Optional[str], typer.Option(help=MODEL_HELP)] = None,
-    quant: Annotated[Optional[Quant], typer.Option(
-        help="bitsandbytes quantization (default: 4bit on CUDA, none on CPU; falls back to none, saying why).")
+    quant: Annotated[
+        Optional[Quant],
+        typer.Option(
+            help="bitsandbytes quantization (default: 4bit on CUDA, none on CPU; falls back to none, saying why)."
+        ),
     ] = None,
-    dtype: Annotated[Optional[Dtype], typer.Option(
-        help="Compute dtype (default: auto on CUDA, bfloat16 on CPU; auto: float32 on CPU, bfloat16 on CUDA).")
+    dtype: Annotated[
+        Optional[Dtype],
+        typer.Option(
+            help="Compute dtype (default: auto on CUDA, bfloat16 on CPU; auto: float32 on CPU, bfloat16 on CUDA)."
+        ),
     ] = None,
     device: Annotated[Device, typer.Option(help=DEVICE_HELP)] = "auto",
     adapter: Annotated[Optional[str], typer.Option(help="LoRA adapter: a shipped adapter's name or a folder.")] = None,
     stage: Annotated[Stage, typer.Option(help="Profile items, users, or both (items first).")] = Stage.all,
-    users: Annotated[Optional[str], typer.Option(help="Only these users, comma-separated (and the items they show).")
-                     ] = None,
+    users: Annotated[
+        Optional[str], typer.Option(help="Only these users, comma-separated (and the items they show).")
+    ] = None,
     items: Annotated[Optional[str], typer.Option(help="Only these items, comma-separated.")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="At most this many users (and items), in dataset order.")
-                     ] = None,
-    shard: Annotated[Optional[str], typer.Option(help="Part K/N of the work, e.g. 2/4 (with --stage items or users).")
-                     ] = None,
+    limit: Annotated[Optional[int], typer.Option(help="At most this many users (and items), in dataset order.")] = None,
+    shard: Annotated[
+        Optional[str], typer.Option(help="Part K/N of the work, e.g. 2/4 (with --stage items or users).")
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Prompts generated together.")] = 16,
     max_new_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 128,
     recent: Annotated[int, typer.Option(help="Most recent training interactions a user prompt shows.")] = 20,
-    attempts: Annotated[int, typer.Option(help="Answers asked for at most per profile (first greedy, then sampled).")
-                        ] = 3,
+    attempts: Annotated[
+        int, typer.Option(help="Answers asked for at most per profile (first greedy, then sampled).")
+    ] = 3,
     seed: Annotated[int, typer.Option(help="Seed for sampled retries.")] = 0,
-    embedding_model: Annotated[Optional[str], typer.Option(
-        help="sentence-transformers model for profile embeddings (default: all-MiniLM-L6-v2, shipped).")] = None,
+    embedding_model: Annotated[
+        Optional[str],
+        typer.Option(help="sentence-transformers model for profile embeddings (default: all-MiniLM-L6-v2, shipped)."),
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue a killed run (its work folder is OUT.partial).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out and discard an unfinished run.")] = False,
 ):
@@ -76,24 +86,47 @@ def profile(
     from curator.stages.profile import ProfileStage  # loads the LLM's libraries: only when profiling
 
     dataset = load_dataset(data)
-    options = ProfileOptions(stage=stage.value, users=parse_ids(users), items=parse_ids(items), limit=limit,
-                             shard=shard, batch_size=batch_size, max_new_tokens=max_new_tokens, recent=recent,
-                             attempts=attempts, seed=seed, embedding_model=embedding_model)
+    options = ProfileOptions(
+        stage=stage.value,
+        users=parse_ids(users),
+        items=parse_ids(items),
+        limit=limit,
+        shard=shard,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        recent=recent,
+        attempts=attempts,
+        seed=seed,
+        embedding_model=embedding_model,
+    )
     default_quant, default_dtype = DEFAULTS[resolve_device(Device(device).value)]
-    engine = EngineConfig(model=model, quant=Quant(quant).value if quant else default_quant,
-                          dtype=Dtype(dtype).value if dtype else default_dtype, device=Device(device).value,
-                          adapters=(adapter,) if adapter else ())
+    engine = EngineConfig(
+        model=model,
+        quant=Quant(quant).value if quant else default_quant,
+        dtype=Dtype(dtype).value if dtype else default_dtype,
+        device=Device(device).value,
+        adapters=(adapter,) if adapter else (),
+    )
     with rich_progress() as progress:
-        result = run_stage(ProfileStage(dataset, options, engine, out), resume=resume, overwrite=overwrite,
-                           progress=progress, command=["curator", *sys.argv[1:]])
+        result = run_stage(
+            ProfileStage(dataset, options, engine, out),
+            resume=resume,
+            overwrite=overwrite,
+            progress=progress,
+            command=["curator", *sys.argv[1:]],
+        )
     if result.already_done:
         console.print(f"{out} already holds this run: nothing to do", highlight=False)
         return
     console.print(_counts_table(result.summary["counts"]))
     engine_info = result.summary["engine"]
     if engine_info:
-        console.print(f"model {engine_info['model']}, quantization {engine_info['quant']}, {engine_info['dtype']} "
-                      f"on {engine_info['device']}", highlight=False, soft_wrap=True)
+        console.print(
+            f"model {engine_info['model']}, quantization {engine_info['quant']}, {engine_info['dtype']} "
+            f"on {engine_info['device']}",
+            highlight=False,
+            soft_wrap=True,
+        )
     for note in result.summary["notes"]:
         console.print(f"[dim]note:[/] {note}", highlight=False, soft_wrap=True)
     console.print(f"profiles in {out / 'profiles'}", highlight=False, soft_wrap=True)

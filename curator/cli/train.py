@@ -39,8 +39,10 @@ def parse_seeds(seeds: Optional[str], seed: int) -> list[int]:
 def results_table(summary: dict) -> Table:
     seeds = summary["seeds"]
     over_seeds = f"mean ± std over {len(seeds)} seeds" if len(seeds) > 1 else f"seed {seeds[0]['seed']}"
-    table = Table(title=f"test metrics ({over_seeds}): {summary['users_evaluated']} users ranked against "
-                        f"{summary['num_items']} items")
+    table = Table(
+        title=f"test metrics ({over_seeds}): {summary['users_evaluated']} users ranked against "
+        f"{summary['num_items']} items"
+    )
     table.add_column("metric")
     for k in (10, 20, 50):
         table.add_column(f"@{k}", justify="right")
@@ -60,7 +62,9 @@ def train(
     seeds: Annotated[Optional[str], typer.Option(help="Several seeds, e.g. 1,2,3: reports mean ± std.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run folder [default: runs/<dataset>-<model>].")] = None,
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 200,
-    patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better validation NDCG@10.")] = 10,
+    patience: Annotated[
+        int, typer.Option(help="Stop after this many epochs without a better validation NDCG@10.")
+    ] = 10,
     batch_size: Annotated[int, typer.Option(help="Users per batch.")] = 128,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     max_len: Annotated[int, typer.Option(help="Most recent items the model reads per user.")] = 50,
@@ -78,16 +82,32 @@ def train(
     from curator.stages.train import TrainStage  # torch loads only when a command needs it
     from curator.training import TrainOptions
 
-    options = TrainOptions(model=model.value, seeds=parse_seeds(seeds, seed), max_epochs=epochs,
-                           patience=patience, batch_size=batch_size, lr=lr, max_len=max_len, hidden=hidden,
-                           layers=layers, heads=heads, dropout=dropout, use_weights=weights,
-                           device=Device(device).value)
+    options = TrainOptions(
+        model=model.value,
+        seeds=parse_seeds(seeds, seed),
+        max_epochs=epochs,
+        patience=patience,
+        batch_size=batch_size,
+        lr=lr,
+        max_len=max_len,
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        dropout=dropout,
+        use_weights=weights,
+        device=Device(device).value,
+    )
     options.validate()  # before reading the data: a bad option costs nothing
     dataset = load_dataset(data)
     run_dir = out or Path("runs") / f"{dataset.name}-{model.value}"
     with rich_progress() as progress:
-        result = run_stage(TrainStage(dataset, options, run_dir), resume=resume, overwrite=overwrite,
-                           progress=progress, command=["curator", *sys.argv[1:]])
+        result = run_stage(
+            TrainStage(dataset, options, run_dir),
+            resume=resume,
+            overwrite=overwrite,
+            progress=progress,
+            command=["curator", *sys.argv[1:]],
+        )
     summary = result.summary
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -97,6 +117,9 @@ def train(
     console.print(results_table(summary))
     gpu_memory = summary["peak_gpu_memory_mib"]
     memory = f"peak memory {summary['peak_memory_mib']:.0f} MiB" + (
-        f", GPU {gpu_memory:.0f} MiB" if gpu_memory is not None else "")
-    console.print(f"{summary['seconds_per_epoch']:.1f} s/epoch on {summary['device']}, {memory}; "
-                  f"metrics, config and data hash in {run_dir / 'metrics.json'}")
+        f", GPU {gpu_memory:.0f} MiB" if gpu_memory is not None else ""
+    )
+    console.print(
+        f"{summary['seconds_per_epoch']:.1f} s/epoch on {summary['device']}, {memory}; "
+        f"metrics, config and data hash in {run_dir / 'metrics.json'}"
+    )

@@ -77,5 +77,6 @@ def item_transitions(train: TrainingInteractions) -> sp.csr_matrix:
     """(items, items) how often item j directly follows item i in a training sequence."""
     consecutive = (train.user[1:] == train.user[:-1]) & (train.position[1:] == train.position[:-1] + 1)
     ones = np.ones(int(consecutive.sum()), dtype=np.float64)
-    return sp.csr_matrix((ones, (train.item[:-1][consecutive], train.item[1:][consecutive])),
-                         shape=(train.num_items, train.num_items))
+    return sp.csr_matrix(
+        (ones, (train.item[:-1][consecutive], train.item[1:][consecutive])), shape=(train.num_items, train.num_items)
+    )

@@ -53,8 +53,15 @@ def build_ledger(
         k = user_row.get(edit.user_id)
         if k is None:
             raise LedgerError(f"{action.value} of user '{edit.user_id}': no such user in the input")
-        decided = {"user_id": edit.user_id, "action": action.value, "score": edit.score,
-                   "threshold": edit.threshold, "stage": stage, "model": model, "adapter": adapter}
+        decided = {
+            "user_id": edit.user_id,
+            "action": action.value,
+            "score": edit.score,
+            "threshold": edit.threshold,
+            "stage": stage,
+            "model": model,
+            "adapter": adapter,
+        }
         if action is Action.REWEIGHT:
             rows.append({**decided, "old_weight": weights[k], "new_weight": edit.new_weight})
             sort_keys.append((k, -1))
@@ -70,8 +77,16 @@ def build_ledger(
             if position is None or not 0 <= position < bounds[k + 1] - bounds[k]:
                 raise LedgerError(f"{action.value} of user '{edit.user_id}': no position {position} in the sequence")
             old_item, timestamp, rating = held[bounds[k] + position]
-            rows.append({**decided, **extra, "position": position, "old_item": old_item,
-                         "timestamp": timestamp, "rating": rating})
+            rows.append(
+                {
+                    **decided,
+                    **extra,
+                    "position": position,
+                    "old_item": old_item,
+                    "timestamp": timestamp,
+                    "rating": rating,
+                }
+            )
             sort_keys.append((k, position))
     order = sorted(range(len(rows)), key=sort_keys.__getitem__)
     ledger = pa.Table.from_pylist([rows[i] for i in order], schema=LEDGER_SCHEMA)
@@ -137,8 +152,15 @@ def revert_ledger(tables: Tables, ledger: pa.Table) -> Tables:
     interactions = set_values(interactions, "rating", replaced_rows, replaced["rating"])
 
     gone = _where(ledger, np.isin(actions, REMOVING_ACTIONS))
-    gone = pa.table({"user_id": gone["user_id"], "item_id": gone["old_item"], "timestamp": gone["timestamp"],
-                     "position": gone["position"], "rating": gone["rating"]}).cast(interactions.schema)
+    gone = pa.table(
+        {
+            "user_id": gone["user_id"],
+            "item_id": gone["old_item"],
+            "timestamp": gone["timestamp"],
+            "position": gone["position"],
+            "rating": gone["rating"],
+        }
+    ).cast(interactions.schema)
     interactions = sort_by_position(pa.concat_tables([interactions, gone]), users["user_id"])
     return Tables(interactions, tables.items, users)
 
@@ -157,8 +179,10 @@ def _restore_users(users: pa.Table, ledger: pa.Table, actions: np.ndarray) -> pa
         first_of_user.setdefault(row["user_id"], row)
     first_rows = list(first_of_user.values())
     back = pa.Table.from_pylist(
-        [{"user_id": row["user_id"], "weight": row["old_weight"], **json.loads(row["user_attributes"])}
-         for row in first_rows],
+        [
+            {"user_id": row["user_id"], "weight": row["old_weight"], **json.loads(row["user_attributes"])}
+            for row in first_rows
+        ],
         schema=users.schema,
     )
     source_of_row = np.full(len(users) + len(back), -1, dtype=np.int64)
@@ -213,8 +237,13 @@ def write_curated(
     output = apply_ledger(input_dataset.tables, ledger)
     counts = ", ".join(f"{count} {action}" for action, count in ledger_counts(ledger).items() if count)
     return write_dataset(
-        folder, *output, name=name, source=input_dataset.manifest.get("source"),
-        command=command, config={"stage": stage, **config}, parent=input_dataset,
+        folder,
+        *output,
+        name=name,
+        source=input_dataset.manifest.get("source"),
+        command=command,
+        config={"stage": stage, **config},
+        parent=input_dataset,
         notes=[f"{stage}: {counts or 'no edits'} (every change is in {LEDGER_FILE})"],
         extra_files={LEDGER_FILE: ledger, **(extra_files or {})},
     )

@@ -159,7 +159,10 @@ def check_against_output(ledger: pa.Table, tables: Tables) -> list[dict[str, Any
             raise ledger_error(number, row, "a dropped user is in the output, or an edited one is not")
         if action == Action.REWEIGHT and row["new_weight"] != weights[k]:
             raise ledger_error(number, row, "the output weight is not new_weight")
-        if action in (Action.REMOVE, Action.REPLACE) and not 0 <= row["position"] < lengths[k] + removed[row["user_id"]]:
+        if (
+            action in (Action.REMOVE, Action.REPLACE)
+            and not 0 <= row["position"] < lengths[k] + removed[row["user_id"]]
+        ):
             raise ledger_error(number, row, "the position is beyond the user's input sequence")
         if action == Action.DROP_USER and not 0 <= row["user_index"] < input_users:
             raise ledger_error(number, row, "user_index is beyond the input users table")

@@ -14,5 +14,7 @@ def set_values(table: pa.Table, column: str, rows: np.ndarray, values: pa.Array 
     in_row_order = values.take(pa.array(np.argsort(rows), pa.int64()))
     if isinstance(in_row_order, pa.ChunkedArray):
         in_row_order = in_row_order.combine_chunks()
-    updated = pc.replace_with_mask(table[column].combine_chunks(), pa.array(mask), in_row_order.cast(table[column].type))
+    updated = pc.replace_with_mask(
+        table[column].combine_chunks(), pa.array(mask), in_row_order.cast(table[column].type)
+    )
     return table.set_column(table.column_names.index(column), table.schema.field(column), updated)

@@ -67,15 +67,17 @@ def factor_scores(train: TrainingInteractions, window: int | None = LOCAL_WINDOW
     return outlier_scores(train, lambda user, items: (1 + stats.factor_cosine(user, items, items)) / 2, window)
 
 
-def text_embedding_scores(train: TrainingInteractions, embeddings: np.ndarray,
-                          window: int | None = LOCAL_WINDOW) -> np.ndarray:
+def text_embedding_scores(
+    train: TrainingInteractions, embeddings: np.ndarray, window: int | None = LOCAL_WINDOW
+) -> np.ndarray:
     """1 - mean cosine of the item's text embedding (unit rows, one per catalog item) with its
     neighbours': the item least like the rest of the window in what its text says."""
     return outlier_scores(train, lambda user, items: embeddings[items] @ embeddings[items].T, window)
 
 
-def outlier_scores(train: TrainingInteractions, cosine: Callable[[int, np.ndarray], np.ndarray],
-                   window: int | None) -> np.ndarray:
+def outlier_scores(
+    train: TrainingInteractions, cosine: Callable[[int, np.ndarray], np.ndarray], window: int | None
+) -> np.ndarray:
     """1 - mean `cosine(user, items)` (a (n, n) matrix for one user's items) with the items at most
     `window` positions away (all of them for None), clipped to [0, 1]; NO_CONTEXT_SCORE without
     neighbours."""

@@ -55,22 +55,32 @@ class Calibration:
     def fit(cls, logits: np.ndarray, truth: np.ndarray, min_step: int = MIN_STEP_POSITIONS) -> Calibration:
         steps = _merge_small_steps(_isotonic_steps(np.asarray(logits, np.float64), np.asarray(truth)), min_step)
         knots = [(x, step.rate) for step in steps for x in dict.fromkeys((step.low, step.high))]
-        return cls(tuple(float(x) for x, _ in knots), tuple(float(p) for _, p in knots), min_step,
-                   float(np.mean(truth)))
+        return cls(
+            tuple(float(x) for x, _ in knots), tuple(float(p) for _, p in knots), min_step, float(np.mean(truth))
+        )
 
     def __call__(self, logits: np.ndarray) -> np.ndarray:
         # between steps, linear; beyond the outer knots, the outer steps' rates
         return np.interp(np.asarray(logits, dtype=np.float64), self.logits, self.probabilities)
 
     def to_dict(self) -> dict:
-        return {"method": "isotonic", "min_step_positions": self.min_step, "share": self.share,
-                "logits": list(self.logits), "probabilities": list(self.probabilities)}
+        return {
+            "method": "isotonic",
+            "min_step_positions": self.min_step,
+            "share": self.share,
+            "logits": list(self.logits),
+            "probabilities": list(self.probabilities),
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Calibration:
         # Calibrations saved before the share was recorded were fitted on Binomial(P, CORRUPTION_RATE) swaps.
-        return cls(tuple(data["logits"]), tuple(data["probabilities"]), data.get("min_step_positions"),
-                   data.get("share", CORRUPTION_RATE))
+        return cls(
+            tuple(data["logits"]),
+            tuple(data["probabilities"]),
+            data.get("min_step_positions"),
+            data.get("share", CORRUPTION_RATE),
+        )
 
 
 def _isotonic_steps(logits: np.ndarray, truth: np.ndarray) -> list[Step]:
@@ -99,5 +109,5 @@ def _merge_small_steps(steps: list[Step], min_step: int) -> list[Step]:
         neighbours = [j for j in (k - 1, k + 1) if 0 <= j < len(steps)]
         other = min(neighbours, key=lambda j: abs(steps[j].rate - steps[k].rate))
         left = min(k, other)
-        steps[left:left + 2] = [steps[left].merged(steps[left + 1])]
+        steps[left : left + 2] = [steps[left].merged(steps[left + 1])]
     return steps

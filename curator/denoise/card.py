@@ -16,7 +16,8 @@ def _figure(value: float | None) -> str:
 def _calibration_draws(noise_dist: str) -> str:
     share = NOISE_MIXES[noise_dist][1]
     return {0.0: "drawn by popularity", 1.0: "drawn uniformly"}.get(
-        share, f"{share:.0%} drawn uniformly, the rest by popularity")
+        share, f"{share:.0%} drawn uniformly, the rest by popularity"
+    )
 
 
 def write_card(path: Path, meta: dict[str, Any]) -> None:
@@ -50,10 +51,20 @@ def write_card(path: Path, meta: dict[str, Any]) -> None:
         "",
         "| AUROC | ECE | P/R/F1 @0.5 | P/R/F1 @0.7 | P/R/F1 @0.9 | replacement top-1 | hit@10 |",
         "|---|---|---|---|---|---|---|",
-        "| " + " | ".join([_figure(heldout["auroc"]), _figure(heldout["ece"]),
-                          *(f"{_figure(at[t]['precision'])}/{_figure(at[t]['recall'])}/{_figure(at[t]['f1'])}"
-                            for t in ("0.5", "0.7", "0.9")),
-                          _figure(replacement.get("top1")), _figure(replacement.get("hit@10"))]) + " |",
+        "| "
+        + " | ".join(
+            [
+                _figure(heldout["auroc"]),
+                _figure(heldout["ece"]),
+                *(
+                    f"{_figure(at[t]['precision'])}/{_figure(at[t]['recall'])}/{_figure(at[t]['f1'])}"
+                    for t in ("0.5", "0.7", "0.9")
+                ),
+                _figure(replacement.get("top1")),
+                _figure(replacement.get("hit@10")),
+            ]
+        )
+        + " |",
         "",
         "## Learning curve (mean training loss per point)",
         "",

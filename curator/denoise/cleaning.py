@@ -44,16 +44,18 @@ DEFAULT_ADAPTER = "denoise-ml100k"
 SCORES_FILE = "scores.parquet"
 CHUNK_USERS = 64
 
-SCORES_SCHEMA = pa.schema([
-    pa.field("user_id", pa.string()),
-    pa.field("position", pa.int32()),
-    pa.field("item_id", pa.string()),
-    pa.field("score", pa.float64()),  # calibrated p(noise), at the data's share of noise
-    pa.field("action", pa.string()),  # keep, remove or replace
-    pa.field("new_item", pa.string()),  # replace: the item put in its place
-    pa.field("candidates", pa.list_(pa.string())),  # edited positions: the ranker's best items, best first
-    pa.field("candidate_confidences", pa.list_(pa.float64())),
-])
+SCORES_SCHEMA = pa.schema(
+    [
+        pa.field("user_id", pa.string()),
+        pa.field("position", pa.int32()),
+        pa.field("item_id", pa.string()),
+        pa.field("score", pa.float64()),  # calibrated p(noise), at the data's share of noise
+        pa.field("action", pa.string()),  # keep, remove or replace
+        pa.field("new_item", pa.string()),  # replace: the item put in its place
+        pa.field("candidates", pa.list_(pa.string())),  # edited positions: the ranker's best items, best first
+        pa.field("candidate_confidences", pa.list_(pa.float64())),
+    ]
+)
 # a chunk's scores before the decisions: p at the share the calibration was fitted on, users in order
 FITTED_SCHEMA = pa.schema([pa.field("user", pa.int32()), pa.field("p", pa.float64())])
 
@@ -108,8 +110,9 @@ class Cleaning:
     chunk is scored, p restated at the data's share of noise, the decide pass and the output. The denoiser
     is loaded only when a pass has a chunk left to compute."""
 
-    def __init__(self, dataset: Dataset, config: DenoiseConfig, engine_config: EngineConfig, work: WorkFolder,
-                 progress: Progress):
+    def __init__(
+        self, dataset: Dataset, config: DenoiseConfig, engine_config: EngineConfig, work: WorkFolder, progress: Progress
+    ):
         self.dataset, self.config, self.engine_config = dataset, config, engine_config
         self.work, self.progress = work, progress
         self.chunks = chunk_plan(len(dataset.users))
@@ -127,13 +130,17 @@ class Cleaning:
         mine = [k for k in owned if not self.work.has_chunk("scores", k)]
         if mine:
             self.model()  # before the users' bar: loading may encode the catalog, a task of its own
-        self.progress.start("users", total=sum(len(self.chunks[k]) for k in owned),
-                            done=sum(len(self.chunks[k]) for k in owned if k not in mine))
+        self.progress.start(
+            "users",
+            total=sum(len(self.chunks[k]) for k in owned),
+            done=sum(len(self.chunks[k]) for k in owned if k not in mine),
+        )
         for k in mine:
             p = [self.model().probabilities(user) for user in self.chunks[k]]
             users = np.repeat(np.arange(self.chunks[k].start, self.chunks[k].stop), [len(q) for q in p])
-            self.work.write_chunk("scores", k, pa.table({"user": users.astype(np.int32), "p": np.concatenate(p)},
-                                                        schema=FITTED_SCHEMA))
+            self.work.write_chunk(
+                "scores", k, pa.table({"user": users.astype(np.int32), "p": np.concatenate(p)}, schema=FITTED_SCHEMA)
+            )
             self.progress.advance("users", len(self.chunks[k]))
         return self.chunks_scored()
 
@@ -156,11 +163,15 @@ class Cleaning:
         undecided = [k for k in range(len(self.chunks)) if not self.work.has_chunk("decisions", k)]
         if undecided:
             self.model()  # before the decisions' bar, as in the score pass
-        self.progress.start("decisions", total=len(self.dataset.users),
-                            done=sum(len(self.chunks[k]) for k in range(len(self.chunks)) if k not in undecided))
+        self.progress.start(
+            "decisions",
+            total=len(self.dataset.users),
+            done=sum(len(self.chunks[k]) for k in range(len(self.chunks)) if k not in undecided),
+        )
         for k in undecided:
-            rows = [row for user in self.chunks[k]
-                    for row in decide_user(self.model(), user, p_of_user[user], self.config)]
+            rows = [
+                row for user in self.chunks[k] for row in decide_user(self.model(), user, p_of_user[user], self.config)
+            ]
             self.work.write_chunk("decisions", k, pa.Table.from_pylist(rows, schema=SCORES_SCHEMA))
             self.progress.advance("decisions", len(self.chunks[k]))
         return pa.concat_tables([self.work.read_chunk("decisions", k) for k in range(len(self.chunks))])
@@ -170,12 +181,23 @@ class Cleaning:
         ledger's counts and the share of noise."""
         p_of_user, share = self.restated()
         scores = self.decide(p_of_user)
-        ledger = build_ledger(self.dataset.tables, edits_of(scores, self.config), stage="denoise",
-                              model=self.meta().get("base_model"), adapter=self.config.adapter)
-        write_curated(folder, self.dataset, ledger, "denoise",
-                      {**asdict(self.config), "share_of_noise": asdict(share),
-                       "engine": self.engine_config.to_dict()},
-                      command, name=name, extra_files={SCORES_FILE: scores})
+        ledger = build_ledger(
+            self.dataset.tables,
+            edits_of(scores, self.config),
+            stage="denoise",
+            model=self.meta().get("base_model"),
+            adapter=self.config.adapter,
+        )
+        write_curated(
+            folder,
+            self.dataset,
+            ledger,
+            "denoise",
+            {**asdict(self.config), "share_of_noise": asdict(share), "engine": self.engine_config.to_dict()},
+            command,
+            name=name,
+            extra_files={SCORES_FILE: scores},
+        )
         return {"edits": ledger_counts(ledger), "share_of_noise": asdict(share)}
 
     def meta(self) -> dict[str, Any]:
@@ -186,14 +208,32 @@ class Cleaning:
 def decide_user(run: DenoiseRun, user: int, p: np.ndarray, config: DenoiseConfig) -> list[dict[str, Any]]:
     """Score table rows of one user's training interactions, scored `p`, with the decisions taken."""
     items = run.sequences[user]
-    rows = [{"user_id": run.user_ids[user], "position": position, "item_id": run.item_ids[item],
-             "score": float(score), "action": "keep", "new_item": None, "candidates": None,
-             "candidate_confidences": None} for position, (item, score) in enumerate(zip(items, p))]
+    rows = [
+        {
+            "user_id": run.user_ids[user],
+            "position": position,
+            "item_id": run.item_ids[item],
+            "score": float(score),
+            "action": "keep",
+            "new_item": None,
+            "candidates": None,
+            "candidate_confidences": None,
+        }
+        for position, (item, score) in enumerate(zip(items, p))
+    ]
     flagged = [int(k) for k in np.lexsort((np.arange(len(p)), -p)) if p[k] >= config.threshold]
     taken = set(run.whole_sequences[user].tolist())
-    for position in flagged[:config.max_edits]:
-        found = run.denoiser.replacements(run.stats, user, items, items, position, run.text_space,
-                                          exclude=np.fromiter(taken, np.int64), k=config.candidates)
+    for position in flagged[: config.max_edits]:
+        found = run.denoiser.replacements(
+            run.stats,
+            user,
+            items,
+            items,
+            position,
+            run.text_space,
+            exclude=np.fromiter(taken, np.int64),
+            k=config.candidates,
+        )
         row = rows[position]
         row["candidates"] = list(run.item_ids[found.items])
         row["candidate_confidences"] = found.confidence.tolist()
@@ -217,8 +257,16 @@ def edits_of(scores: pa.Table, config: DenoiseConfig) -> list[Edit]:
     """The ledger's edits: every row of the score table whose action is not keep."""
     edits = []
     for row in scores.filter(pc.not_equal(scores["action"], "keep")).to_pylist():
-        edits.append(Edit(user_id=row["user_id"], action=row["action"], position=row["position"],
-                          new_item=row["new_item"], score=row["score"], threshold=config.threshold))
+        edits.append(
+            Edit(
+                user_id=row["user_id"],
+                action=row["action"],
+                position=row["position"],
+                new_item=row["new_item"],
+                score=row["score"],
+                threshold=config.threshold,
+            )
+        )
     return edits
 
 

@@ -45,8 +45,18 @@ LOCAL_WINDOW = 5
 LENGTH_SCALE = np.log1p(1000.0)
 FACTOR_FOLDS = 5
 DEFAULT_FACTOR_RANK = 32
-FEATURES = ("local_mean", "local_max", "global_mean", "global_z", "user_mean",
-            "factor_local_mean", "factor_global_mean", "factor_global_z", "popularity", "length")
+FEATURES = (
+    "local_mean",
+    "local_max",
+    "global_mean",
+    "global_z",
+    "user_mean",
+    "factor_local_mean",
+    "factor_global_mean",
+    "factor_global_z",
+    "popularity",
+    "length",
+)
 
 
 @dataclass(frozen=True)
@@ -101,8 +111,11 @@ def fold_factors(train: TrainingInteractions, rank: int) -> np.ndarray:
         others = users[fold_of_user != fold]
         user_degree = np.asarray(others.sum(axis=1)).ravel()
         item_degree = np.asarray(others.sum(axis=0)).ravel()
-        normalised = (sp.diags(1 / np.sqrt(np.maximum(user_degree, 1))) @ others
-                      @ sp.diags(1 / np.sqrt(np.maximum(item_degree, 1)))).tocsc()
+        normalised = (
+            sp.diags(1 / np.sqrt(np.maximum(user_degree, 1)))
+            @ others
+            @ sp.diags(1 / np.sqrt(np.maximum(item_degree, 1)))
+        ).tocsc()
         k = min(rank, min(normalised.shape) - 1)
         if k < 1:
             continue
@@ -120,7 +133,7 @@ def fold_factors(train: TrainingInteractions, rank: int) -> np.ndarray:
 
 def window(length: int, position: int) -> np.ndarray:
     """The positions at most LOCAL_WINDOW away from `position` in a sequence of `length`, itself excluded."""
-    return np.r_[max(position - LOCAL_WINDOW, 0):position, position + 1:min(position + LOCAL_WINDOW + 1, length)]
+    return np.r_[max(position - LOCAL_WINDOW, 0) : position, position + 1 : min(position + LOCAL_WINDOW + 1, length)]
 
 
 def neighbour_summary(pairwise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -158,17 +171,29 @@ def sequence_features(stats: CollaborativeStats, user: int, items: np.ndarray, o
     (item indices, in order); `own` = the user's real items (equal to `items` unless corrupted)."""
     length = len(items)
     local_mean, local_max, global_mean = (
-        v.numpy() for v in neighbour_summary(torch.from_numpy(stats.cosine(items, items, own))))
+        v.numpy() for v in neighbour_summary(torch.from_numpy(stats.cosine(items, items, own)))
+    )
     factor_local_mean, _, factor_global_mean = (
-        v.numpy() for v in neighbour_summary(torch.from_numpy(stats.factor_cosine(user, items, items))))
-    columns = (local_mean, local_max, global_mean, standardised(global_mean), np.full(length, global_mean.mean()),
-               factor_local_mean, factor_global_mean, standardised(factor_global_mean),
-               popularity(stats, items, own), np.full(length, np.log1p(length) / LENGTH_SCALE))
+        v.numpy() for v in neighbour_summary(torch.from_numpy(stats.factor_cosine(user, items, items)))
+    )
+    columns = (
+        local_mean,
+        local_max,
+        global_mean,
+        standardised(global_mean),
+        np.full(length, global_mean.mean()),
+        factor_local_mean,
+        factor_global_mean,
+        standardised(factor_global_mean),
+        popularity(stats, items, own),
+        np.full(length, np.log1p(length) / LENGTH_SCALE),
+    )
     return np.stack(columns, axis=1).astype(np.float32)
 
 
-def candidate_features(stats: CollaborativeStats, user: int, items: np.ndarray, own: np.ndarray, position: int,
-                       candidates: np.ndarray) -> np.ndarray:
+def candidate_features(
+    stats: CollaborativeStats, user: int, items: np.ndarray, own: np.ndarray, position: int, candidates: np.ndarray
+) -> np.ndarray:
     """(len(candidates), 3) float32: for putting each candidate at `position` of `user`'s sequence `items`,
     its mean leave-one-user-out cos and its mean cross-fitted factor cos with the items at most
     LOCAL_WINDOW positions away, and its popularity feature. The item now at `position` is not part of

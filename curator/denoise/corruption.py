@@ -42,8 +42,9 @@ class Corrupted:
 
 
 class Corrupter:
-    def __init__(self, train: TrainingInteractions, uniform_share: float, min_swaps: int = 1,
-                 rate: float = CORRUPTION_RATE):
+    def __init__(
+        self, train: TrainingInteractions, uniform_share: float, min_swaps: int = 1, rate: float = CORRUPTION_RATE
+    ):
         self.sequences = train.sequences()
         self.rate = rate
         self.uniform_share = uniform_share
@@ -55,8 +56,7 @@ class Corrupter:
         """`user`'s training sequence with a Binomial(P, rate) number of positions swapped (at least
         min_swaps, never all unless min_swaps demands it)."""
         items = self.sequences[user]
-        count = int(np.clip(rng.binomial(len(items), self.rate), self.min_swaps,
-                            max(len(items) - 1, self.min_swaps)))
+        count = int(np.clip(rng.binomial(len(items), self.rate), self.min_swaps, max(len(items) - 1, self.min_swaps)))
         positions = np.sort(rng.choice(len(items), size=count, replace=False))
         corrupted = items.copy()
         taken = set(items.tolist())

@@ -36,8 +36,9 @@ class Replacements:
 
 
 class Denoiser:
-    def __init__(self, head: NoiseHead, ranker: ReplacementRanker, calibration: Calibration | None,
-                 meta: dict[str, Any]):
+    def __init__(
+        self, head: NoiseHead, ranker: ReplacementRanker, calibration: Calibration | None, meta: dict[str, Any]
+    ):
         self.head = head.eval()
         self.ranker = ranker.eval()
         self.calibration = calibration
@@ -48,8 +49,9 @@ class Denoiser:
         return self.head.config
 
     @torch.no_grad()
-    def logits(self, stats: CollaborativeStats, user: int, items: np.ndarray, own: np.ndarray,
-               vectors: torch.Tensor) -> np.ndarray:
+    def logits(
+        self, stats: CollaborativeStats, user: int, items: np.ndarray, own: np.ndarray, vectors: torch.Tensor
+    ) -> np.ndarray:
         """(P,) raw noise logits of every position of `user`'s sequence `items`; `vectors` (catalog, D)
         item vectors."""
         collab = torch.from_numpy(sequence_features(stats, user, items, own))
@@ -61,8 +63,17 @@ class Denoiser:
         return self.calibration(logits)
 
     @torch.no_grad()
-    def replacements(self, stats: CollaborativeStats, user: int, items: np.ndarray, own: np.ndarray,
-                     position: int, text_space: torch.Tensor, exclude: np.ndarray, k: int = 10) -> Replacements:
+    def replacements(
+        self,
+        stats: CollaborativeStats,
+        user: int,
+        items: np.ndarray,
+        own: np.ndarray,
+        position: int,
+        text_space: torch.Tensor,
+        exclude: np.ndarray,
+        k: int = 10,
+    ) -> Replacements:
         """The k catalog items that best fit `position` of `items`, none of `exclude`, among the items some
         training sequence holds (one that none does is unknown to the recommender the data is for).
         `text_space` (catalog, T) = head.text_space(vectors), computed once per catalog."""
@@ -72,8 +83,16 @@ class Denoiser:
         best = torch.topk(probabilities, min(k, len(candidates)))
         return Replacements(candidates[best.indices.numpy()], best.values.numpy().astype(np.float64))
 
-    def candidate_logits(self, stats: CollaborativeStats, user: int, items: np.ndarray, own: np.ndarray,
-                         position: int, text_space: torch.Tensor, candidates: np.ndarray) -> torch.Tensor:
+    def candidate_logits(
+        self,
+        stats: CollaborativeStats,
+        user: int,
+        items: np.ndarray,
+        own: np.ndarray,
+        position: int,
+        text_space: torch.Tensor,
+        candidates: np.ndarray,
+    ) -> torch.Tensor:
         """(C,) ranker logits of putting each of `candidates` at `position` (differentiable in the ranker)."""
         return self.ranker(*candidate_inputs(stats, user, items, own, position, text_space, candidates))
 
@@ -82,14 +101,26 @@ class Denoiser:
         state = {f"head.{k}": v for k, v in self.head.state_dict().items()}
         state |= {f"ranker.{k}": v for k, v in self.ranker.state_dict().items()}
         save_file({k: v.contiguous() for k, v in state.items()}, str(folder / HEAD_FILE))
-        meta = {**self.meta, **extra_meta, "task": TASK, "config": self.config.to_dict(),
-                "calibration": self.calibration.to_dict() if self.calibration else None}
+        meta = {
+            **self.meta,
+            **extra_meta,
+            "task": TASK,
+            "config": self.config.to_dict(),
+            "calibration": self.calibration.to_dict() if self.calibration else None,
+        }
         (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         return meta
 
 
-def candidate_inputs(stats: CollaborativeStats, user: int, items: np.ndarray, own: np.ndarray, position: int,
-                     text_space: torch.Tensor, candidates: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+def candidate_inputs(
+    stats: CollaborativeStats,
+    user: int,
+    items: np.ndarray,
+    own: np.ndarray,
+    position: int,
+    text_space: torch.Tensor,
+    candidates: np.ndarray,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The ranker's inputs for `candidates` at `position` of `user`'s `items`: (C, 3) co-occurrence fit,
     factor fit and popularity, and (C,) mean text cos with the position's neighbours."""
     collab = torch.from_numpy(candidate_features(stats, user, items, own, position, candidates))
@@ -105,8 +136,10 @@ def denoiser_meta(folder: Path) -> dict[str, Any]:
     """What `curator adapt` recorded about the denoiser in adapter folder `folder`."""
     meta_file = folder / META_FILE
     if not meta_file.is_file() or not (folder / HEAD_FILE).is_file():
-        raise ModelError(f"--adapter {folder}: not a denoise adapter (no {META_FILE} / {HEAD_FILE}; "
-                         "make one with `curator adapt DATA --task denoise`)")
+        raise ModelError(
+            f"--adapter {folder}: not a denoise adapter (no {META_FILE} / {HEAD_FILE}; "
+            "make one with `curator adapt DATA --task denoise`)"
+        )
     return json.loads(meta_file.read_text(encoding="utf-8"))
 
 

@@ -30,8 +30,15 @@ from curator.run.progress import Progress
 class DenoiseRun:
     """A loaded denoiser with its engine, and the dataset-wide inputs it scores users with."""
 
-    def __init__(self, dataset: Dataset, engine: Engine, denoiser: Denoiser, train: TrainingInteractions,
-                 stats: CollaborativeStats, vectors: torch.Tensor):
+    def __init__(
+        self,
+        dataset: Dataset,
+        engine: Engine,
+        denoiser: Denoiser,
+        train: TrainingInteractions,
+        stats: CollaborativeStats,
+        vectors: torch.Tensor,
+    ):
         self.engine = engine
         self.denoiser = denoiser
         self.stats = stats
@@ -62,8 +69,9 @@ def load_model(adapter: str, engine_config: EngineConfig) -> tuple[Engine, Denoi
     return engine, load_denoiser(folder, engine.model.config.hidden_size)
 
 
-def encode_items(dataset: Dataset, engine: Engine, denoiser: Denoiser, rows: np.ndarray,
-                 progress: Progress) -> torch.Tensor:
+def encode_items(
+    dataset: Dataset, engine: Engine, denoiser: Denoiser, rows: np.ndarray, progress: Progress
+) -> torch.Tensor:
     """(items, dim): the LLM vector of each item in `rows`, zero for the others (and for all of them when
     the adapter has no LLM part, which never reads the vectors). Computed once per engine and texts
     (curator.denoise.vector_cache)."""

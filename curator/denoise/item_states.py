@@ -61,8 +61,9 @@ class ItemEncoder:
         side = self.tokenizer.padding_side
         self.tokenizer.padding_side = "right"
         try:
-            return self.tokenizer(list(texts), padding=True, truncation=True, max_length=MAX_ITEM_TOKENS,
-                                  return_tensors="pt")
+            return self.tokenizer(
+                list(texts), padding=True, truncation=True, max_length=MAX_ITEM_TOKENS, return_tensors="pt"
+            )
         finally:
             self.tokenizer.padding_side = side
 
@@ -71,7 +72,7 @@ class ItemEncoder:
         lengths = [len(ids) for ids in self.tokenizer(list(texts))["input_ids"]]
         order = sorted(range(len(texts)), key=lambda i: (lengths[i], i))
         for start in range(0, len(order), batch_size):
-            indices = order[start:start + batch_size]
+            indices = order[start : start + batch_size]
             yield indices, self._tokenize([texts[i] for i in indices])
 
     @torch.no_grad()
@@ -81,8 +82,11 @@ class ItemEncoder:
         hidden = torch.zeros(len(texts), MAX_ITEM_TOKENS, self.decoder.config.hidden_size)
         mask = torch.zeros(len(texts), MAX_ITEM_TOKENS, dtype=torch.bool)
         for indices, batch in self._batches(texts, batch_size):
-            out = self.decoder(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device),
-                               output_hidden_states=True)
+            out = self.decoder(
+                input_ids=batch.input_ids.to(device),
+                attention_mask=batch.attention_mask.to(device),
+                output_hidden_states=True,
+            )
             tokens = batch.input_ids.shape[1]
             hidden[indices, :tokens] = out.hidden_states[self.first_top].float().cpu()
             mask[indices, :tokens] = batch.attention_mask.bool()
@@ -100,11 +104,11 @@ class ItemEncoder:
         order = torch.argsort(lengths, stable=True)
         pooled = []
         for start in range(0, len(rows), bucket):
-            part = trunk.take(rows[order[start:start + bucket]])
+            part = trunk.take(rows[order[start : start + bucket]])
             hidden = part.hidden.to(device, dtype)  # (B, T, D)
             positions = torch.arange(hidden.shape[1], device=device).expand(hidden.shape[0], -1)
             rotary = self.decoder.rotary_emb(hidden, positions)
-            for layer in self.decoder.layers[self.first_top:]:
+            for layer in self.decoder.layers[self.first_top :]:
                 hidden = layer(hidden, position_embeddings=rotary, position_ids=positions)
             pooled.append(_mean_pool(self.decoder.norm(hidden), part.mask.to(device)).float().cpu())
         return torch.cat(pooled)[torch.argsort(order)]
@@ -115,8 +119,9 @@ class ItemEncoder:
         device = self.decoder.embed_tokens.weight.device
         out = torch.zeros(len(texts), self.decoder.config.hidden_size)
         for indices, batch in self._batches(texts, batch_size):
-            hidden = self.decoder(input_ids=batch.input_ids.to(device),
-                                  attention_mask=batch.attention_mask.to(device)).last_hidden_state
+            hidden = self.decoder(
+                input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device)
+            ).last_hidden_state
             out[indices] = _mean_pool(hidden.float().cpu(), batch.attention_mask.bool())
             if progress:
                 progress(len(indices))

@@ -58,10 +58,15 @@ class NoiseHead(nn.Module):
         self.config = config
         self.project = nn.Linear(state_dim, config.text_dim)
         inputs = (len(FEATURES) if config.use_collab else 0) + (
-            len(TEXT_FEATURES) + config.text_dim if config.use_text else 0)
-        self.mlp = nn.Sequential(nn.Linear(inputs, config.hidden), nn.GELU(),
-                                 nn.Linear(config.hidden, config.hidden), nn.GELU(),
-                                 nn.Linear(config.hidden, 1))
+            len(TEXT_FEATURES) + config.text_dim if config.use_text else 0
+        )
+        self.mlp = nn.Sequential(
+            nn.Linear(inputs, config.hidden),
+            nn.GELU(),
+            nn.Linear(config.hidden, config.hidden),
+            nn.GELU(),
+            nn.Linear(config.hidden, 1),
+        )
 
     def text_space(self, states: torch.Tensor) -> torch.Tensor:
         """(n, D) item vectors -> (n, T) unit vectors."""

@@ -47,8 +47,10 @@ class EvaluateConfig:
 def noise_labels(dataset: Dataset) -> pa.Table:
     file = dataset.path / NOISE_LABELS
     if not file.is_file():
-        raise InputError(f"{dataset.path}: no {NOISE_LABELS} (evaluate needs data with known noise: "
-                         "`curator inject --noise`, or the noisy LLM4DSR import)")
+        raise InputError(
+            f"{dataset.path}: no {NOISE_LABELS} (evaluate needs data with known noise: "
+            "`curator inject --noise`, or the noisy LLM4DSR import)"
+        )
     return pq.read_table(file)
 
 
@@ -75,8 +77,15 @@ def replacement_report(scores: pa.Table, truth: np.ndarray, labels: pa.Table, no
     return replacement_accuracy(candidates, originals)
 
 
-def evaluate_denoising(denoised: Dataset, noisy: Dataset, scores: pa.Table, report_dir: Path, *,
-                       baselines: tuple[str, ...] = BASELINE_NAMES, seed: int = 0) -> dict[str, Any]:
+def evaluate_denoising(
+    denoised: Dataset,
+    noisy: Dataset,
+    scores: pa.Table,
+    report_dir: Path,
+    *,
+    baselines: tuple[str, ...] = BASELINE_NAMES,
+    seed: int = 0,
+) -> dict[str, Any]:
     """The report, as report.json holds it; the reliability diagram goes to report_dir/RELIABILITY_FILE."""
     check_parent(denoised, noisy)
     labels = noise_labels(noisy)
@@ -85,8 +94,10 @@ def evaluate_denoising(denoised: Dataset, noisy: Dataset, scores: pa.Table, repo
     report_dir.mkdir(parents=True, exist_ok=True)
     reliability_diagram(truth, probabilities, report_dir / RELIABILITY_FILE, title="denoiser")
     report: dict[str, Any] = {
-        "denoiser": {**detection_report(truth, probabilities),
-                     "replacement": replacement_report(scores, truth, labels, noisy)},
+        "denoiser": {
+            **detection_report(truth, probabilities),
+            "replacement": replacement_report(scores, truth, labels, noisy),
+        },
         "baselines": {},
     }
     for name in baselines:
@@ -98,7 +109,8 @@ def evaluate_denoising(denoised: Dataset, noisy: Dataset, scores: pa.Table, repo
 def write_report(folder: Path, denoised: Dataset, noisy: Dataset, config: EvaluateConfig) -> dict[str, Any]:
     """Evaluate the `curator denoise` output `denoised` against the known noise of its input `noisy`, and
     write the report folder into `folder`; return the report."""
-    report = evaluate_denoising(denoised, noisy, read_scores(denoised), folder, baselines=config.baselines,
-                                seed=config.seed)
+    report = evaluate_denoising(
+        denoised, noisy, read_scores(denoised), folder, baselines=config.baselines, seed=config.seed
+    )
     (folder / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report

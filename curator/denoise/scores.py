@@ -52,5 +52,6 @@ def noise_truth(scores: pa.Table, noise_labels: pa.Table) -> np.ndarray:
     if "is_noise" in noise_labels.column_names:
         noise_labels = noise_labels.filter(noise_labels["is_noise"])
     noisy = set(zip(noise_labels["user_id"].to_pylist(), noise_labels["position"].to_pylist()))
-    return np.array([key in noisy for key in zip(scores["user_id"].to_pylist(), scores["position"].to_pylist())],
-                    dtype=bool)
+    return np.array(
+        [key in noisy for key in zip(scores["user_id"].to_pylist(), scores["position"].to_pylist())], dtype=bool
+    )

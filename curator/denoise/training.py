@@ -90,8 +90,9 @@ class AdaptConfig:
         if self.time_budget is not None and self.time_budget <= 0:
             raise OptionError(f"--time-budget {self.time_budget}: give a positive number of seconds")
         if self.noise_dist not in NOISE_MIXES:
-            raise OptionError(f"--noise-dist: unknown distribution '{self.noise_dist}' "
-                              f"(one of {', '.join(NOISE_MIXES)})")
+            raise OptionError(
+                f"--noise-dist: unknown distribution '{self.noise_dist}' (one of {', '.join(NOISE_MIXES)})"
+            )
         if self.users_per_step is not None and self.users_per_step < 1:
             raise OptionError(f"--users-per-step {self.users_per_step}: at least one user is needed")
         if self.positions_per_step < 1:
@@ -114,8 +115,16 @@ def trainable(engine_config: EngineConfig) -> EngineConfig:
     return engine_config
 
 
-def train_adapter(dataset: Dataset, config: AdaptConfig, engine_config: EngineConfig, work: WorkFolder,
-                  folder: Path, *, command: list[str], progress: Progress) -> dict[str, Any]:
+def train_adapter(
+    dataset: Dataset,
+    config: AdaptConfig,
+    engine_config: EngineConfig,
+    work: WorkFolder,
+    folder: Path,
+    *,
+    command: list[str],
+    progress: Progress,
+) -> dict[str, Any]:
     """Train the denoiser (resuming what `work` holds), calibrate it, fit its ranker and save the adapter
     into `folder`; return the card's figures. `engine_config` is used as given (see `trainable`)."""
     data = TrainingSet.of(dataset, config)
@@ -128,11 +137,18 @@ def train_adapter(dataset: Dataset, config: AdaptConfig, engine_config: EngineCo
     fit_ranker(denoiser, data, config, vectors)
     report["replacement"] = replacement_report(denoiser, data.stats, vectors, report_sequences)
 
-    figures = {"steps": state["step"], "users_per_step": data.batch_users, "seconds": round(state["seconds"], 1),
-               "curve": state["curve"],
-               "users": {"train": len(data.fit_users), "calibrate": len(data.calibrate_users),
-                         "report": len(data.report_users)},
-               "heldout": report}
+    figures = {
+        "steps": state["step"],
+        "users_per_step": data.batch_users,
+        "seconds": round(state["seconds"], 1),
+        "curve": state["curve"],
+        "users": {
+            "train": len(data.fit_users),
+            "calibrate": len(data.calibrate_users),
+            "report": len(data.report_users),
+        },
+        "heldout": report,
+    }
     save_adapter(folder, trainee.model, denoiser, adapter_meta(trainee.engine, dataset, config, command, figures))
     return figures
 
@@ -169,16 +185,24 @@ class TrainingSet:
         sequences = train.sequences()
         fit_users, calibrate_users, report_users = split_users(sequences, config)
         training_share, calibration_share = NOISE_MIXES[config.noise_dist]
-        return cls(stats, fit_users, calibrate_users, report_users, users_per_step(config, sequences, fit_users),
-                   Corrupter(train, training_share), Corrupter(train, calibration_share, min_swaps=0))
+        return cls(
+            stats,
+            fit_users,
+            calibrate_users,
+            report_users,
+            users_per_step(config, sequences, fit_users),
+            Corrupter(train, training_share),
+            Corrupter(train, calibration_share, min_swaps=0),
+        )
 
 
 def split_users(sequences: list[np.ndarray], config: AdaptConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The users who train, those who fit the calibration and those who measure it (sorted)."""
     eligible = np.array([k for k, s in enumerate(sequences) if len(s) >= MIN_TRAIN_ITEMS])
     if len(eligible) < 10:
-        raise OptionError(f"adapt needs at least 10 users with {MIN_TRAIN_ITEMS}+ training items "
-                          f"({len(eligible)} here)")
+        raise OptionError(
+            f"adapt needs at least 10 users with {MIN_TRAIN_ITEMS}+ training items ({len(eligible)} here)"
+        )
     order = np.random.default_rng(derive_seed(config.seed, "adapt", "split")).permutation(eligible)
     held = max(4, round(config.heldout_share * len(order)))
     return np.sort(order[held:]), np.sort(order[:held:2]), np.sort(order[1:held:2])
@@ -207,8 +231,9 @@ class Trainee:
     optimizer: torch.optim.Optimizer
 
     @classmethod
-    def build(cls, dataset: Dataset, config: AdaptConfig, engine_config: EngineConfig, work: WorkFolder,
-              progress: Progress) -> Trainee:
+    def build(
+        cls, dataset: Dataset, config: AdaptConfig, engine_config: EngineConfig, work: WorkFolder, progress: Progress
+    ) -> Trainee:
         torch.manual_seed(derive_seed(config.seed, "adapt", "init"))  # LoRA's and the head's initial weights
         engine = load_engine(engine_config)
         model = _with_lora(engine.model, config.denoiser)
@@ -216,8 +241,12 @@ class Trainee:
         trunk = _cached_trunk(work, encoder, item_texts(dataset), progress) if config.denoiser.use_text else None
         head = NoiseHead(config.denoiser, encoder.decoder.config.hidden_size)
         lora = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW([{"params": head.parameters(), "lr": config.learning_rate},
-                                       {"params": lora, "lr": config.lora_learning_rate}])
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": head.parameters(), "lr": config.learning_rate},
+                {"params": lora, "lr": config.lora_learning_rate},
+            ]
+        )
         return cls(engine, model, encoder, trunk, head, optimizer)
 
     @torch.no_grad()
@@ -238,7 +267,7 @@ class Trainee:
             states = fixed_vectors[torch.from_numpy(items)]
         logits, offset = [], 0
         for sequence, features in zip(examples.sequences, examples.features):
-            logits.append(self.head(torch.from_numpy(features), states[offset:offset + len(sequence.items)]))
+            logits.append(self.head(torch.from_numpy(features), states[offset : offset + len(sequence.items)]))
             offset += len(sequence.items)
         labels = torch.from_numpy(np.concatenate([s.noisy for s in examples.sequences])).float()
         return F.binary_cross_entropy_with_logits(torch.cat(logits), labels)
@@ -246,8 +275,12 @@ class Trainee:
     def checkpoint(self, work: WorkFolder, state: dict[str, Any]) -> None:
         from peft import get_peft_model_state_dict
 
-        checkpoint = {"lora": get_peft_model_state_dict(self.model), "head": self.head.state_dict(),
-                      "optimizer": self.optimizer.state_dict(), "state": state}
+        checkpoint = {
+            "lora": get_peft_model_state_dict(self.model),
+            "head": self.head.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "state": state,
+        }
         work.write_file(CHECKPOINT_FILE, lambda target: torch.save(checkpoint, target))
 
     def resume(self, work: WorkFolder) -> dict[str, Any]:
@@ -269,9 +302,13 @@ def _with_lora(model, config: DenoiserConfig):
     from peft import LoraConfig, get_peft_model
 
     layers = model.config.num_hidden_layers
-    lora = LoraConfig(r=config.lora_rank, lora_alpha=2 * config.lora_rank, lora_dropout=0.0,
-                      target_modules=list(LORA_TARGETS),
-                      layers_to_transform=list(range(layers - config.top_layers, layers)))
+    lora = LoraConfig(
+        r=config.lora_rank,
+        lora_alpha=2 * config.lora_rank,
+        lora_dropout=0.0,
+        target_modules=list(LORA_TARGETS),
+        layers_to_transform=list(range(layers - config.top_layers, layers)),
+    )
     model = get_peft_model(model, lora)
     if not config.use_text:  # the ablation without the LLM part trains no adapter
         for parameter in model.parameters():
@@ -291,8 +328,9 @@ def _cached_trunk(work: WorkFolder, encoder: ItemEncoder, texts: list[str], prog
     return trunk
 
 
-def train_steps(trainee: Trainee, data: TrainingSet, config: AdaptConfig, work: WorkFolder,
-                progress: Progress) -> dict[str, Any]:
+def train_steps(
+    trainee: Trainee, data: TrainingSet, config: AdaptConfig, work: WorkFolder, progress: Progress
+) -> dict[str, Any]:
     """Run the steps left after the last checkpoint in `work`, until max_steps or the time budget, with a
     checkpoint every CHECKPOINT_EVERY steps and at the end; the final state (steps done, seconds spent,
     the learning curve)."""
@@ -305,8 +343,9 @@ def train_steps(trainee: Trainee, data: TrainingSet, config: AdaptConfig, work: 
         window.append(last := _train_step(trainee, data, config, state["step"], base_vectors))
         state["step"] += 1
         if state["step"] % CURVE_EVERY == 0 or state["step"] == config.max_steps:
-            state["curve"].append({"step": state["step"], "loss": float(np.mean(window)),
-                                   "seconds": round(time.monotonic() - started, 1)})
+            state["curve"].append(
+                {"step": state["step"], "loss": float(np.mean(window)), "seconds": round(time.monotonic() - started, 1)}
+            )
             window = []
         if state["step"] % CHECKPOINT_EVERY == 0:
             trainee.checkpoint(work, {**state, "seconds": time.monotonic() - started})
@@ -316,8 +355,9 @@ def train_steps(trainee: Trainee, data: TrainingSet, config: AdaptConfig, work: 
     return state
 
 
-def _train_step(trainee: Trainee, data: TrainingSet, config: AdaptConfig, step: int,
-                base_vectors: torch.Tensor) -> float:
+def _train_step(
+    trainee: Trainee, data: TrainingSet, config: AdaptConfig, step: int, base_vectors: torch.Tensor
+) -> float:
     """One optimizer step on a batch of fit users corrupted afresh from the stream of (seed, step); its loss."""
     rng = np.random.default_rng(derive_seed(config.seed, "adapt", "step", step))
     users = rng.choice(data.fit_users, size=data.batch_users, replace=False)
@@ -338,16 +378,19 @@ def _user_rng(config: AdaptConfig, purpose: str, user: int) -> np.random.Generat
     return np.random.default_rng(derive_seed(config.seed, "adapt", purpose, int(user)))
 
 
-def calibrate(denoiser: Denoiser, data: TrainingSet, config: AdaptConfig,
-              vectors: torch.Tensor) -> tuple[dict[str, Any], list[Corrupted]]:
+def calibrate(
+    denoiser: Denoiser, data: TrainingSet, config: AdaptConfig, vectors: torch.Tensor
+) -> tuple[dict[str, Any], list[Corrupted]]:
     """Fit `denoiser`'s calibration on the calibrate users' swapped sequences and measure it on the report
     users'; the held-out report, and the report users' sequences."""
-    heldout = {name: Examples.make(data.stats, [data.calibration_corrupter(u, _user_rng(config, name, u))
-                                                for u in users])
-               for name, users in (("calibrate", data.calibrate_users), ("report", data.report_users))}
-    logits = {name: np.concatenate([denoiser.logits(data.stats, s.user, s.items, s.own, vectors)
-                                    for s in ex.sequences])
-              for name, ex in heldout.items()}
+    heldout = {
+        name: Examples.make(data.stats, [data.calibration_corrupter(u, _user_rng(config, name, u)) for u in users])
+        for name, users in (("calibrate", data.calibrate_users), ("report", data.report_users))
+    }
+    logits = {
+        name: np.concatenate([denoiser.logits(data.stats, s.user, s.items, s.own, vectors) for s in ex.sequences])
+        for name, ex in heldout.items()
+    }
     truth = {name: np.concatenate([s.noisy for s in ex.sequences]) for name, ex in heldout.items()}
     denoiser.calibration = Calibration.fit(logits["calibrate"], truth["calibrate"])
     report = detection_report(truth["report"], denoiser.probabilities(logits["report"]))
@@ -375,8 +418,7 @@ def fit_ranker(denoiser: Denoiser, data: TrainingSet, config: AdaptConfig, vecto
     for sequence, position in (positions[i] for i in chosen):
         allowed = torch.from_numpy(~np.isin(everything, sequence.items) & known)
         examples.append((sequence, position, allowed, int(sequence.original[position])))
-    inputs = [candidate_inputs(stats, s.user, s.items, s.own, p, text_space, everything)
-              for s, p, _, _ in examples]
+    inputs = [candidate_inputs(stats, s.user, s.items, s.own, p, text_space, everything) for s, p, _, _ in examples]
     collab = torch.stack([candidates for candidates, _ in inputs])  # (N, catalog, 3)
     text_fit = torch.stack([fit for _, fit in inputs])  # (N, catalog)
     allowed = torch.stack([a for _, _, a, _ in examples])
@@ -389,27 +431,40 @@ def fit_ranker(denoiser: Denoiser, data: TrainingSet, config: AdaptConfig, vecto
         optimizer.step()
 
 
-def replacement_report(denoiser: Denoiser, stats: CollaborativeStats, vectors: torch.Tensor,
-                       sequences: list[Corrupted]) -> dict[str, float]:
+def replacement_report(
+    denoiser: Denoiser, stats: CollaborativeStats, vectors: torch.Tensor, sequences: list[Corrupted]
+) -> dict[str, float]:
     """Replacement accuracy at the swapped positions of `sequences` (the report users')."""
     with torch.no_grad():
         text_space = denoiser.head.text_space(vectors)
     ranked, originals = [], []
     for sequence, position in _swapped_positions(sequences):
-        found = denoiser.replacements(stats, sequence.user, sequence.items, sequence.own, position, text_space,
-                                      exclude=sequence.items)
+        found = denoiser.replacements(
+            stats, sequence.user, sequence.items, sequence.own, position, text_space, exclude=sequence.items
+        )
         ranked.append(found.items.tolist())
         originals.append(int(sequence.original[position]))
     return replacement_accuracy(ranked, originals) if originals else {}
 
 
-def adapter_meta(engine: Engine, dataset: Dataset, config: AdaptConfig, command: list[str],
-                 figures: dict[str, Any]) -> dict[str, Any]:
+def adapter_meta(
+    engine: Engine, dataset: Dataset, config: AdaptConfig, command: list[str], figures: dict[str, Any]
+) -> dict[str, Any]:
     """What the adapter folder records beside the denoiser's own config and calibration."""
-    return {"base_model": engine.info.model, "quant": engine.info.quant, "dtype": engine.info.dtype,
-            "data": {"name": dataset.name, "hash": dataset.content_hash,
-                     "interactions": len(dataset.interactions), "users": len(dataset.users)},
-            "adapt": config.to_dict(), "command": command, **figures}
+    return {
+        "base_model": engine.info.model,
+        "quant": engine.info.quant,
+        "dtype": engine.info.dtype,
+        "data": {
+            "name": dataset.name,
+            "hash": dataset.content_hash,
+            "interactions": len(dataset.interactions),
+            "users": len(dataset.users),
+        },
+        "adapt": config.to_dict(),
+        "command": command,
+        **figures,
+    }
 
 
 def save_adapter(folder: Path, model, denoiser: Denoiser, meta: dict[str, Any]) -> None:

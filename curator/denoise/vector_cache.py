@@ -46,9 +46,12 @@ def vectors_key(info: EngineInfo, texts: Sequence[str], max_tokens: int) -> str:
     identity = {
         "format": FORMAT,
         "model": _folder_fingerprint(model, contents=False) if model.is_dir() else info.model_path,
-        "adapters": {name: _folder_fingerprint(Path(folder), contents=True)
-                     for name, folder in sorted(info.adapters.items())},
-        "quant": info.quant, "dtype": info.dtype, "device": str(info.device).split(":")[0],
+        "adapters": {
+            name: _folder_fingerprint(Path(folder), contents=True) for name, folder in sorted(info.adapters.items())
+        },
+        "quant": info.quant,
+        "dtype": info.dtype,
+        "device": str(info.device).split(":")[0],
         "versions": [torch.__version__, transformers.__version__],
         "max_tokens": max_tokens,
         "texts": hashlib.sha256("\0".join(texts).encode("utf-8")).hexdigest(),

@@ -40,11 +40,13 @@ def threshold_metrics(truth, scores, thresholds: Sequence[float] = DEFAULT_THRES
     metrics = {}
     for threshold in thresholds:
         flagged = scores >= threshold
-        precision, recall, f1, _ = precision_recall_fscore_support(
-            truth, flagged, average="binary", zero_division=0.0
-        )
-        metrics[f"{threshold:g}"] = {"precision": float(precision), "recall": float(recall), "f1": float(f1),
-                                     "flagged": int(flagged.sum())}
+        precision, recall, f1, _ = precision_recall_fscore_support(truth, flagged, average="binary", zero_division=0.0)
+        metrics[f"{threshold:g}"] = {
+            "precision": float(precision),
+            "recall": float(recall),
+            "f1": float(f1),
+            "flagged": int(flagged.sum()),
+        }
     return metrics
 
 
@@ -76,11 +78,15 @@ def reliability_bins(truth, scores, bins: int = DEFAULT_BINS) -> list[Reliabilit
     for b in range(bins):
         members = index == b
         count = int(members.sum())
-        out.append(ReliabilityBin(
-            lower=b / bins, upper=(b + 1) / bins, count=count,
-            mean_score=float(scores[members].mean()) if count else None,
-            positive_rate=float(truth[members].mean()) if count else None,
-        ))
+        out.append(
+            ReliabilityBin(
+                lower=b / bins,
+                upper=(b + 1) / bins,
+                count=count,
+                mean_score=float(scores[members].mean()) if count else None,
+                positive_rate=float(truth[members].mean()) if count else None,
+            )
+        )
     return out
 
 
@@ -102,10 +108,19 @@ def reliability_diagram(truth, scores, path: str | Path, *, bins: int = DEFAULT_
     top.bar(centres, [b.positive_rate or 0.0 for b in table], width=1 / bins, edgecolor="black", label="observed")
     top.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
     filled = [b for b in table if b.count]
-    top.plot([b.mean_score for b in filled], [b.positive_rate for b in filled], "o-", color="black",
-             label="mean score in bin")
-    top.set(ylabel="fraction that is truly positive", xlim=(0, 1), ylim=(0, 1),
-            title=f"{title}{' — ' if title else ''}ECE {ece:.3f}")
+    top.plot(
+        [b.mean_score for b in filled],
+        [b.positive_rate for b in filled],
+        "o-",
+        color="black",
+        label="mean score in bin",
+    )
+    top.set(
+        ylabel="fraction that is truly positive",
+        xlim=(0, 1),
+        ylim=(0, 1),
+        title=f"{title}{' — ' if title else ''}ECE {ece:.3f}",
+    )
     top.legend(loc="upper left")
     bottom.bar(centres, [b.count for b in table], width=1 / bins, edgecolor="black")
     bottom.set(xlabel="score p", ylabel="count", yscale="log")
@@ -115,8 +130,9 @@ def reliability_diagram(truth, scores, path: str | Path, *, bins: int = DEFAULT_
     return path
 
 
-def detection_report(truth, scores, *, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
-                     bins: int = DEFAULT_BINS) -> dict[str, Any]:
+def detection_report(
+    truth, scores, *, thresholds: Sequence[float] = DEFAULT_THRESHOLDS, bins: int = DEFAULT_BINS
+) -> dict[str, Any]:
     """Everything above in one JSON-ready dict."""
     truth, scores = _checked(truth, scores)
     return {
@@ -129,7 +145,9 @@ def detection_report(truth, scores, *, thresholds: Sequence[float] = DEFAULT_THR
     }
 
 
-def replacement_accuracy(candidates: Sequence[Sequence[str]], originals: Sequence[str], k: int = 10) -> dict[str, float]:
+def replacement_accuracy(
+    candidates: Sequence[Sequence[str]], originals: Sequence[str], k: int = 10
+) -> dict[str, float]:
     """For replaced interactions: top-1 = the first candidate is the original item; hit@k = the original
     is among the first k candidates. `candidates[i]` is ranked best first."""
     if len(candidates) != len(originals) or not len(originals):

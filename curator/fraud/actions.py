@@ -27,13 +27,24 @@ def reweight_factor(p: np.ndarray, threshold: float, gamma: float) -> np.ndarray
     return np.clip((1.0 - p) / (1.0 - threshold), 0.0, 1.0) ** gamma
 
 
-def defense_edits(user_ids: list[str], probability: np.ndarray, weights: np.ndarray, config: DefenseConfig
-                  ) -> list[Edit]:
+def defense_edits(
+    user_ids: list[str], probability: np.ndarray, weights: np.ndarray, config: DefenseConfig
+) -> list[Edit]:
     """One edit per user with p >= threshold, in users order; nothing for the others."""
     flagged = np.flatnonzero(probability >= config.user_threshold)
     if config.action == "drop":
-        return [Edit(user_ids[k], Action.DROP_USER.value, score=float(probability[k]),
-                     threshold=config.user_threshold) for k in flagged]
+        return [
+            Edit(user_ids[k], Action.DROP_USER.value, score=float(probability[k]), threshold=config.user_threshold)
+            for k in flagged
+        ]
     factor = reweight_factor(probability[flagged], config.user_threshold, config.gamma)
-    return [Edit(user_ids[k], Action.REWEIGHT.value, new_weight=float(weights[k] * f),
-                 score=float(probability[k]), threshold=config.user_threshold) for k, f in zip(flagged, factor)]
+    return [
+        Edit(
+            user_ids[k],
+            Action.REWEIGHT.value,
+            new_weight=float(weights[k] * f),
+            score=float(probability[k]),
+            threshold=config.user_threshold,
+        )
+        for k, f in zip(flagged, factor)
+    ]

@@ -43,8 +43,14 @@ def pca_suspicion(dataset: Dataset, seed: int = 0) -> np.ndarray:
         vector = np.asarray(vector).reshape(train.num_users, -1) / scale[:, None]
         return matrix.T @ vector - np.outer(np.ones(num_items), mean @ vector)
 
-    z = LinearOperator((train.num_users, num_items), matvec=times, rmatvec=transposed_times,
-                       matmat=times, rmatmat=transposed_times, dtype=np.float64)
+    z = LinearOperator(
+        (train.num_users, num_items),
+        matvec=times,
+        rmatvec=transposed_times,
+        matmat=times,
+        rmatmat=transposed_times,
+        dtype=np.float64,
+    )
     start = np.random.default_rng(derive_seed(seed, "fraud", "pca")).random(min(z.shape))
     loadings, _, _ = svds(z, k=min(COMPONENTS, min(z.shape) - 1), v0=start)
     contribution = (loadings**2).sum(axis=1)

@@ -94,8 +94,12 @@ class Calibrator:
 
     def likelihood_ratios(self, evidence: Evidence) -> np.ndarray:
         """(users, kinds) the ratio of each kind of simulated fake against a user of the data."""
-        q = np.column_stack([kind.model.predict_proba(evidence.inputs.select(kind.inputs).values)[:, 1]
-                             for kind in self.models.values()])
+        q = np.column_stack(
+            [
+                kind.model.predict_proba(evidence.inputs.select(kind.inputs).values)[:, 1]
+                for kind in self.models.values()
+            ]
+        )
         return q / np.maximum(1.0 - q, 1e-12)
 
 
@@ -109,8 +113,13 @@ class Simulation:
     is_fake: np.ndarray  # (users of the copy,) bool
 
 
-def simulate_attacks(dataset: Dataset, config: DetectorConfig, vectors: np.ndarray | None,
-                     signals: Sequence[UserSignal] = (), progress: Progress | None = None) -> list[Simulation]:
+def simulate_attacks(
+    dataset: Dataset,
+    config: DetectorConfig,
+    vectors: np.ndarray | None,
+    signals: Sequence[UserSignal] = (),
+    progress: Progress | None = None,
+) -> list[Simulation]:
     """One simulation per attack type and budget of `config`, each from its own seed."""
     progress = progress or Silent()
     progress.start(SIMULATIONS_TASK, total=len(config.attacks) * len(config.budgets))
@@ -119,16 +128,17 @@ def simulate_attacks(dataset: Dataset, config: DetectorConfig, vectors: np.ndarr
         for budget in config.budgets:
             rng = np.random.default_rng(derive_seed(config.seed, "fraud", "simulate", attack, budget))
             copy, is_fake = with_simulated_attack(dataset, attack, budget, config.targets, rng)
-            simulations.append(Simulation(attack, budget, user_evidence(copy, vectors, signals, config.seed),
-                                          is_fake))
+            simulations.append(Simulation(attack, budget, user_evidence(copy, vectors, signals, config.seed), is_fake))
             progress.advance(SIMULATIONS_TASK)
     return simulations
 
 
 def fit_calibrator(simulations: Sequence[Simulation], seed: int) -> Calibrator:
     every_input = simulations[0].evidence.inputs.names
-    kinds = {attack: ([s for s in simulations if s.attack == attack], every_input)
-             for attack in dict.fromkeys(s.attack for s in simulations)}
+    kinds = {
+        attack: ([s for s in simulations if s.attack == attack], every_input)
+        for attack in dict.fromkeys(s.attack for s in simulations)
+    }
     kinds[ANY_KIND] = (list(simulations), SHARED_INPUTS)
     models, negatives = {}, 0
     for kind, (mine, inputs) in kinds.items():
@@ -172,8 +182,9 @@ def prior_adjusted(likelihood_ratios: np.ndarray, prior_users: np.ndarray | None
         mass = posterior.sum(axis=0)  # (kinds,) expected fakes of each kind
         updated_share = float(mass.sum() / len(ratios))
         updated_proportions = (mass + prior_users) / (mass.sum() + prior_users.sum())
-        converged = (abs(updated_share - share) < EM_TOLERANCE
-                     and np.abs(updated_proportions - proportions).max() < EM_TOLERANCE)
+        converged = (
+            abs(updated_share - share) < EM_TOLERANCE and np.abs(updated_proportions - proportions).max() < EM_TOLERANCE
+        )
         share, proportions = updated_share, updated_proportions
         if converged:
             break

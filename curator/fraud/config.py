@@ -21,8 +21,9 @@ class DetectorConfig:
     def validate(self) -> None:
         unknown = [attack for attack in self.attacks if attack not in ATTACKS]
         if unknown or not self.attacks:
-            raise OptionError(f"--simulate: unknown or no attack type {', '.join(unknown)} "
-                              f"(choose from {', '.join(ATTACKS)})")
+            raise OptionError(
+                f"--simulate: unknown or no attack type {', '.join(unknown)} (choose from {', '.join(ATTACKS)})"
+            )
         if not self.budgets or not all(0 < budget < 1 for budget in self.budgets):
             raise OptionError(f"--budgets {', '.join(map(str, self.budgets))}: fractions in (0, 1) are needed")
         if self.targets < 1:

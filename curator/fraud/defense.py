@@ -26,18 +26,38 @@ USER_SCORES_FILE = "user_scores.parquet"
 STAGE = "defend"
 
 
-def write_defended(folder: Path, dataset: Dataset, detection: Detection, detector: DetectorConfig,
-                   defense: DefenseConfig, *, name: str, command: Sequence[str],
-                   embedding_model: str | None = None) -> dict[str, int]:
+def write_defended(
+    folder: Path,
+    dataset: Dataset,
+    detection: Detection,
+    detector: DetectorConfig,
+    defense: DefenseConfig,
+    *,
+    name: str,
+    command: Sequence[str],
+    embedding_model: str | None = None,
+) -> dict[str, int]:
     """Act on `detection` (of `dataset`, by a detector configured as `detector`), write the curated dataset
     `name` into `folder`; the ledger's counts by action."""
     weights = dataset.users["weight"].to_numpy().astype(np.float64)
     edits = defense_edits(detection.user_ids, detection.probability, weights, defense)
     ledger = build_ledger(dataset.tables, edits, stage=STAGE, model=embedding_model if detector.use_text else None)
-    config: dict[str, Any] = {"detector": asdict(detector), "defense": asdict(defense),
-                              "embedding_model": embedding_model, "estimated_prior": detection.prior}
-    write_curated(folder, dataset, ledger, STAGE, config, command, name=name,
-                  extra_files={USER_SCORES_FILE: _score_table(detection, edits)})
+    config: dict[str, Any] = {
+        "detector": asdict(detector),
+        "defense": asdict(defense),
+        "embedding_model": embedding_model,
+        "estimated_prior": detection.prior,
+    }
+    write_curated(
+        folder,
+        dataset,
+        ledger,
+        STAGE,
+        config,
+        command,
+        name=name,
+        extra_files={USER_SCORES_FILE: _score_table(detection, edits)},
+    )
     return ledger_counts(ledger)
 
 

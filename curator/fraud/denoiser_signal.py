@@ -29,8 +29,7 @@ PREFIX = "denoiser_noise"  # the signal's columns: denoiser_noise_mean, denoiser
 
 
 class DenoiserSignal:
-    def __init__(self, dataset: Dataset, adapter: str, engine_config: EngineConfig,
-                 progress: Progress | None = None):
+    def __init__(self, dataset: Dataset, adapter: str, engine_config: EngineConfig, progress: Progress | None = None):
         self.dataset, self.adapter, self.engine_config = dataset, adapter, engine_config
         self.progress = progress or Silent()
         self.items = dataset.items["item_id"].combine_chunks()

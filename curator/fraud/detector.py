@@ -33,8 +33,13 @@ class Detection:
         return pa.table(columns)
 
 
-def detect(dataset: Dataset, config: DetectorConfig, vectors: np.ndarray | None,
-           signals: Sequence[UserSignal] = (), progress: Progress | None = None) -> Detection:
+def detect(
+    dataset: Dataset,
+    config: DetectorConfig,
+    vectors: np.ndarray | None,
+    signals: Sequence[UserSignal] = (),
+    progress: Progress | None = None,
+) -> Detection:
     """`vectors`: item text vectors (features_text.item_vectors), or None for collaborative signals only."""
     config.validate()
     vectors = vectors if config.use_text else None

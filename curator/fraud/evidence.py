@@ -54,8 +54,9 @@ class Evidence:
     inputs: FeatureTable  # the calibrator's inputs
 
 
-def user_evidence(dataset: Dataset, vectors: np.ndarray | None, signals: Sequence[UserSignal] = (),
-                  seed: int = 0) -> Evidence:
+def user_evidence(
+    dataset: Dataset, vectors: np.ndarray | None, signals: Sequence[UserSignal] = (), seed: int = 0
+) -> Evidence:
     """Features and calibrator inputs of every user of `dataset`; text features only when item `vectors`
     are given (one row per item)."""
     num_users = len(dataset.users)
@@ -69,8 +70,9 @@ def user_evidence(dataset: Dataset, vectors: np.ndarray | None, signals: Sequenc
         features = features.join(text)
         inputs[TEXT_INPUT] = log_distance(text.values, derive_seed(seed, "fraud", "text"))
     if signals:
-        external = FeatureTable.from_columns({name: column for signal in signals
-                                              for name, column in signal(dataset).items()}, num_users)
+        external = FeatureTable.from_columns(
+            {name: column for signal in signals for name, column in signal(dataset).items()}, num_users
+        )
         features = features.join(external)
         inputs[SIGNAL_INPUT] = log_distance(external.values, derive_seed(seed, "fraud", "signals"))
     inputs["pca_suspicion"] = pca_suspicion(dataset, seed)

@@ -31,8 +31,11 @@ class FeatureTable:
         for name, column in columns.items():
             if np.shape(column) != (num_users,):
                 raise InputError(f"feature '{name}': {np.shape(column)} values for {num_users} users")
-        values = np.column_stack([np.asarray(c, np.float64) for c in columns.values()]) if columns \
+        values = (
+            np.column_stack([np.asarray(c, np.float64) for c in columns.values()])
+            if columns
             else np.zeros((num_users, 0))
+        )
         return cls(tuple(columns), values)
 
     def join(self, other: FeatureTable) -> FeatureTable:
@@ -52,13 +55,16 @@ class FeatureTable:
 UserSignal = Callable[[Dataset], Mapping[str, np.ndarray]]
 
 
-def per_user_mean_and_max(user_of_row: np.ndarray, values: np.ndarray, num_users: int, prefix: str
-                          ) -> dict[str, np.ndarray]:
+def per_user_mean_and_max(
+    user_of_row: np.ndarray, values: np.ndarray, num_users: int, prefix: str
+) -> dict[str, np.ndarray]:
     """Mean and max of per-interaction `values` for each user (0 for a user without any): the helper that
     turns a per-interaction score (e.g. noise probabilities) into a UserSignal's columns."""
     counts = np.bincount(user_of_row, minlength=num_users)
     sums = np.bincount(user_of_row, weights=values, minlength=num_users)
     maxima = np.full(num_users, -np.inf)
     np.maximum.at(maxima, user_of_row, values)
-    return {f"{prefix}_mean": np.divide(sums, counts, out=np.zeros(num_users), where=counts > 0),
-            f"{prefix}_max": np.where(counts > 0, maxima, 0.0)}
+    return {
+        f"{prefix}_mean": np.divide(sums, counts, out=np.zeros(num_users), where=counts > 0),
+        f"{prefix}_max": np.where(counts > 0, maxima, 0.0),
+    }

@@ -67,12 +67,16 @@ def _popularity_features(matrix: sp.csr_matrix, popularity: np.ndarray) -> dict[
     log_pop = np.log1p(others)
     mean = _row_mean(matrix, log_pop)
     mean_of_squares = _row_mean(matrix, log_pop**2)
-    top = np.argsort(-popularity, kind="stable")[:max(1, round(TOP_SHARE * len(popularity)))]
+    top = np.argsort(-popularity, kind="stable")[: max(1, round(TOP_SHARE * len(popularity)))]
     is_top = np.isin(matrix.indices, top).astype(np.float64)
     interacted = popularity[popularity > 0]
     is_tail = (others <= np.median(interacted - 1.0)).astype(np.float64)
-    return {"pop_mean": mean, "pop_std": np.sqrt(np.maximum(mean_of_squares - mean**2, 0.0)),
-            "top_share": _row_mean(matrix, is_top), "tail_share": _row_mean(matrix, is_tail)}
+    return {
+        "pop_mean": mean,
+        "pop_std": np.sqrt(np.maximum(mean_of_squares - mean**2, 0.0)),
+        "top_share": _row_mean(matrix, is_top),
+        "tail_share": _row_mean(matrix, is_tail),
+    }
 
 
 def _pair_features(matrix: sp.csr_matrix, popularity: np.ndarray) -> dict[str, np.ndarray]:
@@ -89,7 +93,7 @@ def _pair_features(matrix: sp.csr_matrix, popularity: np.ndarray) -> dict[str, n
     others = np.maximum(popularity - 1.0, 0.0)
     columns = {name: np.zeros(num_users) for name in ("cooc_coherence", "pair_lift_max", "pair_lift_top")}
     for user in range(num_users):
-        items = matrix.indices[matrix.indptr[user]:matrix.indptr[user + 1]]
+        items = matrix.indices[matrix.indptr[user] : matrix.indptr[user + 1]]
         if len(items) < 2:
             continue
         upper = np.triu_indices(len(items), 1)
@@ -114,8 +118,12 @@ def _transitions_seen(train: TrainingInteractions) -> np.ndarray:
     seen = np.asarray(both_ways[first, second]).ravel() - own > 0
     user = train.user[:-1][consecutive]
     pairs = np.bincount(user, minlength=train.num_users)
-    return np.divide(np.bincount(user, weights=seen, minlength=train.num_users), pairs,
-                     out=np.zeros(train.num_users), where=pairs > 0)
+    return np.divide(
+        np.bincount(user, weights=seen, minlength=train.num_users),
+        pairs,
+        out=np.zeros(train.num_users),
+        where=pairs > 0,
+    )
 
 
 def _overlap_features(matrix: sp.csr_matrix, popularity: np.ndarray) -> dict[str, np.ndarray]:
@@ -155,8 +163,9 @@ def _rating_features(dataset: Dataset, train: TrainingInteractions) -> dict[str,
     count = np.bincount(user, minlength=num_users)
 
     def mean(values: np.ndarray) -> np.ndarray:
-        return np.divide(np.bincount(user, weights=values, minlength=num_users), count,
-                         out=np.zeros(num_users), where=count > 0)
+        return np.divide(
+            np.bincount(user, weights=values, minlength=num_users), count, out=np.zeros(num_users), where=count > 0
+        )
 
     rating_mean = mean(ratings)
     return {

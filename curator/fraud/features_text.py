@@ -54,4 +54,5 @@ def text_features(dataset: Dataset, vectors: np.ndarray) -> FeatureTable:
         cosine = np.einsum("ij,ij->i", items, others) / np.maximum(np.linalg.norm(others, axis=1), 1e-12)
         outlier[user] = 1.0 - cosine.min()
     return FeatureTable.from_columns(
-        {"text_coherence": coherence, "text_transition": transition, "text_outlier": outlier}, train.num_users)
+        {"text_coherence": coherence, "text_transition": transition, "text_outlier": outlier}, train.num_users
+    )

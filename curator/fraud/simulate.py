@@ -14,8 +14,9 @@ from curator.data.dataset import Dataset
 from curator.inject.attacks import make_attack
 
 
-def with_simulated_attack(dataset: Dataset, attack: str, fake_fraction: float, targets: int,
-                          rng: np.random.Generator) -> tuple[Dataset, np.ndarray]:
+def with_simulated_attack(
+    dataset: Dataset, attack: str, fake_fraction: float, targets: int, rng: np.random.Generator
+) -> tuple[Dataset, np.ndarray]:
     """(the data with simulated fakes appended, (users,) True for the simulated fakes)."""
     simulated = make_attack(dataset, attack, fake_fraction, targets, rng)
     copy = Dataset(

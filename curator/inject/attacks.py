@@ -99,12 +99,21 @@ def make_attack(
         interactions=_fake_interactions(dataset, templates, sequences, fake_ids, set(targets.tolist())),
         users=_fake_users(dataset, templates, fake_ids),
         fake_users=pa.table(
-            {"user_id": fake_ids, "attack": [attack] * num_fake, "targets": [target_ids] * num_fake,
-             "segment": [segment] * num_fake},
+            {
+                "user_id": fake_ids,
+                "attack": [attack] * num_fake,
+                "targets": [target_ids] * num_fake,
+                "segment": [segment] * num_fake,
+            },
             schema=FAKE_USERS_SCHEMA,
         ),
-        targets=pa.table({"item_id": target_ids, "title": dataset.items["title"].take(pa.array(targets)),
-                          "popularity": pa.array(popularity[targets], pa.int64())}),
+        targets=pa.table(
+            {
+                "item_id": target_ids,
+                "title": dataset.items["title"].take(pa.array(targets)),
+                "popularity": pa.array(popularity[targets], pa.int64()),
+            }
+        ),
     )
 
 
@@ -116,13 +125,14 @@ def _choose_targets(popularity: np.ndarray, count: int, rng: np.random.Generator
     return np.sort(rng.choice(unpopular, size=count, replace=False))
 
 
-def _filler_pool(dataset: Dataset, catalog: _Catalog, attack: str, rng: np.random.Generator
-                 ) -> tuple[np.ndarray | None, str | None]:
+def _filler_pool(
+    dataset: Dataset, catalog: _Catalog, attack: str, rng: np.random.Generator
+) -> tuple[np.ndarray | None, str | None]:
     """(weights of the items fillers come from first, or None for the whole catalog; segment name)."""
     if attack == "random":
         return None, None
     if attack == "bandwagon":
-        top = np.argsort(-catalog.popularity, kind="stable")[:max(1, round(BANDWAGON_SHARE * len(catalog.popularity)))]
+        top = np.argsort(-catalog.popularity, kind="stable")[: max(1, round(BANDWAGON_SHARE * len(catalog.popularity)))]
         weights = np.zeros(len(catalog.popularity))
         weights[top] = 1.0
         return weights, None
@@ -228,8 +238,9 @@ def fresh_user_ids(existing: list[str], count: int) -> list[str]:
     return [f"{prefix}{k}" for k in range(count)]
 
 
-def _fake_interactions(dataset: Dataset, templates: np.ndarray, sequences: list[np.ndarray], fake_ids: list[str],
-                       targets: set[int]) -> pa.Table:
+def _fake_interactions(
+    dataset: Dataset, templates: np.ndarray, sequences: list[np.ndarray], fake_ids: list[str], targets: set[int]
+) -> pa.Table:
     """Each fake sequence with its template's timestamps and ratings; targets get the top rating."""
     bounds = dataset.sequence_bounds()
     template_rows = np.concatenate([np.arange(bounds[t], bounds[t + 1]) for t in templates])

@@ -29,8 +29,9 @@ class InjectConfig:
         if self.noise is not None and not 0 < self.noise < 1:
             raise OptionError(f"--noise {self.noise} is not a fraction in (0, 1)")
         if self.noise_dist not in NOISE_DISTRIBUTIONS:
-            raise OptionError(f"--noise-dist: unknown distribution '{self.noise_dist}' "
-                              f"(one of {', '.join(NOISE_DISTRIBUTIONS)})")
+            raise OptionError(
+                f"--noise-dist: unknown distribution '{self.noise_dist}' (one of {', '.join(NOISE_DISTRIBUTIONS)})"
+            )
         if self.attack is not None and self.attack not in ATTACKS:
             raise OptionError(f"--attack: unknown attack '{self.attack}' (one of {', '.join(ATTACKS)})")
         if not 0 < self.fake_users < 1:

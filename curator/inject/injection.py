@@ -38,8 +38,10 @@ def inject(dataset: Dataset, config: InjectConfig) -> Injection:
         rng = np.random.default_rng(derive_seed(config.seed, "inject", "noise"))
         interactions, labels[NOISE_LABELS] = inject_noise(dataset, config.noise, config.noise_dist, rng)
         summary["noise"] = {"replaced": len(labels[NOISE_LABELS]), "distribution": config.noise_dist}
-        notes.append(f"noise: {len(labels[NOISE_LABELS])} training interactions replaced by "
-                     f"{config.noise_dist} draws from the catalog; ground truth in {NOISE_LABELS}")
+        notes.append(
+            f"noise: {len(labels[NOISE_LABELS])} training interactions replaced by "
+            f"{config.noise_dist} draws from the catalog; ground truth in {NOISE_LABELS}"
+        )
     if config.attack is not None:
         rng = np.random.default_rng(derive_seed(config.seed, "inject", "attack"))
         attack = make_attack(dataset, config.attack, config.fake_users, config.targets, rng)
@@ -47,7 +49,9 @@ def inject(dataset: Dataset, config: InjectConfig) -> Injection:
         users = pa.concat_tables([users, attack.users])
         labels[FAKE_USERS_LABELS], labels[TARGETS_LABELS] = attack.fake_users, attack.targets
         summary["attack"] = {"attack": config.attack, "fake_users": len(attack.users), "targets": config.targets}
-        notes.append(f"attack: {len(attack.users)} fake users ({config.attack}) promoting {config.targets} "
-                     f"target items; ground truth in {FAKE_USERS_LABELS}, {TARGETS_LABELS}")
+        notes.append(
+            f"attack: {len(attack.users)} fake users ({config.attack}) promoting {config.targets} "
+            f"target items; ground truth in {FAKE_USERS_LABELS}, {TARGETS_LABELS}"
+        )
     summary["labels"] = sorted(labels)
     return Injection(interactions, users, labels, summary, notes)

@@ -47,7 +47,7 @@ def inject_noise(
     injected = np.empty(count, dtype=np.int64)
     users, first = np.unique(train.user[chosen], return_index=True)
     for user, start, end in zip(users, first, np.r_[first[1:], count]):
-        seen = set(sequence_items[bounds[user]:bounds[user + 1]])
+        seen = set(sequence_items[bounds[user] : bounds[user + 1]])
         injected[start:end] = sampler.draw(rng, end - start, exclude=seen)
 
     rows = train.rows[chosen]

@@ -29,8 +29,10 @@ def adapter_folder(spec: str, option: str = "--adapter") -> Path:
         path = shipped / spec
     if not (path / ADAPTER_CONFIG).is_file():
         available = sorted(p.name for p in shipped.iterdir() if (p / ADAPTER_CONFIG).is_file())
-        raise ModelError(f"{option} {spec}: no adapter folder with {ADAPTER_CONFIG} there "
-                         f"(shipped adapters: {', '.join(available) or 'none'})")
+        raise ModelError(
+            f"{option} {spec}: no adapter folder with {ADAPTER_CONFIG} there "
+            f"(shipped adapters: {', '.join(available) or 'none'})"
+        )
     return path
 
 

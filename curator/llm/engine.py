@@ -28,8 +28,9 @@ class Engine:
     def token_lengths(self, prompts: Sequence[str]) -> list[int]:
         return token_lengths(self.tokenizer, prompts)
 
-    def generate(self, prompts: Sequence[str], settings: DecodingSettings, *, batch_size: int,
-                 seed: int = 0) -> list[Generation]:
+    def generate(
+        self, prompts: Sequence[str], settings: DecodingSettings, *, batch_size: int, seed: int = 0
+    ) -> list[Generation]:
         return generate(self.model, self.tokenizer, prompts, settings, batch_size=batch_size, seed=seed)
 
     def score(self, prompts: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[list[CandidateScore]]:
@@ -54,6 +55,13 @@ def load_engine(config: EngineConfig) -> Engine:
     source = resolve_model(config.model)
     model, tokenizer = load_causal_lm(source, plan.from_pretrained_kwargs(), device)
     model, adapters = attach_adapters(model, config.adapters)
-    info = EngineInfo(model=source.name, model_path=source.location, quant=plan.used, quant_note=plan.note,
-                      dtype=str(plan.dtype).removeprefix("torch."), device=device, adapters=adapters)
+    info = EngineInfo(
+        model=source.name,
+        model_path=source.location,
+        quant=plan.used,
+        quant_note=plan.note,
+        dtype=str(plan.dtype).removeprefix("torch."),
+        device=device,
+        adapters=adapters,
+    )
     return Engine(model, tokenizer, info)

@@ -70,7 +70,7 @@ def token_lengths(tokenizer, prompts: Sequence[str]) -> list[int]:
 def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Indices of `lengths` in batches of similar length: sorted by (length, index), then cut."""
     order = sorted(range(len(lengths)), key=lambda index: (lengths[index], index))
-    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 def end_token_ids(model, tokenizer) -> list[int]:
@@ -108,22 +108,36 @@ def generate(
     answer_ends = {*end_ids, tokenizer.pad_token_id}
     results: list[Generation | None] = [None] * len(prompts)
     for number, batch in enumerate(length_batches(token_lengths(tokenizer, prompts), batch_size)):
-        encoded = tokenizer([prompts[i] for i in batch], padding=True, add_special_tokens=False,
-                            return_tensors="pt").to(model.device)
+        encoded = tokenizer(
+            [prompts[i] for i in batch], padding=True, add_special_tokens=False, return_tensors="pt"
+        ).to(model.device)
         prompt_length = encoded["input_ids"].shape[1]
-        stops = StoppingCriteriaList([StopOnStrings(tokenizer, settings.stop_strings, prompt_length)]
-                                     if settings.stop_strings else [])
+        stops = StoppingCriteriaList(
+            [StopOnStrings(tokenizer, settings.stop_strings, prompt_length)] if settings.stop_strings else []
+        )
         processors = LogitsProcessorList()
         if settings.repetition_penalty != 1.0:
-            processors.append(RepetitionPenaltyLogitsProcessor(settings.repetition_penalty,
-                                                               prompt_ignore_length=prompt_length))
-        shape = (JsonStringsProcessor(settings.constraint, tokenizer, tokenizer.eos_token_id, prompt_length,
-                                      settings.max_new_tokens, len(batch)) if settings.constraint else None)
+            processors.append(
+                RepetitionPenaltyLogitsProcessor(settings.repetition_penalty, prompt_ignore_length=prompt_length)
+            )
+        shape = (
+            JsonStringsProcessor(
+                settings.constraint,
+                tokenizer,
+                tokenizer.eos_token_id,
+                prompt_length,
+                settings.max_new_tokens,
+                len(batch),
+            )
+            if settings.constraint
+            else None
+        )
         if shape:
             processors.append(shape)  # last: what it forbids stays forbidden
         torch.manual_seed(derive_seed(seed, "batch", number))
-        output = model.generate(**encoded, generation_config=config, stopping_criteria=stops,
-                                logits_processor=processors)
+        output = model.generate(
+            **encoded, generation_config=config, stopping_criteria=stops, logits_processor=processors
+        )
         answers = output[:, prompt_length:].tolist()
         budget_cut = shape.cut if shape else [False] * len(batch)
         for index, answer, closed_by_budget in zip(batch, answers, budget_cut):
@@ -145,17 +159,22 @@ class StopOnStrings(StoppingCriteria):
         self.window = max(len(stop) for stop in stop_strings)
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
-        tails = self.tokenizer.batch_decode(input_ids[:, self.prompt_length:][:, -self.window:])
-        return torch.tensor([any(stop in tail for stop in self.stop_strings) for tail in tails],
-                            dtype=torch.bool, device=input_ids.device)
+        tails = self.tokenizer.batch_decode(input_ids[:, self.prompt_length :][:, -self.window :])
+        return torch.tensor(
+            [any(stop in tail for stop in self.stop_strings) for tail in tails],
+            dtype=torch.bool,
+            device=input_ids.device,
+        )
 
 
-def _decode(tokenizer, answer: list[int], answer_ends: set[int], stop_strings: Sequence[str],
-            closed_by_budget: bool) -> Generation:
+def _decode(
+    tokenizer, answer: list[int], answer_ends: set[int], stop_strings: Sequence[str], closed_by_budget: bool
+) -> Generation:
     end = next((position for position, token in enumerate(answer) if token in answer_ends), None)
     kept = answer if end is None else answer[:end]
     text = tokenizer.decode(kept, skip_special_tokens=True)
     # No end token and no stop string: the row was still going when max_new_tokens ended the batch.
     reached_limit = end is None and not any(stop in text for stop in stop_strings)
-    return Generation(text=text, new_tokens=len(answer) if end is None else end + 1,
-                      cut=reached_limit or closed_by_budget)
+    return Generation(
+        text=text, new_tokens=len(answer) if end is None else end + 1, cut=reached_limit or closed_by_budget
+    )

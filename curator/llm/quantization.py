@@ -31,8 +31,7 @@ class QuantPlan:
         from transformers import BitsAndBytesConfig
 
         if self.used == "4bit-nf4":
-            config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                        bnb_4bit_compute_dtype=self.dtype)
+            config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=self.dtype)
             return {"quantization_config": config, "dtype": self.dtype}
         if self.used == "8bit":
             # LLM.int8 casts activations to float16 by design; its warning about it would repeat every layer.

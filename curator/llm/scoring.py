@@ -26,8 +26,9 @@ class CandidateScore:
 
 
 @torch.inference_mode()
-def score_candidates(model, tokenizer, prompts: Sequence[str], candidates: Sequence[Sequence[str]]
-                     ) -> list[list[CandidateScore]]:
+def score_candidates(
+    model, tokenizer, prompts: Sequence[str], candidates: Sequence[Sequence[str]]
+) -> list[list[CandidateScore]]:
     """scores[p][c]: the score of candidates[p][c] as the continuation of prompts[p]. One batch: the caller
     splits long lists."""
     if len(prompts) != len(candidates):
@@ -41,19 +42,29 @@ def score_candidates(model, tokenizer, prompts: Sequence[str], candidates: Seque
     # Left padding: each row's positions count its real tokens only.
     positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
     # Only the last position's logits are needed from the prompt pass (all of them would be B x P x vocab).
-    first = model(input_ids=prompt["input_ids"], attention_mask=prompt_mask, position_ids=positions, use_cache=True,
-                  logits_to_keep=1)
+    first = model(
+        input_ids=prompt["input_ids"],
+        attention_mask=prompt_mask,
+        position_ids=positions,
+        use_cache=True,
+        logits_to_keep=1,
+    )
 
     # Row r of the candidate pass continues prompt owner[r].
     owner = torch.repeat_interleave(torch.arange(len(prompts)), torch.tensor([len(c) for c in candidates])).to(device)
     cache = first.past_key_values
     cache.batch_select_indices(owner)
     flat = [text for options in candidates for text in options]
-    ids, mask = _right_padded([tokenizer(text, add_special_tokens=False)["input_ids"] for text in flat],
-                              tokenizer.pad_token_id, device)
+    ids, mask = _right_padded(
+        [tokenizer(text, add_special_tokens=False)["input_ids"] for text in flat], tokenizer.pad_token_id, device
+    )
     start = prompt_mask.sum(-1)[owner]
-    second = model(input_ids=ids, attention_mask=torch.cat([prompt_mask[owner], mask], dim=1),
-                   position_ids=start[:, None] + torch.arange(ids.shape[1], device=device), past_key_values=cache)
+    second = model(
+        input_ids=ids,
+        attention_mask=torch.cat([prompt_mask[owner], mask], dim=1),
+        position_ids=start[:, None] + torch.arange(ids.shape[1], device=device),
+        past_key_values=cache,
+    )
 
     # Token t of a candidate is predicted by the position before it: the prompt's last one for t = 0.
     logits = torch.cat([first.logits[owner, -1:], second.logits[:, :-1]], dim=1).float()
@@ -63,8 +74,9 @@ def score_candidates(model, tokenizer, prompts: Sequence[str], candidates: Seque
 
     scores, row = [], 0
     for options in candidates:
-        scores.append([CandidateScore(totals[r], totals[r] / counts[r], counts[r])
-                       for r in range(row, row + len(options))])
+        scores.append(
+            [CandidateScore(totals[r], totals[r] / counts[r], counts[r]) for r in range(row, row + len(options))]
+        )
         row += len(options)
     return scores
 
@@ -76,6 +88,6 @@ def _right_padded(sequences: list[list[int]], pad_id: int, device) -> tuple[torc
     ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(sequences), width), dtype=torch.long)
     for row, tokens in enumerate(sequences):
-        ids[row, :len(tokens)] = torch.tensor(tokens)
-        mask[row, :len(tokens)] = 1
+        ids[row, : len(tokens)] = torch.tensor(tokens)
+        mask[row, : len(tokens)] = 1
     return ids.to(device), mask.to(device)

@@ -80,7 +80,7 @@ def first_json_object(text: str) -> list[str]:
             if not stack or stack.pop() != char:
                 return []
             if not stack:
-                return [text[start:position + 1]]
+                return [text[start : position + 1]]
         elif char == "," and len(stack) == 1:
             last_member_end = position
     tail = text[start:]

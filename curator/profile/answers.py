@@ -59,7 +59,7 @@ def answer_shape(template: PromptTemplate) -> JsonStrings:
 def word_runs(text: str) -> set[tuple[str, ...]]:
     """Every ECHO_WORDS consecutive words of `text`, case-folded."""
     words = WORD.findall(text.casefold())
-    return {tuple(words[start:start + ECHO_WORDS]) for start in range(len(words) - ECHO_WORDS + 1)}
+    return {tuple(words[start : start + ECHO_WORDS]) for start in range(len(words) - ECHO_WORDS + 1)}
 
 
 def copied_words(answer: ProfileAnswer, template_runs: set[tuple[str, ...]]) -> str:
@@ -73,8 +73,12 @@ def copied_words(answer: ProfileAnswer, template_runs: set[tuple[str, ...]]) -> 
 
 def answer_decoding(shape: JsonStrings, max_new_tokens: int, attempt: int) -> DecodingSettings:
     """How the `attempt`-th answer (from 1) is decoded: greedy first, sampled on retries."""
-    return DecodingSettings(max_new_tokens=max_new_tokens, constraint=shape, repetition_penalty=REPETITION_PENALTY,
-                            temperature=0.0 if attempt == 1 else RETRY_TEMPERATURE)
+    return DecodingSettings(
+        max_new_tokens=max_new_tokens,
+        constraint=shape,
+        repetition_penalty=REPETITION_PENALTY,
+        temperature=0.0 if attempt == 1 else RETRY_TEMPERATURE,
+    )
 
 
 @dataclass(frozen=True)
@@ -100,19 +104,21 @@ def judge(generation: Generation, template: PromptTemplate, template_runs: set[t
 
 def profile_schema(stage: str) -> pa.Schema:
     """The profiles table of `stage`: one row per profiled id."""
-    return pa.schema([
-        pa.field(ID_COLUMN[stage], pa.string(), nullable=False),
-        pa.field("status", pa.string(), nullable=False),  # ok | repaired | retried | failed
-        pa.field("attempts", pa.int32(), nullable=False),
-        pa.field("summary", pa.string()),  # null when failed
-        pa.field("reasoning", pa.string()),  # null when failed
-        pa.field("error", pa.string()),  # why the last answer was rejected, when failed
-        pa.field("tokens", pa.int32(), nullable=False),  # generated over all attempts
-        pa.field("embedding", pa.list_(pa.float32())),  # of the summary; null when failed
-        pa.field("model", pa.string(), nullable=False),
-        pa.field("quant", pa.string(), nullable=False),
-        pa.field("adapter", pa.string()),
-        pa.field("prompt_version", pa.string(), nullable=False),
-        pa.field("seed", pa.int64(), nullable=False),
-        pa.field("embedding_model", pa.string(), nullable=False),
-    ])
+    return pa.schema(
+        [
+            pa.field(ID_COLUMN[stage], pa.string(), nullable=False),
+            pa.field("status", pa.string(), nullable=False),  # ok | repaired | retried | failed
+            pa.field("attempts", pa.int32(), nullable=False),
+            pa.field("summary", pa.string()),  # null when failed
+            pa.field("reasoning", pa.string()),  # null when failed
+            pa.field("error", pa.string()),  # why the last answer was rejected, when failed
+            pa.field("tokens", pa.int32(), nullable=False),  # generated over all attempts
+            pa.field("embedding", pa.list_(pa.float32())),  # of the summary; null when failed
+            pa.field("model", pa.string(), nullable=False),
+            pa.field("quant", pa.string(), nullable=False),
+            pa.field("adapter", pa.string()),
+            pa.field("prompt_version", pa.string(), nullable=False),
+            pa.field("seed", pa.int64(), nullable=False),
+            pa.field("embedding_model", pa.string(), nullable=False),
+        ]
+    )

@@ -79,19 +79,25 @@ class ChunkAnswers:
             self.accepted[identifier] = Accepted(status, attempt, judged.answer)
 
 
-def answer_chunk(engine: Engine, prompts: StagePrompts, texts: dict[str, str], options: ProfileOptions,
-                 number: int) -> ChunkAnswers:
+def answer_chunk(
+    engine: Engine, prompts: StagePrompts, texts: dict[str, str], options: ProfileOptions, number: int
+) -> ChunkAnswers:
     """Ask for an answer to each prompt of `texts`, and again for the rejected ones, at most `attempts` times."""
     answers = ChunkAnswers()
     pending = list(texts)
     with engine.adapter(_adapter(engine.info)):
         for attempt in range(1, options.attempts + 1):
             settings = answer_decoding(prompts.shape, options.max_new_tokens, attempt)
-            generations = engine.generate([texts[i] for i in pending], settings, batch_size=options.batch_size,
-                                          seed=derive_seed(options.seed, "profile", prompts.stage, number, attempt))
+            generations = engine.generate(
+                [texts[i] for i in pending],
+                settings,
+                batch_size=options.batch_size,
+                seed=derive_seed(options.seed, "profile", prompts.stage, number, attempt),
+            )
             for identifier, generation in zip(pending, generations):
-                answers.record(identifier, attempt, generation,
-                               judge(generation, prompts.template, prompts.template_runs))
+                answers.record(
+                    identifier, attempt, generation, judge(generation, prompts.template, prompts.template_runs)
+                )
             pending = [identifier for identifier in pending if identifier not in answers.accepted]
             if not pending:
                 break
@@ -104,29 +110,38 @@ def embed_summaries(embedder: TextEmbedder, ids: list[str], answers: ChunkAnswer
     return dict(zip(valid, embedder.embed([answers.accepted[i].answer.summary for i in valid])))
 
 
-def chunk_table(prompts: StagePrompts, ids: list[str], answers: ChunkAnswers, vectors: dict[str, np.ndarray],
-                info: EngineInfo, options: ProfileOptions, embedding_model: str) -> pa.Table:
+def chunk_table(
+    prompts: StagePrompts,
+    ids: list[str],
+    answers: ChunkAnswers,
+    vectors: dict[str, np.ndarray],
+    info: EngineInfo,
+    options: ProfileOptions,
+    embedding_model: str,
+) -> pa.Table:
     """One row per id of the chunk, in `ids` order, with the provenance of every profile."""
     rows = []
     for identifier in ids:
         accepted = answers.accepted.get(identifier)
         answer = accepted.answer if accepted else None
-        rows.append({
-            ID_COLUMN[prompts.stage]: identifier,
-            "status": accepted.status if accepted else "failed",
-            "attempts": accepted.attempts if accepted else options.attempts,
-            "summary": answer.summary if answer else None,
-            "reasoning": answer.reasoning if answer else None,
-            "error": None if answer else answers.errors[identifier],
-            "tokens": answers.tokens[identifier],
-            "embedding": vectors[identifier].tolist() if answer else None,
-            "model": info.model,
-            "quant": info.quant,
-            "adapter": _adapter(info),
-            "prompt_version": prompts.template.version,
-            "seed": options.seed,
-            "embedding_model": embedding_model,
-        })
+        rows.append(
+            {
+                ID_COLUMN[prompts.stage]: identifier,
+                "status": accepted.status if accepted else "failed",
+                "attempts": accepted.attempts if accepted else options.attempts,
+                "summary": answer.summary if answer else None,
+                "reasoning": answer.reasoning if answer else None,
+                "error": None if answer else answers.errors[identifier],
+                "tokens": answers.tokens[identifier],
+                "embedding": vectors[identifier].tolist() if answer else None,
+                "model": info.model,
+                "quant": info.quant,
+                "adapter": _adapter(info),
+                "prompt_version": prompts.template.version,
+                "seed": options.seed,
+                "embedding_model": embedding_model,
+            }
+        )
     return pa.Table.from_pylist(rows, schema=profile_schema(prompts.stage))
 
 

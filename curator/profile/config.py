@@ -42,8 +42,10 @@ class ProfileOptions:
         if self.limit is not None and self.limit < 1:
             raise OptionError(f"--limit must be at least 1, got {self.limit}")
         if Shard.parse(self.shard).count > 1 and self.stage == "all":
-            raise OptionError("--shard needs --stage items or --stage users: user prompts show every item profile, "
-                              "so shard the items, merge them, then shard the users on the merged folder")
+            raise OptionError(
+                "--shard needs --stage items or --stage users: user prompts show every item profile, "
+                "so shard the items, merge them, then shard the users on the merged folder"
+            )
 
     @property
     def stages(self) -> tuple[str, ...]:
@@ -63,6 +65,10 @@ def prompt_versions() -> dict[str, str]:
 def run_record(dataset: Dataset, options: ProfileOptions, engine: EngineConfig) -> dict[str, Any]:
     """What a run was (input, options, engine, prompt versions), as plain JSON: the manifest's
     `config.profile`, which `curator profile-merge` reads to check that shards belong together."""
-    record = {"input": dataset.content_hash, "options": asdict(options), "engine": engine.to_dict(),
-              "prompts": prompt_versions()}
+    record = {
+        "input": dataset.content_hash,
+        "options": asdict(options),
+        "engine": engine.to_dict(),
+        "prompts": prompt_versions(),
+    }
     return json.loads(json.dumps(record))

@@ -38,21 +38,41 @@ def status_counts(profiles: dict[str, pa.Table]) -> dict[str, dict[str, int]]:
 def run_notes(options: ProfileOptions, engine_info: dict[str, Any] | None) -> list[str]:
     """The manifest's notes: that a shard's output is partial, and why the quantization differs from the one
     asked for."""
-    notes = [f"{SHARD_NOTE}{options.shard}: only this shard's profiles; join the shards with `curator profile-merge`"
-             ] if Shard.parse(options.shard).count > 1 else []
+    notes = (
+        [f"{SHARD_NOTE}{options.shard}: only this shard's profiles; join the shards with `curator profile-merge`"]
+        if Shard.parse(options.shard).count > 1
+        else []
+    )
     if engine_info and engine_info["quant_note"]:
         notes.append(engine_info["quant_note"])
     return notes
 
 
-def write_profiled(folder: Path, dataset: Dataset, profiles: dict[str, pa.Table], *, command: Sequence[str],
-                   notes: Sequence[str], config: dict[str, Any], parent: Dataset | None = None) -> Dataset:
+def write_profiled(
+    folder: Path,
+    dataset: Dataset,
+    profiles: dict[str, pa.Table],
+    *,
+    command: Sequence[str],
+    notes: Sequence[str],
+    config: dict[str, Any],
+    parent: Dataset | None = None,
+) -> Dataset:
     """`dataset`'s tables and extras (its other profiles included) plus `profiles`, written into `folder`."""
     written = {PROFILE_FILE[stage]: table for stage, table in profiles.items()}
-    return write_dataset(folder, dataset.interactions, dataset.items, dataset.users, name=dataset.name,
-                         source=dataset.manifest.get("source"), command=list(command), config=config,
-                         parent=parent or dataset, notes=notes,
-                         extra_files={**carried_extras(dataset, set(written)), **written})
+    return write_dataset(
+        folder,
+        dataset.interactions,
+        dataset.items,
+        dataset.users,
+        name=dataset.name,
+        source=dataset.manifest.get("source"),
+        command=list(command),
+        config=config,
+        parent=parent or dataset,
+        notes=notes,
+        extra_files={**carried_extras(dataset, set(written)), **written},
+    )
 
 
 def carried_extras(dataset: Dataset, written: set[str]) -> dict[str, Path]:
@@ -60,8 +80,13 @@ def carried_extras(dataset: Dataset, written: set[str]) -> dict[str, Path]:
     carried: dict[str, Path] = {}
     for name in dataset.extras:
         if name == "profiles":
-            carried.update({f"profiles/{file.name}": file for file in (dataset.path / "profiles").iterdir()
-                            if f"profiles/{file.name}" not in written})
+            carried.update(
+                {
+                    f"profiles/{file.name}": file
+                    for file in (dataset.path / "profiles").iterdir()
+                    if f"profiles/{file.name}" not in written
+                }
+            )
         else:
             carried[name] = dataset.path / name
     return carried
@@ -79,13 +104,15 @@ def unsharded_record(shards: Sequence[Dataset]) -> dict[str, Any]:
     numbers = [Shard.parse(record["options"]["shard"]) for record in records]
     count = numbers[0].count
     if sorted(n.index for n in numbers) != list(range(1, count + 1)) or any(n.count != count for n in numbers):
-        raise InputError(f"give every shard 1/{count} ... {count}/{count} exactly once "
-                         f"(got {', '.join(str(n) for n in numbers)})")
+        raise InputError(
+            f"give every shard 1/{count} ... {count}/{count} exactly once (got {', '.join(str(n) for n in numbers)})"
+        )
     unsharded = _without_shard(records[0])
     for shard, record in zip(shards, records):
         if _without_shard(record) != unsharded:
-            raise InputError(f"{shard.path} comes from another run (other input, options or model) than "
-                             f"{shards[0].path}")
+            raise InputError(
+                f"{shard.path} comes from another run (other input, options or model) than {shards[0].path}"
+            )
     return unsharded
 
 
@@ -105,8 +132,9 @@ def shards_parent(shard: Dataset) -> Dataset:
     return parent
 
 
-def write_merged(folder: Path, shards: Sequence[Dataset], unsharded: dict[str, Any], parent: Dataset, *,
-                 command: Sequence[str]) -> dict[str, dict[str, int]]:
+def write_merged(
+    folder: Path, shards: Sequence[Dataset], unsharded: dict[str, Any], parent: Dataset, *, command: Sequence[str]
+) -> dict[str, dict[str, int]]:
     """Write into `folder` the output of the unsharded run of `shards` (see unsharded_record), and return its
     counts by status: the first shard's extras, every shard's profiles in dataset order, `parent` as parent."""
     profiles = {}

@@ -35,9 +35,16 @@ ENGINE_FILE = "engine.json"  # in the work folder: what the engine loaded (a res
 class ProfileRun:
     """One run: the selection, then each stage's plan and chunks."""
 
-    def __init__(self, dataset: Dataset, options: ProfileOptions, engine_config: EngineConfig, work: WorkFolder,
-                 progress: Progress, load_engine: Callable[[EngineConfig], Engine],
-                 load_embedder: Callable[[str | None], TextEmbedder]):
+    def __init__(
+        self,
+        dataset: Dataset,
+        options: ProfileOptions,
+        engine_config: EngineConfig,
+        work: WorkFolder,
+        progress: Progress,
+        load_engine: Callable[[EngineConfig], Engine],
+        load_embedder: Callable[[str | None], TextEmbedder],
+    ):
         self.dataset, self.options, self.engine_config = dataset, options, engine_config
         self.work, self.progress = work, progress
         self.shard = Shard.parse(options.shard)
@@ -108,8 +115,10 @@ class ProfileRun:
         ids = list(tasks)
         lengths = self.engine.token_lengths([self.prompts[stage].prompt(self.engine, tasks[i]) for i in ids])
         batches = length_batches(lengths, self.options.batch_size)
-        return [[ids[index] for batch in batches[start:start + CHUNK_BATCHES] for index in batch]
-                for start in range(0, len(batches), CHUNK_BATCHES)]
+        return [
+            [ids[index] for batch in batches[start : start + CHUNK_BATCHES] for index in batch]
+            for start in range(0, len(batches), CHUNK_BATCHES)
+        ]
 
     def run_chunk(self, stage: str, number: int, tasks: dict[str, dict]) -> pa.Table:
         """The profiles of chunk `number` of `stage`; `tasks`: its ids' template data."""

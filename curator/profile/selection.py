@@ -25,8 +25,9 @@ class Interaction:
 def training_histories(dataset: Dataset, users: Sequence[str], recent: int) -> dict[str, list[Interaction]]:
     """For each of `users`: the last `recent` interactions of the training part, oldest first."""
     sequences = user_sequences(dataset)
-    train_lengths = [len(s) for s in LeaveOneOut(sequences.sequences, sequences.num_items,
-                                                  sequences.weights).train_sequences()]
+    train_lengths = [
+        len(s) for s in LeaveOneOut(sequences.sequences, sequences.num_items, sequences.weights).train_sequences()
+    ]
     row_of = {user: k for k, user in enumerate(sequences.user_ids)}
     bounds = dataset.sequence_bounds()
     item_ids = dataset.interactions["item_id"].to_pylist()
@@ -40,8 +41,9 @@ def training_histories(dataset: Dataset, users: Sequence[str], recent: int) -> d
     return histories
 
 
-def select_users(dataset: Dataset, named_users: Sequence[str] | None, named_items: Sequence[str] | None,
-                 limit: int | None) -> list[str]:
+def select_users(
+    dataset: Dataset, named_users: Sequence[str] | None, named_items: Sequence[str] | None, limit: int | None
+) -> list[str]:
     """`--users` if given; none if only `--items` is given; else all users. In dataset order, at most `limit`."""
     all_users = dataset.users["user_id"].to_pylist()
     if named_users is not None:
@@ -51,8 +53,13 @@ def select_users(dataset: Dataset, named_users: Sequence[str] | None, named_item
     return users[:limit] if limit is not None else users
 
 
-def select_items(dataset: Dataset, named_users: Sequence[str] | None, named_items: Sequence[str] | None,
-                 limit: int | None, histories: dict[str, list[Interaction]]) -> list[str]:
+def select_items(
+    dataset: Dataset,
+    named_users: Sequence[str] | None,
+    named_items: Sequence[str] | None,
+    limit: int | None,
+    histories: dict[str, list[Interaction]],
+) -> list[str]:
     """`--items` (or all items when neither `--items` nor `--users` is given; at most `limit` of them),
     plus every item in the selected users' histories, whose profiles the user prompts show. Dataset order."""
     all_items = dataset.items["item_id"].to_pylist()
@@ -69,7 +76,8 @@ def _in_dataset_order(all_ids: list[str], named: Sequence[str], option: str, wha
     known = set(all_ids)
     unknown = [name for name in named if name not in known]
     if unknown:
-        raise OptionError(f"{option}: unknown {what} '{unknown[0]}'" + (f" (and {len(unknown) - 1} more)"
-                                                                       if len(unknown) > 1 else ""))
+        raise OptionError(
+            f"{option}: unknown {what} '{unknown[0]}'" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+        )
     wanted = set(named)
     return [identifier for identifier in all_ids if identifier in wanted]

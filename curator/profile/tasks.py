@@ -22,21 +22,25 @@ def item_tasks(dataset: Dataset, items: list[str]) -> dict[str, dict[str, Any]]:
     return {item: {"item": fields[item]} for item in items}
 
 
-def user_tasks(dataset: Dataset, histories: dict[str, list[Interaction]],
-               item_profiles: pa.Table) -> dict[str, dict[str, Any]]:
+def user_tasks(
+    dataset: Dataset, histories: dict[str, list[Interaction]], item_profiles: pa.Table
+) -> dict[str, dict[str, Any]]:
     """user id -> the user prompt's data: the user's history, showing the valid ones of `item_profiles`."""
     summaries = _summaries(item_profiles)
     titles = dict(zip(dataset.items["item_id"].to_pylist(), dataset.items["title"].to_pylist()))
-    return {user: {"history": [_history_entry(entry, titles, summaries) for entry in history]}
-            for user, history in histories.items()}
+    return {
+        user: {"history": [_history_entry(entry, titles, summaries) for entry in history]}
+        for user, history in histories.items()
+    }
 
 
 def input_item_profiles(dataset: Dataset) -> pa.Table:
     """The item profiles `dataset` already holds (`--stage users` shows them)."""
     file = dataset.path / PROFILE_FILE["items"]
     if not file.is_file():
-        raise OptionError(f"--stage users: {dataset.path} has no {PROFILE_FILE['items']}; "
-                          "profile the items first (--stage items)")
+        raise OptionError(
+            f"--stage users: {dataset.path} has no {PROFILE_FILE['items']}; profile the items first (--stage items)"
+        )
     return pq.read_table(file)
 
 

@@ -88,10 +88,16 @@ class Stage(ABC):
 
     def identity(self) -> dict[str, Any]:
         """What makes two runs the same work, as plain JSON."""
-        inputs = {name: source.content_hash if isinstance(source, Dataset) else path_digest(source)
-                  for name, source in self.inputs().items()}
-        identity = {"stage": self.name, "inputs": inputs, "options": self.options(),
-                    "versions": {"curator": __version__, **self.versions()}}
+        inputs = {
+            name: source.content_hash if isinstance(source, Dataset) else path_digest(source)
+            for name, source in self.inputs().items()
+        }
+        identity = {
+            "stage": self.name,
+            "inputs": inputs,
+            "options": self.options(),
+            "versions": {"curator": __version__, **self.versions()},
+        }
         return json.loads(json.dumps(identity))  # tuples as lists: equal to what a JSON file gives back
 
     def fingerprint(self) -> str:
@@ -130,21 +136,29 @@ class StageRun:
             shutil.rmtree(self._folder)
 
 
-def run_stage(stage: Stage, *, resume: bool = False, overwrite: bool = False, progress: Progress | None = None,
-              command: Sequence[str] = ()) -> StageResult:
+def run_stage(
+    stage: Stage,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    command: Sequence[str] = (),
+) -> StageResult:
     """Run `stage` in the envelope described in the module docstring."""
     stage.validate()
     out = Path(stage.out)
-    check_not_overlapping([source.path if isinstance(source, Dataset) else Path(source)
-                           for source in stage.inputs().values()], out)
+    check_not_overlapping(
+        [source.path if isinstance(source, Dataset) else Path(source) for source in stage.inputs().values()], out
+    )
     identity = stage.identity()
     fingerprint = fingerprint_of(identity)
     recorded = finished_record(out)
     if recorded is not None and recorded["fingerprint"] == fingerprint and not overwrite:
         return StageResult(out, recorded["summary"], already_done=True)
     check_output_free(out, overwrite)
-    work = (WorkFolder.open(work_folder_for(out), identity, resume=resume, overwrite=overwrite)
-            if stage.resumable else None)
+    work = (
+        WorkFolder.open(work_folder_for(out), identity, resume=resume, overwrite=overwrite) if stage.resumable else None
+    )
     run = StageRun(out, work, progress or Silent(), list(command))
     try:
         outcome = stage.produce(run)
@@ -152,8 +166,7 @@ def run_stage(stage: Stage, *, resume: bool = False, overwrite: bool = False, pr
             run.discard()
             return StageResult(out, outcome.summary, finished=False)
         record = {"stage": stage.name, "fingerprint": fingerprint, "identity": identity, "summary": outcome}
-        (run.folder / STAGE_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
-                                             encoding="utf-8")
+        (run.folder / STAGE_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         check_output_free(out, overwrite)  # something may have appeared there meanwhile
         publish(run.folder, out)
     finally:
@@ -173,4 +186,3 @@ def finished_record(out: Path) -> dict[str, Any] | None:
         return json.loads(file.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
-

@@ -39,11 +39,15 @@ class WorkFolder:
             shutil.rmtree(path)
         elif marker.is_file():
             if json.loads(marker.read_text(encoding="utf-8")) != identity:
-                raise OptionError(f"{path} holds an unfinished run with other data or options: "
-                                  "pass --overwrite to start again, or choose another --out")
+                raise OptionError(
+                    f"{path} holds an unfinished run with other data or options: "
+                    "pass --overwrite to start again, or choose another --out"
+                )
             if not resume:
-                raise OptionError(f"{path} holds an unfinished run of this command: pass --resume to continue "
-                                  "it, or --overwrite to start again")
+                raise OptionError(
+                    f"{path} holds an unfinished run of this command: pass --resume to continue "
+                    "it, or --overwrite to start again"
+                )
             return cls(path)
         elif path.exists():
             raise OptionError(f"{path} exists and is not a curator work folder; move it away")
@@ -57,8 +61,12 @@ class WorkFolder:
         return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
 
     def write_json(self, name: str, content: Any) -> None:
-        self.write_file(name, lambda target: target.write_text(
-            json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"))
+        self.write_file(
+            name,
+            lambda target: target.write_text(
+                json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+            ),
+        )
 
     def chunk_file(self, stage: str, index: int) -> Path:
         return self.path / stage / f"chunk-{index:05d}.parquet"

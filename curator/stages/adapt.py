@@ -34,5 +34,12 @@ class AdaptStage(Stage):
         return {**asdict(self.config), "engine": trainable(self.engine).to_dict()}
 
     def produce(self, run: StageRun) -> dict[str, Any]:
-        return train_adapter(self.data, self.config, trainable(self.engine), run.work, run.folder,
-                             command=run.command, progress=run.progress)
+        return train_adapter(
+            self.data,
+            self.config,
+            trainable(self.engine),
+            run.work,
+            run.folder,
+            command=run.command,
+            progress=run.progress,
+        )

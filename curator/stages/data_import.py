@@ -30,8 +30,11 @@ class ImportStage(Stage):
         return {**files, **({"items_file": Path(items_file)} if items_file else {})}
 
     def options(self) -> dict[str, Any]:
-        return {"format": resolve_source(self.source, self.config.format)[1], "name": self.config.name,
-                "options": {key: str(value) for key, value in self.config.options.items()}}
+        return {
+            "format": resolve_source(self.source, self.config.format)[1],
+            "name": self.config.name,
+            "options": {key: str(value) for key, value in self.config.options.items()},
+        }
 
     def produce(self, run: StageRun) -> dict[str, Any]:
         path, format = resolve_source(self.source, self.config.format)

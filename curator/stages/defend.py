@@ -46,11 +46,23 @@ class DefendStage(Stage):
         vectors, embedding_model = self._item_vectors()
         signals = self._signals(run)
         detection = detect(self.data, self.config.detector, vectors, signals, run.progress)
-        counts = write_defended(run.folder, self.data, detection, self.config.detector, self.config.defense,
-                                name=self.out.name, command=run.command, embedding_model=embedding_model)
+        counts = write_defended(
+            run.folder,
+            self.data,
+            detection,
+            self.config.detector,
+            self.config.defense,
+            name=self.out.name,
+            command=run.command,
+            embedding_model=embedding_model,
+        )
         flagged = int((detection.probability >= self.config.defense.user_threshold).sum())
-        return {"users": len(detection.user_ids), "estimated_prior": detection.prior, "flagged": flagged,
-                "edits": counts}
+        return {
+            "users": len(detection.user_ids),
+            "estimated_prior": detection.prior,
+            "flagged": flagged,
+            "edits": counts,
+        }
 
     def _item_vectors(self):
         """Item text vectors and the model that made them; none for the collaborative-only ablation."""

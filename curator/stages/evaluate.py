@@ -27,8 +27,12 @@ class EvaluateStage(Stage):
     def inputs(self) -> dict[str, Dataset | Path]:
         # The score table and the ground truth are not in a dataset's content hash (its tables): two denoise
         # runs that edit nothing have equal tables and other scores.
-        return {"denoised": self.denoised, "scores": self.denoised.path / SCORES_FILE, "labels": self.labels,
-                "noise_labels": self.labels.path / NOISE_LABELS}
+        return {
+            "denoised": self.denoised,
+            "scores": self.denoised.path / SCORES_FILE,
+            "labels": self.labels,
+            "noise_labels": self.labels.path / NOISE_LABELS,
+        }
 
     def produce(self, run: StageRun) -> dict[str, Any]:
         return write_report(run.folder, self.denoised, self.labels, self.config)

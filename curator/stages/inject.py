@@ -30,8 +30,17 @@ class InjectStage(Stage):
 
     def produce(self, run: StageRun) -> dict[str, Any]:
         injected = inject(self.data, self.config)
-        write_dataset(run.folder, injected.interactions, self.data.items, injected.users, name=self.out.name,
-                      source=self.data.manifest.get("source"), command=run.command,
-                      config={"stage": self.name, **asdict(self.config)}, parent=self.data, notes=injected.notes,
-                      extra_files=injected.labels)
+        write_dataset(
+            run.folder,
+            injected.interactions,
+            self.data.items,
+            injected.users,
+            name=self.out.name,
+            source=self.data.manifest.get("source"),
+            command=run.command,
+            config={"stage": self.name, **asdict(self.config)},
+            parent=self.data,
+            notes=injected.notes,
+            extra_files=injected.labels,
+        )
         return injected.summary

@@ -50,8 +50,9 @@ class ProfileStage(Stage):
         return {"prompts": prompt_versions()}
 
     def produce(self, run: StageRun) -> dict[str, Any]:
-        profiling = ProfileRun(self.data, self.config, self.engine, run.work, run.progress, self.load_engine,
-                               self.load_embedder)
+        profiling = ProfileRun(
+            self.data, self.config, self.engine, run.work, run.progress, self.load_engine, self.load_embedder
+        )
         profiles = profiling.profiles()
         counts, engine_info = status_counts(profiles), profiling.engine_info()
         notes = run_notes(self.config, engine_info)
