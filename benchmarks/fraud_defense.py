@@ -52,7 +52,7 @@ from curator.evaluation.detection import detection_report
 from curator.evaluation.targets import never_interacted, target_exposure
 from curator.fraud.baselines import pca_suspicion
 from curator.fraud.calibrator import fit_calibrator, simulate_attacks
-from curator.fraud.config import FRAUD_ACTIONS, DefenseConfig, DetectorConfig
+from curator.fraud.config import FRAUD_ACTIONS, SIMULATED_ATTACKS, DefenseConfig, DetectorConfig
 from curator.fraud.defense import write_defended
 from curator.fraud.denoiser_signal import DenoiserSignal
 from curator.fraud.detector import Detection, judge
@@ -223,7 +223,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--budgets", default="0.01,0.05")
-    parser.add_argument("--attacks", default=",".join(ATTACKS))
+    parser.add_argument("--attacks", default=",".join(SIMULATED_ATTACKS), help=f"of {','.join(ATTACKS)}")
     parser.add_argument("--targets", type=int, default=5)
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--epochs", type=int, default=200, help="most training epochs of a SASRec run")

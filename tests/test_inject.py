@@ -5,12 +5,14 @@ import json
 import re
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from curator.data.collaborative import item_popularity, training_interactions
 from curator.data.dataset import load_dataset, write_dataset
 from curator.data.splits import HELD_OUT, training_mask
+from curator.errors import OptionError
 from curator.inject.attacks import ATTACKS, BANDWAGON_SHARE, SEQUENTIAL_VISIT_EVERY, fresh_user_ids
 from curator.inject.config import FAKE_USERS_LABELS, NOISE_LABELS, TARGETS_LABELS, InjectConfig
 
@@ -136,18 +138,23 @@ def test_attack_adds_fake_users_promoting_unpopular_targets(movielens, tmp_path,
 
 
 def test_filler_pools(movielens, tmp_path):
-    """Bandwagon fillers come from the most popular items, segment fillers from one genre: each fake user
-    takes as many as it needs from its pool, and only when the pool runs dry goes to the rest of the catalog."""
+    """Bandwagon fillers come from the most popular items, reverse-bandwagon fillers from the least popular ones
+    that real users hold, segment fillers from one genre: each fake user takes as many as it needs from its
+    pool, and only when the pool runs dry goes to the rest of the catalog."""
     popularity = item_popularity(training_interactions(movielens))
     item_ids = movielens.items["item_id"].to_pylist()
-    top = {item_ids[i] for i in np.argsort(-popularity, kind="stable")[: round(BANDWAGON_SHARE * len(item_ids))]}
+    by_popularity = [item_ids[i] for i in np.argsort(-popularity, kind="stable") if popularity[i] > 0]
+    share = round(BANDWAGON_SHARE * len(item_ids))
+    top, bottom = set(by_popularity[:share]), set(by_popularity[-share:])
     genres = dict(zip(item_ids, movielens.items["genres"].to_pylist()))
-    for attack in ("bandwagon", "segment"):
+    for attack in ("bandwagon", "reverse-bandwagon", "segment"):
         attacked, _ = inject(movielens, InjectConfig(attack=attack, targets=1, seed=2), tmp_path / attack)
         fakes = pq.read_table(attacked.path / FAKE_USERS_LABELS)
         target = pq.read_table(attacked.path / TARGETS_LABELS)["item_id"][0].as_py()
         if attack == "bandwagon":
             pool = top - {target}
+        elif attack == "reverse-bandwagon":
+            pool = bottom - {target}
         else:
             genre = fakes["segment"][0].as_py().removeprefix("genre ")
             pool = {i for i, p in zip(item_ids, popularity) if genre in genres[i].split() and p > 0} - {target}
@@ -155,6 +162,55 @@ def test_filler_pools(movielens, tmp_path):
             if user in set(fakes["user_id"].to_pylist()):
                 fillers = [item for item in items if item != target]
                 assert sum(item in pool for item in fillers) == min(len(fillers), len(pool)), attack
+
+
+def test_template_fillers_are_a_run_of_a_real_users_history(movielens, tmp_path):
+    attacked, _ = inject(movielens, InjectConfig(attack="template", targets=2, seed=5), tmp_path / "template")
+    fakes = set(pq.read_table(attacked.path / FAKE_USERS_LABELS)["user_id"].to_pylist())
+    targets = set(pq.read_table(attacked.path / TARGETS_LABELS)["item_id"].to_pylist())
+    train = training_interactions(movielens)
+    item_ids = movielens.items["item_id"].to_pylist()
+    histories = [[item_ids[i] for i in history if item_ids[i] not in targets] for history in train.sequences()]
+    runs = {tuple(history[start : start + 10]) for history in histories for start in range(len(history) - 9)}
+    for user, items in sequences(attacked).items():
+        if user in fakes:  # a real user's taste, in its order (ML-100K histories hold 18+ training items)
+            assert tuple([item for item in items if item not in targets][:10]) in runs
+
+
+def test_rating_attacks_set_the_fillers_ratings(movielens, tmp_path):
+    train = training_interactions(movielens)
+    ratings = movielens.interactions["rating"].to_numpy()
+    counts = np.bincount(train.item, minlength=len(movielens.items))
+    totals = np.bincount(train.item, ratings[train.rows], len(movielens.items))
+    means = np.where(counts > 0, totals / np.maximum(counts, 1), ratings.mean())  # unrated items: the mean rating
+    mean_of = dict(zip(movielens.items["item_id"].to_pylist(), means))
+    for attack in ("average", "love-hate"):
+        attacked, _ = inject(movielens, InjectConfig(attack=attack, targets=2, seed=6), tmp_path / attack)
+        targets = set(pq.read_table(attacked.path / TARGETS_LABELS)["item_id"].to_pylist())
+        fake_rows = attacked.interactions.slice(len(movielens.interactions)).to_pylist()
+        assert {row["rating"] for row in fake_rows if row["item_id"] in targets} == {5.0}
+        fillers = [row for row in fake_rows if row["item_id"] not in targets]
+        if attack == "love-hate":
+            assert {row["rating"] for row in fillers} == {1.0}
+        else:  # each filler at its item's mean rating, rounded to the 1-5 stars
+            assert all(
+                row["rating"] == min(5.0, max(1.0, round(mean_of[row["item_id"]])))
+                for row in fillers
+                if abs(mean_of[row["item_id"]] % 1 - 0.5) > 1e-9
+            )
+
+    unrated = write_dataset(
+        tmp_path / "unrated",
+        movielens.interactions.set_column(4, "rating", pa.nulls(len(movielens.interactions), pa.float32())),
+        movielens.items,
+        movielens.users,
+        name="unrated",
+        source=None,
+        command=[],
+        config={},
+    )
+    with pytest.raises(OptionError, match="no ratings"):
+        inject(unrated, InjectConfig(attack="average", seed=1), tmp_path / "nothing")
 
 
 def test_segment_without_genres_is_a_cooccurrence_neighbourhood(movielens, tmp_path):

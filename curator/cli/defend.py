@@ -12,7 +12,7 @@ from curator.cli.engine_options import MODEL_HELP, Device
 from curator.cli.progress import rich_progress
 from curator.data.dataset import load_dataset
 from curator.errors import OptionError
-from curator.fraud.config import FRAUD_ACTIONS, DefendConfig, DefenseConfig, DetectorConfig
+from curator.fraud.config import FRAUD_ACTIONS, SIMULATED_ATTACKS, DefendConfig, DefenseConfig, DetectorConfig
 from curator.fraud.defense import USER_SCORES_FILE
 from curator.inject.attacks import ATTACKS
 from curator.run.stage import run_stage
@@ -43,7 +43,7 @@ def defend(
     gamma: Annotated[float, typer.Option(help="Exponent of the reweight curve.")] = 2.0,
     simulate: Annotated[
         str, typer.Option(help=f"Attack types the calibrator learns from, simulated on the data ({','.join(ATTACKS)}).")
-    ] = ",".join(ATTACKS),
+    ] = ",".join(SIMULATED_ATTACKS),
     budgets: Annotated[
         str, typer.Option(help="Simulated fakes as fractions of the users, one copy each.")
     ] = "0.01,0.05",

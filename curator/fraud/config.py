@@ -8,11 +8,15 @@ from curator.errors import OptionError
 from curator.inject.attacks import ATTACKS
 
 FRAUD_ACTIONS = ("drop", "reweight")
+# The kinds the calibrator simulates by default: the four it was designed and measured with (README, "Fake-user
+# defense"). `curator inject --attack` has more kinds (curator.inject.attacks.ATTACKS), to test it on kinds it
+# never simulated.
+SIMULATED_ATTACKS = ("random", "bandwagon", "segment", "sequential")
 
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    attacks: tuple[str, ...] = ATTACKS  # simulated attack types the calibrator learns fakes from
+    attacks: tuple[str, ...] = SIMULATED_ATTACKS  # simulated attack types the calibrator learns fakes from
     budgets: tuple[float, ...] = (0.01, 0.05)  # simulated fakes, as fractions of the users: one copy each
     targets: int = 5  # target items of each simulated attack
     use_text: bool = True  # False: collaborative signals only (the ablation)

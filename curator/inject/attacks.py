@@ -3,15 +3,25 @@
 Each fake user mirrors a randomly drawn real user (its template): the same sequence length (so lengths
 follow the real distribution), the same timestamps, ratings and attributes; only the items are made up.
 The targets sit in the training part of the sequence (where a recommender trained on the leave-one-out
-split learns from them) and carry the highest rating. The other items, the fillers, depend on the attack:
+split learns from them) and carry the highest rating. The other items, the fillers, depend on the attack
+(the shilling-attack literature's kinds: Lam & Riedl 2004, Mobasher et al. 2007, Lin et al. 2020):
 
-    random      drawn uniformly from the catalog
-    bandwagon   drawn from the most popular items (the top BANDWAGON_SHARE), then uniformly
-    segment     drawn from the items one segment favours, in proportion to popularity, then uniformly: a
-                genre in items.genres, or, without genres, the co-occurrence neighbours of an item
-    sequential  a walk along real users' item-to-item transitions, visiting the targets in turn every
-                SEQUENTIAL_VISIT_EVERY items, its training part ending on one: an ordered, plausible-looking
-                sequence (the walk goes on through the held-out positions)
+    random             drawn uniformly from the catalog
+    bandwagon          drawn from the most popular items (the top BANDWAGON_SHARE), then uniformly
+    reverse-bandwagon  drawn from the least popular items with training interactions (the bottom
+                       BANDWAGON_SHARE), then uniformly: fillers few real users share
+    segment            drawn from the items one segment favours, in proportion to popularity, then uniformly:
+                       a genre in items.genres, or, without genres, the co-occurrence neighbours of an item
+    sequential         a walk along real users' item-to-item transitions, visiting the targets in turn every
+                       SEQUENTIAL_VISIT_EVERY items, its training part ending on one: an ordered,
+                       plausible-looking sequence (the walk goes on through the held-out positions)
+    template           a real user's own training items in their order (a donor drawn apart from the
+                       template; a random run of its history, topped up with popularity draws where it is
+                       shorter): the fake's taste is a real one (AUSH-style profiles built from real ones)
+    average            drawn uniformly, each rated at its mean training rating (on the data's rating scale):
+                       ratings indistinguishable from the crowd's (needs ratings)
+    love-hate          drawn uniformly, each rated the lowest rating: the targets alone are loved (needs
+                       ratings)
 
 Targets are drawn among the unpopular items: the less popular half of the items with training interactions.
 """
@@ -36,7 +46,8 @@ from curator.data.sampling import ItemSampler
 from curator.data.splits import HELD_OUT
 from curator.errors import OptionError
 
-ATTACKS = ("random", "bandwagon", "segment", "sequential")
+ATTACKS = ("random", "bandwagon", "segment", "sequential", "reverse-bandwagon", "template", "average", "love-hate")
+RATING_ATTACKS = ("average", "love-hate")  # their fillers differ from random ones only by their ratings
 BANDWAGON_SHARE = 0.1  # fraction of the catalog, most popular first, that bandwagon fillers come from
 MIN_SEGMENT_ITEMS = 20  # a genre needs this many items to be a segment
 SEGMENT_NEIGHBOURS = 50  # size of a co-occurrence segment (datasets without genres)
@@ -72,6 +83,8 @@ class _Catalog:
 def make_attack(
     dataset: Dataset, attack: str, fake_fraction: float, num_targets: int, rng: np.random.Generator
 ) -> Attack:
+    if attack in RATING_ATTACKS and dataset.interactions["rating"].null_count == len(dataset.interactions):
+        raise OptionError(f"--attack {attack} sets the fillers' ratings, and this dataset has no ratings")
     train = training_interactions(dataset)
     popularity = item_popularity(train)
     targets = _choose_targets(popularity, num_targets, rng)
@@ -87,6 +100,8 @@ def make_attack(
     segment = None
     if attack == "sequential":
         make_items = _sequential_maker(catalog, rng)
+    elif attack == "template":
+        make_items = _template_maker(dataset, catalog, rng)
     else:
         pool, segment = _filler_pool(dataset, catalog, attack, rng)
         make_items = _fillers_maker(catalog, pool, rng)
@@ -96,7 +111,7 @@ def make_attack(
     item_ids = dataset.items["item_id"].to_pylist()
     target_ids = [item_ids[t] for t in targets]
     return Attack(
-        interactions=_fake_interactions(dataset, templates, sequences, fake_ids, set(targets.tolist())),
+        interactions=_fake_interactions(dataset, attack, templates, sequences, fake_ids, set(targets.tolist())),
         users=_fake_users(dataset, templates, fake_ids),
         fake_users=pa.table(
             {
@@ -129,12 +144,14 @@ def _filler_pool(
     dataset: Dataset, catalog: _Catalog, attack: str, rng: np.random.Generator
 ) -> tuple[np.ndarray | None, str | None]:
     """(weights of the items fillers come from first, or None for the whole catalog; segment name)."""
-    if attack == "random":
+    if attack in ("random", *RATING_ATTACKS):
         return None, None
-    if attack == "bandwagon":
-        top = np.argsort(-catalog.popularity, kind="stable")[: max(1, round(BANDWAGON_SHARE * len(catalog.popularity)))]
+    if attack in ("bandwagon", "reverse-bandwagon"):
+        interacted = np.flatnonzero(catalog.popularity > 0)
+        by_popularity = interacted[np.argsort(-catalog.popularity[interacted], kind="stable")]
+        share = max(1, round(BANDWAGON_SHARE * len(catalog.popularity)))
         weights = np.zeros(len(catalog.popularity))
-        weights[top] = 1.0
+        weights[by_popularity[:share] if attack == "bandwagon" else by_popularity[-share:]] = 1.0
         return weights, None
     members, segment = _segment(dataset, catalog, rng)
     weights = np.zeros(len(catalog.popularity))
@@ -184,6 +201,29 @@ def _fillers_maker(catalog: _Catalog, pool: np.ndarray | None, rng: np.random.Ge
         at_targets = rng.choice(length - HELD_OUT, size=len(catalog.targets), replace=False)
         items[at_targets] = rng.permutation(catalog.targets)
         items[np.setdiff1d(np.arange(length), at_targets)] = np.r_[first, rest]
+        return items
+
+    return make
+
+
+def _template_maker(dataset: Dataset, catalog: _Catalog, rng: np.random.Generator):
+    """Sequences of the template attack: a donor's training items in their order, targets at random training
+    positions."""
+    histories = catalog.train.sequences()
+    donors = np.flatnonzero([len(history) > 0 for history in histories])
+    top_up = ItemSampler(catalog.popularity)
+    targets = set(catalog.targets.tolist())
+
+    def make(length: int) -> np.ndarray:
+        fillers_needed = length - len(catalog.targets)
+        history = [item for item in histories[int(rng.choice(donors))].tolist() if item not in targets]
+        start = int(rng.integers(max(1, len(history) - fillers_needed + 1)))
+        fillers = np.array(history[start : start + fillers_needed], dtype=np.int64)
+        extra = top_up.draw(rng, fillers_needed - len(fillers), exclude=targets | set(fillers.tolist()))
+        items = np.empty(length, dtype=np.int64)
+        at_targets = rng.choice(length - HELD_OUT, size=len(catalog.targets), replace=False)
+        items[at_targets] = rng.permutation(catalog.targets)
+        items[np.setdiff1d(np.arange(length), at_targets)] = np.r_[fillers, extra]
         return items
 
     return make
@@ -239,16 +279,18 @@ def fresh_user_ids(existing: list[str], count: int) -> list[str]:
 
 
 def _fake_interactions(
-    dataset: Dataset, templates: np.ndarray, sequences: list[np.ndarray], fake_ids: list[str], targets: set[int]
+    dataset: Dataset,
+    attack: str,
+    templates: np.ndarray,
+    sequences: list[np.ndarray],
+    fake_ids: list[str],
+    targets: set[int],
 ) -> pa.Table:
-    """Each fake sequence with its template's timestamps and ratings; targets get the top rating."""
+    """Each fake sequence with its template's timestamps, and ratings as the attack sets them."""
     bounds = dataset.sequence_bounds()
     template_rows = np.concatenate([np.arange(bounds[t], bounds[t + 1]) for t in templates])
     items = np.concatenate(sequences)
-    ratings = dataset.interactions["rating"].take(pa.array(template_rows)).to_numpy(zero_copy_only=False)
-    all_ratings = dataset.interactions["rating"].to_numpy(zero_copy_only=False)
-    if not np.isnan(all_ratings).all():
-        ratings = np.where(np.isin(items, list(targets)), np.nanmax(all_ratings), ratings)
+    ratings = _fake_ratings(dataset, attack, items, template_rows, targets)
     lengths = [len(sequence) for sequence in sequences]
     return pa.table(
         {
@@ -259,6 +301,34 @@ def _fake_interactions(
             "rating": pa.array(ratings, pa.float32(), from_pandas=True),
         }
     ).cast(dataset.interactions.schema)
+
+
+def _fake_ratings(
+    dataset: Dataset, attack: str, items: np.ndarray, template_rows: np.ndarray, targets: set[int]
+) -> np.ndarray:
+    """The targets get the top rating. Fillers: the item's mean training rating on the data's scale (average),
+    the lowest rating (love-hate), else the template's rating at that position. No ratings: none."""
+    all_ratings = dataset.interactions["rating"].to_numpy(zero_copy_only=False)
+    ratings = dataset.interactions["rating"].take(pa.array(template_rows)).to_numpy(zero_copy_only=False)
+    if np.isnan(all_ratings).all():
+        return ratings
+    scale = np.unique(all_ratings[~np.isnan(all_ratings)])
+    if attack == "average":
+        means = _mean_training_ratings(dataset, fallback=float(np.nanmean(all_ratings)))
+        ratings = scale[np.abs(means[items][:, None] - scale[None, :]).argmin(axis=1)]
+    elif attack == "love-hate":
+        ratings = np.full(len(items), scale[0])
+    return np.where(np.isin(items, list(targets)), scale[-1], ratings)
+
+
+def _mean_training_ratings(dataset: Dataset, fallback: float) -> np.ndarray:
+    """(items,) each item's mean rating over the training interactions that rate it; `fallback` for the rest."""
+    train = training_interactions(dataset)
+    ratings = dataset.interactions["rating"].to_numpy(zero_copy_only=False)[train.rows]
+    rated = ~np.isnan(ratings)
+    totals = np.bincount(train.item[rated], weights=ratings[rated], minlength=train.num_items)
+    counts = np.bincount(train.item[rated], minlength=train.num_items)
+    return np.where(counts > 0, totals / np.maximum(counts, 1), fallback)
 
 
 def _fake_users(dataset: Dataset, templates: np.ndarray, fake_ids: list[str]) -> pa.Table:
