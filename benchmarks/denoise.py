@@ -40,12 +40,11 @@ from curator.data.sequences import UserSequences, user_sequences
 from curator.denoise import vector_cache
 from curator.denoise.baselines import BASELINE_NAMES
 from curator.denoise.calibration import Calibration
-from curator.denoise.cleaning import DEFAULT_ADAPTER, DenoiseConfig, read_scores
+from curator.denoise.cleaning import read_scores
+from curator.denoise.config import DEFAULT_ADAPTER, AdaptConfig, DenoiseConfig, DenoiserConfig
 from curator.denoise.denoiser import denoiser_meta, trained_quant
 from curator.denoise.inference import load_run
-from curator.denoise.model import DenoiserConfig
 from curator.denoise.report import evaluate_denoising
-from curator.denoise.training import AdaptConfig
 from curator.evaluation.detection import DEFAULT_THRESHOLDS
 from curator.inject.config import InjectConfig
 from curator.llm.adapters import adapter_folder

@@ -27,8 +27,7 @@ from curator.data.importers import ImportConfig
 from curator.denoise.baselines import BASELINES, baseline_scores
 from curator.denoise.scores import noise_truth
 from curator.evaluation.detection import DEFAULT_THRESHOLDS, detection_report
-from curator.inject.config import NOISE_LABELS, InjectConfig
-from curator.inject.noise import NOISE_DISTRIBUTIONS
+from curator.inject.config import NOISE_DISTRIBUTIONS, NOISE_LABELS, InjectConfig
 from curator.run.stage import run_stage
 from curator.stages.data_import import ImportStage
 from curator.stages.inject import InjectStage

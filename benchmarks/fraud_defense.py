@@ -45,7 +45,7 @@ from rich.table import Table
 from curator.data.atomic import atomic_output_dir
 from curator.data.dataset import Dataset, load_dataset
 from curator.data.importers import ImportConfig
-from curator.denoise.cleaning import DEFAULT_ADAPTER
+from curator.denoise.config import DEFAULT_ADAPTER
 from curator.denoise.denoiser import trained_quant
 from curator.devices import DEVICE_CHOICES
 from curator.evaluation.detection import detection_report
@@ -58,8 +58,7 @@ from curator.fraud.denoiser_signal import DenoiserSignal
 from curator.fraud.detector import Detection, judge
 from curator.fraud.evidence import SIGNAL_INPUT, TEXT_INPUT, Evidence, user_evidence
 from curator.fraud.features_text import item_vectors
-from curator.inject.attacks import ATTACKS
-from curator.inject.config import FAKE_USERS_LABELS, TARGETS_LABELS, InjectConfig
+from curator.inject.config import ATTACKS, FAKE_USERS_LABELS, TARGETS_LABELS, InjectConfig
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
 from curator.llm.embeddings import TextEmbedder

@@ -22,11 +22,20 @@ from curator.data.sequences import user_sequences
 from curator.devices import resolve_device
 from curator.errors import OptionError
 from curator.run.progress import Progress, Silent
+from curator.seeds import check_seed
 from recsys.data import LeaveOneOut
 from recsys.models import MODELS
 from recsys.train import CHECKPOINT, EpochLog, TrainConfig, fit
 
 METRICS_FILE = "metrics.json"
+# `curator train`'s names of the options whose field is named otherwise (a field's name is part of a run's
+# recorded options, so it stays as it is).
+OPTION_NAMES = {"max_epochs": "--epochs"}
+
+
+def option_name(field_name: str) -> str:
+    """The command-line option that sets the TrainOptions field `field_name`."""
+    return OPTION_NAMES.get(field_name, f"--{field_name.replace('_', '-')}")
 
 
 @dataclass
@@ -50,9 +59,11 @@ class TrainOptions:
             raise OptionError(f"unknown model '{self.model}' (choose from {', '.join(MODELS)})")
         if not self.seeds:
             raise OptionError("give at least one seed")
+        for seed in self.seeds:  # all of them before any trains: a bad last seed costs nothing
+            check_seed(seed, "--seeds" if len(self.seeds) > 1 else "--seed")
         for name in ("max_epochs", "patience", "batch_size", "max_len", "hidden", "layers", "heads"):
             if getattr(self, name) < 1:
-                raise OptionError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+                raise OptionError(f"{option_name(name)} must be at least 1, got {getattr(self, name)}")
         if not 0 < self.lr < 1:
             raise OptionError(f"--lr must be in (0, 1), got {self.lr}")
         if not 0 <= self.dropout < 1:

@@ -112,10 +112,15 @@ def stage_ranks(
 
 
 def _save(path: Path, state: dict):
-    # Write-then-rename: a run killed while saving keeps its previous checkpoint.
+    # Write-then-rename: a run killed while saving keeps its previous checkpoint. Through a Python file, so that
+    # a full or read-only disk is an OSError with its errno (the cause of torch's own error), not a bare one.
     tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as file:
+            torch.save(state, file)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_best(model: nn.Module, run_dir: Path) -> nn.Module:

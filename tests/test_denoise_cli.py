@@ -255,7 +255,8 @@ def test_bad_options_exit_2(setup, options, message):
     "options,message",
     [
         (("--factor-rank", 0), "--factor-rank 0"),
-        (("--noise-dist", "zipf"), "--noise-dist: unknown distribution 'zipf'"),
+        (("--noise-dist", "zipf"), "Invalid value for '--noise-dist'"),  # refused by click: a choice
+        (("--task", "recommend"), "Invalid value for '--task'"),
         (("--positions-per-step", 0), "--positions-per-step 0"),
         (("--users-per-step", 0), "--users-per-step 0"),
     ],
@@ -267,7 +268,8 @@ def test_bad_adapt_options_exit_2(setup, options, message):
 
 
 def test_steps_hold_a_fixed_number_of_positions_unless_users_are_given(movielens):
-    from curator.denoise.training import AdaptConfig, split_users, users_per_step
+    from curator.denoise.config import AdaptConfig
+    from curator.denoise.training import split_users, users_per_step
 
     sequences = training_interactions(movielens).sequences()
     fit_users = split_users(sequences, AdaptConfig())[0]
@@ -311,7 +313,7 @@ class StopAt:
 def test_a_killed_adapt_resumes_to_the_same_adapter(setup):
     from safetensors.torch import load_file
 
-    from curator.denoise.training import AdaptConfig
+    from curator.denoise.config import AdaptConfig
     from curator.llm.config import EngineConfig
     from curator.run.stage import run_stage
     from curator.stages.adapt import AdaptStage
@@ -334,7 +336,7 @@ def test_a_killed_adapt_resumes_to_the_same_adapter(setup):
 
 @pytest.mark.parametrize("killed_in", ["users", "decisions"])
 def test_a_killed_denoise_resumes_to_the_same_output(setup, killed_in):
-    from curator.denoise.cleaning import DenoiseConfig
+    from curator.denoise.config import DenoiseConfig
     from curator.llm.config import EngineConfig
     from curator.run.stage import run_stage
     from curator.stages.denoise import DenoiseStage

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from curator.data.collaborative import TrainingInteractions, training_interactions
+from curator.denoise.config import NOISE_MIXES
 from curator.denoise.context import (
     FACTOR_FOLDS,
     FEATURES,
@@ -19,7 +20,7 @@ from curator.denoise.context import (
     sequence_features,
     window,
 )
-from curator.denoise.corruption import CORRUPTION_RATE, NOISE_MIXES, Corrupter
+from curator.denoise.corruption import CORRUPTION_RATE, Corrupter
 from curator.evaluation.detection import auroc
 
 from builders import tiny_dataset

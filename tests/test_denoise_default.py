@@ -9,7 +9,7 @@ import pytest
 
 from curator.data.dataset import load_dataset
 from curator.data.ledger import read_ledger, revert_ledger
-from curator.denoise.cleaning import DEFAULT_ADAPTER
+from curator.denoise.config import DEFAULT_ADAPTER
 from curator.denoise.noise_share import restate
 from curator.denoise.scores import noise_truth
 from curator.evaluation.detection import auroc

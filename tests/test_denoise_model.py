@@ -6,9 +6,10 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
+from curator.denoise.config import DenoiserConfig
 from curator.denoise.context import FEATURES
 from curator.denoise.item_states import ItemEncoder
-from curator.denoise.model import DenoiserConfig, NoiseHead, ReplacementRanker
+from curator.denoise.model import NoiseHead, ReplacementRanker
 
 from conftest import tiny_llama
 

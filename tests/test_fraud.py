@@ -344,7 +344,7 @@ def test_cli_defends_and_gives_the_same_decisions_with_the_same_seed(attacked, t
     [
         (["--user-threshold", "1.5"], "--user-threshold 1.5 is not a probability"),
         (["--user-threshold", "-0.1"], "is not a probability"),
-        (["--fraud-action", "ban"], "--fraud-action: unknown action 'ban'"),
+        (["--fraud-action", "ban"], "Invalid value for '--fraud-action'"),  # refused by click: a choice
         (["--simulate", "random,sybil"], "--simulate: unknown"),
         (["--budgets", "0.5,x"], "--budgets '0.5,x'"),
         (["--denoiser", "no-such-adapter"], "--denoiser no-such-adapter: no adapter folder"),

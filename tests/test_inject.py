@@ -13,8 +13,8 @@ from curator.data.collaborative import item_popularity, training_interactions
 from curator.data.dataset import load_dataset, write_dataset
 from curator.data.splits import HELD_OUT, training_mask
 from curator.errors import OptionError
-from curator.inject.attacks import ATTACKS, BANDWAGON_SHARE, SEQUENTIAL_VISIT_EVERY, fresh_user_ids
-from curator.inject.config import FAKE_USERS_LABELS, NOISE_LABELS, TARGETS_LABELS, InjectConfig
+from curator.inject.attacks import BANDWAGON_SHARE, SEQUENTIAL_VISIT_EVERY, fresh_user_ids
+from curator.inject.config import ATTACKS, FAKE_USERS_LABELS, NOISE_LABELS, TARGETS_LABELS, InjectConfig
 
 from builders import injected as inject
 from conftest import run_cli as run
@@ -276,8 +276,11 @@ def test_cli_inject_prints_json_summary(movielens, tmp_path):
     [
         (["--noise", "1.5"], "not a fraction in \\(0, 1\\)"),
         (["--noise", "0"], "not a fraction"),
-        (["--noise", "0.1", "--noise-dist", "zipf"], "unknown distribution 'zipf'"),
-        (["--attack", "sybil"], "unknown attack 'sybil'"),
+        (
+            ["--noise", "0.1", "--noise-dist", "zipf"],
+            "Invalid value for '--noise-dist'.*'zipf' is not one of 'uniform'",
+        ),
+        (["--attack", "sybil"], "Invalid value for '--attack'.*'sybil' is not one of 'random'"),
         (["--attack", "random", "--targets", "0"], "at least one target"),
         (["--attack", "random", "--fake-users", "1.2"], "--fake-users 1.2"),
         (["--attack", "random", "--targets", "5000"], "unpopular items"),
@@ -289,3 +292,10 @@ def test_cli_bad_options_exit_2_with_one_line(movielens, tmp_path, options, mess
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and re.search(message, lines[0]), lines
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("config", [InjectConfig(noise=0.1, noise_dist="zipf"), InjectConfig(attack="sybil")])
+def test_the_library_refuses_values_outside_its_choices(config):
+    """The command line refuses them before (its options are choices); library callers get the same check."""
+    with pytest.raises(OptionError, match="unknown (distribution 'zipf'|attack 'sybil')"):
+        config.validate()

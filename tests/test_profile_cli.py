@@ -59,22 +59,59 @@ def test_profile_movielens_with_the_default_model(movielens, tmp_path):
     assert again.exit_code == 0 and "nothing to do" in again.output
 
 
-def test_by_default_profiles_run_unquantized_in_bfloat16_on_cpu_and_in_4bit_on_cuda(movielens, tmp_path, monkeypatch):
-    import curator.cli.profile
+@pytest.mark.parametrize(
+    "flags, dtype",
+    [
+        ("fpu avx2 avx512f avx512_bf16", "bfloat16"),
+        ("fpu amx_tile amx_bf16", "bfloat16"),
+        ("fpu avx2 avx512f", "float32"),
+    ],
+)
+def test_by_default_profiles_on_cpu_run_unquantized_in_bfloat16_only_where_the_cpu_has_its_instructions(
+    movielens, tmp_path, monkeypatch, flags, dtype
+):
+    import curator.devices
+    import curator.run.stage
 
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    monkeypatch.setattr(curator.devices, "CPUINFO", cpuinfo)
     asked = {}
 
     def record(stage, **kwargs):  # stands in for the stage's run: no model loads
         asked["engine"] = (stage.engine.quant, stage.engine.dtype)
-        return SimpleNamespace(already_done=True)
+        engine = {"model": "m", "quant": stage.engine.quant, "dtype": stage.engine.dtype, "device": "cpu"}
+        return SimpleNamespace(already_done=False, summary={"counts": {}, "engine": engine, "notes": []})
 
-    monkeypatch.setattr(curator.cli.profile, "run_stage", record)
-    expected = {"cpu": ("none", "bfloat16"), **({"cuda": ("4bit", "auto")} if torch.cuda.is_available() else {})}
-    for device, engine in expected.items():
-        assert run("profile", movielens.path, "--out", tmp_path / device, "--device", device).exit_code == 0
-        assert asked["engine"] == engine
+    monkeypatch.setattr(curator.run.stage, "run_stage", record)
+    result = run("profile", movielens.path, "--out", tmp_path / "cpu", "--device", "cpu")
+    assert result.exit_code == 0
+    assert asked["engine"] == ("none", dtype)
+    assert f"note: --dtype {dtype}, the default here: this CPU has" in result.output  # says which, and why
     run("profile", movielens.path, "--out", tmp_path / "x", "--device", "cpu", "--quant", "4bit", "--dtype", "auto")
     assert asked["engine"] == ("4bit", "auto")  # what is given is used as given
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_by_default_profiles_on_cuda_run_in_4bit(movielens, tmp_path, monkeypatch):
+    import curator.run.stage
+
+    asked = {}
+
+    def record(stage, **kwargs):
+        asked["engine"] = (stage.engine.quant, stage.engine.dtype)
+        return SimpleNamespace(already_done=True)
+
+    monkeypatch.setattr(curator.run.stage, "run_stage", record)
+    assert run("profile", movielens.path, "--out", tmp_path / "cuda", "--device", "cuda").exit_code == 0
+    assert asked["engine"] == ("4bit", "auto")
+
+
+def test_a_cpu_without_proc_cpuinfo_counts_as_one_without_bfloat16(tmp_path, monkeypatch):
+    import curator.devices
+
+    monkeypatch.setattr(curator.devices, "CPUINFO", tmp_path / "absent")
+    assert curator.devices.cpu_bfloat16_flags() == []
 
 
 def test_an_unavailable_model_is_a_one_line_error(movielens, tmp_path):

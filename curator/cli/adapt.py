@@ -8,25 +8,24 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
+from curator.cli.choices import choices
 from curator.cli.engine_options import DEVICE_HELP, DTYPE_HELP, MODEL_HELP, Device, Dtype, Quant
-from curator.cli.progress import rich_progress
-from curator.data.dataset import load_dataset
-from curator.denoise.context import DEFAULT_FACTOR_RANK
-from curator.denoise.model import DenoiserConfig
-from curator.denoise.training import AdaptConfig
+from curator.cli.output import console as output_console
+from curator.cli.output import precision
+from curator.denoise.config import DEFAULT_FACTOR_RANK, NOISE_MIXES, TASKS, AdaptConfig, DenoiserConfig
 from curator.llm.config import EngineConfig
-from curator.run.stage import run_stage
-from curator.stages.adapt import AdaptStage
 
-console = Console()
+console = output_console()
+
+Task = choices("Task", TASKS)
+NoiseMix = choices("NoiseMix", NOISE_MIXES)
 
 
 def adapt(
     data: Annotated[Path, typer.Argument(help="Dataset folder whose training sequences the adapter learns from.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Adapter folder to create (e.g. adapters/my-denoiser).")],
-    task: Annotated[str, typer.Option(help="What the adapter is for.")] = "denoise",
+    task: Annotated[Task, typer.Option(help="What the adapter is for.")] = "denoise",
     max_steps: Annotated[
         int, typer.Option(help="Training steps, warm-up included (each a batch of freshly corrupted users).")
     ] = 480,
@@ -57,7 +56,7 @@ def adapt(
     ] = False,
     no_collab: Annotated[bool, typer.Option("--no-collab", help="Ablation: no collaborative part (LLM only).")] = False,
     noise_dist: Annotated[
-        str,
+        NoiseMix,
         typer.Option(
             help="What the self-made swaps are drawn from: mixed (noise of unknown kind; calibrated on the "
             "popularity-matched case), uniform or popularity (noise known to be of that kind)."
@@ -74,13 +73,13 @@ def adapt(
     """Train a denoise adapter: LoRA on the LLM's top layers + a per-position noise head, calibrated on
     held-out users, with a card of its budget, learning curve and held-out metrics."""
     config = AdaptConfig(
-        task=task,
+        task=Task(task).value,
         max_steps=max_steps,
         warmup_steps=warmup_steps,
         time_budget=time_budget,
         users_per_step=users_per_step,
         positions_per_step=positions_per_step,
-        noise_dist=noise_dist,
+        noise_dist=NoiseMix(noise_dist).value,
         seed=seed,
         denoiser=DenoiserConfig(
             use_text=not no_llm,
@@ -90,10 +89,16 @@ def adapt(
             factor_rank=factor_rank,
         ),
     )
-    config.validate()
+    config.validate()  # before loading anything: a bad option costs nothing
+    # Loaded once the options are known to be good (torch, the LLM's and the data's libraries).
+    from curator.cli.progress import cli_progress
+    from curator.data.dataset import load_dataset
+    from curator.run.stage import run_stage
+    from curator.stages.adapt import AdaptStage
+
     engine = EngineConfig(model=model, quant=Quant(quant).value, dtype=Dtype(dtype).value, device=Device(device).value)
     stage = AdaptStage(load_dataset(data), config, out, engine)
-    with rich_progress() as progress:
+    with cli_progress() as progress:
         result = run_stage(
             stage, resume=resume, overwrite=overwrite, progress=progress, command=["curator", *sys.argv[1:]]
         )
@@ -105,7 +110,7 @@ def adapt(
     console.print(
         f"{figures['steps']} steps in {figures['seconds']:.0f} s; held-out users: "
         f"AUROC {heldout['auroc']:.3f}, ECE {heldout['ece']:.3f}, "
-        f"precision/recall at 0.9 {at['precision']:.2f}/{at['recall']:.2f}",
+        f"precision/recall at 0.9 {precision(at)}/{at['recall']:.2f}",
         highlight=False,
     )
     console.print(f"wrote {out} (card: {out / 'README.md'})", highlight=False, soft_wrap=True)

@@ -1,31 +1,38 @@
-"""`curator data import|info|export`: bring data in, look at it, hand it to other tools."""
+"""`curator data import|info|export|revert|apply`: bring data in, look at it, hand it to other tools, undo or
+redo a curated dataset's ledger."""
 
 from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from curator.data.dataset import Dataset, load_dataset
-from curator.data.export import export_recbole
+from curator.cli.output import console as output_console
 from curator.data.importers import IMPORTERS, SHORTCUTS, ImportConfig
+from curator.data.importers.checks import DUPLICATE_ACTIONS
 from curator.data.importers.llm4dsr import VARIANTS
-from curator.data.stats import dataset_stats
-from curator.run.stage import run_stage
-from curator.stages.data_import import ImportStage
 
-console = Console()
+if TYPE_CHECKING:
+    from curator.data.dataset import Dataset
+    from curator.run.stage import StageResult
 
-app = typer.Typer(help="Import data into a dataset folder, show its statistics, export it.", no_args_is_help=True)
+console = output_console()
+
+app = typer.Typer(
+    help="Import data into a dataset folder, show its statistics, export it, undo or redo a ledger.",
+    no_args_is_help=True,
+)
 
 ImportFormat = Enum("ImportFormat", {name: name for name in IMPORTERS}, type=str)  # the registry's formats
 Variant = Enum("Variant", {name: name for name in VARIANTS}, type=str)
+DuplicateAction = Enum("DuplicateAction", {name: name for name in DUPLICATE_ACTIONS}, type=str)
 
 
 class ExportFormat(str, Enum):
@@ -63,9 +70,26 @@ def import_command(
     splits: Annotated[
         Optional[str], typer.Option(help="llm4dsr: which files, a subset of train,valid,test (default: all).")
     ] = None,
+    titles: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="llm4dsr: the item id -> title JSON (default: the first found in SOURCE of VARIANT_id2name.json, "
+            "id2name.json, VARIANT_id2name4Rec.json, id2name4Rec.json)."
+        ),
+    ] = None,
+    on_duplicates: Annotated[
+        Optional[DuplicateAction],
+        typer.Option(
+            help="Rows equal to an earlier one in user, item, time and rating: keep them (the default, with a note), "
+            "drop them (with a note), or stop with an error."
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
 ):
     """Import SOURCE into a dataset folder (interactions, items, users, manifest)."""
+    from curator.run.stage import run_stage
+    from curator.stages.data_import import ImportStage
+
     given = {
         "mapping": mapping,
         "items_file": items_file,
@@ -73,11 +97,13 @@ def import_command(
         "delimiter": delimiter,
         "variant": variant.value if variant else None,
         "splits": splits,
+        "titles": str(titles) if titles else None,
     }
     config = ImportConfig(
         format=format.value if format else None,
         name=name,
         options={key: value for key, value in given.items() if value is not None},
+        on_duplicates=on_duplicates.value if on_duplicates else None,
     )
     result = run_stage(ImportStage(source, config, out), overwrite=overwrite, command=_command_line())
     if result.already_done:
@@ -92,6 +118,9 @@ def info_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
 ):
     """Show a dataset folder's statistics."""
+    from curator.data.dataset import load_dataset
+    from curator.data.stats import dataset_stats
+
     dataset = load_dataset(data)
     stats = dataset_stats(dataset)
     if as_json:
@@ -101,7 +130,7 @@ def info_command(
     table.add_column("statistic")
     table.add_column("value", justify="right")
     for key, value in _flatten(stats).items():
-        table.add_row(key.replace("_", " "), _format(value))
+        table.add_row(key.replace("_", " "), _format(key, value))  # plain text: the console reads no markup
     console.print(table)
     _print_notes(dataset)
 
@@ -115,25 +144,68 @@ def export_command(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
 ):
     """Export a dataset folder (RecBole atomic files: NAME.inter, NAME.item, NAME.user)."""
+    from curator.data.dataset import load_dataset
+    from curator.data.export import export_recbole
+
     dataset = load_dataset(data)
     files = export_recbole(dataset, out, name or dataset.name, overwrite=overwrite)
     console.print(f"wrote {', '.join(str(f) for f in files)}", highlight=False, soft_wrap=True)
 
 
+@app.command("revert")
+def revert_command(
+    curated: Annotated[Path, typer.Argument(help="Curated dataset folder (with ledger.parquet).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to create.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
+):
+    """Undo CURATED's ledger: the dataset it was made from, checked against the hashes its manifest records."""
+    from curator.data.dataset import load_dataset
+    from curator.run.stage import run_stage
+    from curator.stages.ledger import RevertStage
+
+    result = run_stage(RevertStage(load_dataset(curated), out), overwrite=overwrite, command=_command_line())
+    _print_replayed(result)
+
+
+@app.command("apply")
+def apply_command(
+    data: Annotated[Path, typer.Argument(help="The dataset folder the curated one was made from.")],
+    ledger: Annotated[Path, typer.Option(help="Curated dataset folder whose ledger.parquet to apply.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to create.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
+):
+    """Apply a curated dataset's ledger to DATA again, checked against the hashes its manifest records."""
+    from curator.data.dataset import load_dataset
+    from curator.run.stage import run_stage
+    from curator.stages.ledger import ApplyStage
+
+    stage = ApplyStage(load_dataset(data), load_dataset(ledger), out)
+    _print_replayed(run_stage(stage, overwrite=overwrite, command=_command_line()))
+
+
+def _print_replayed(result: StageResult) -> None:
+    if result.already_done:
+        console.print(f"{result.out} already holds this dataset: nothing to do", highlight=False, soft_wrap=True)
+    console.print(f"content hash {result.summary['content_hash'][:12]} checked", highlight=False)
+    _print_summary(result.dataset())
+
+
 def _print_summary(dataset: Dataset) -> None:
     counts = dataset.manifest["counts"]
     console.print(
-        f"[bold]{dataset.name}[/] → {dataset.path}: {counts['users']:,} users, {counts['items']:,} items, "
+        f"[bold]{escape(dataset.name)}[/] → {escape(str(dataset.path))}: {counts['users']:,} users, "
+        f"{counts['items']:,} items, "
         f"{counts['interactions']:,} interactions",
         highlight=False,
         soft_wrap=True,
+        markup=True,  # the name in bold; everything from the data escaped
     )
     _print_notes(dataset)
 
 
 def _print_notes(dataset: Dataset) -> None:
     for note in dataset.manifest.get("notes", []):
-        console.print(f"[dim]note:[/] {note}", highlight=False, soft_wrap=True)
+        console.print(f"[dim]note:[/] {escape(note)}", highlight=False, soft_wrap=True, markup=True)
 
 
 def _flatten(stats: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -146,11 +218,25 @@ def _flatten(stats: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _format(value: Any) -> str:
+def _format(name: str, value: Any) -> str:
+    """A statistic of `dataset_stats` as its kind reads best: dates for timestamps, percentages for shares,
+    separators for counts, lengths without a meaningless decimal part."""
+    if name.startswith("timestamp"):
+        return _timestamp(value)
+    if name.endswith("share") or name == "sparsity":
+        return f"{value:.2%}"
     if isinstance(value, float):
-        return f"{value:.4f}" if value < 1000 else f"{value:,.1f}"
+        return f"{value:,.0f}" if value.is_integer() else f"{value:,.1f}"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, list):
-        return ", ".join(value) or "-"
+        return ", ".join(value) or "–"
     return str(value)
+
+
+def _timestamp(value: int) -> str:
+    """A date where the value reads as Unix seconds (1973 to 2286); otherwise a position (data without times
+    keep their file order there)."""
+    if 10**8 <= value < 10**10:
+        return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{value:,}"

@@ -6,18 +6,18 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
+from curator.cli.choices import choices
 from curator.cli.engine_options import MODEL_HELP, Device
-from curator.cli.progress import rich_progress
-from curator.data.dataset import load_dataset
+from curator.cli.output import console as output_console
 from curator.errors import OptionError
 from curator.fraud.config import FRAUD_ACTIONS, SIMULATED_ATTACKS, DefendConfig, DefenseConfig, DetectorConfig
-from curator.fraud.defense import USER_SCORES_FILE
-from curator.inject.attacks import ATTACKS
-from curator.run.stage import run_stage
+from curator.inject.config import ATTACKS
+from curator.llm.config import EngineConfig
 
-console = Console()
+console = output_console()
+
+FraudAction = choices("FraudAction", FRAUD_ACTIONS)
 
 
 def _floats(text: str, option: str) -> tuple[float, ...]:
@@ -34,10 +34,10 @@ def defend(
         float, typer.Option(help="Act on users whose calibrated probability of being fake is at least this.")
     ] = 0.5,
     fraud_action: Annotated[
-        str,
+        FraudAction,
         typer.Option(
-            help=f"{' or '.join(FRAUD_ACTIONS)}: remove the user, or set users.weight to "
-            "((1 - p) / (1 - threshold)) ** gamma times its weight (curator train applies it to the loss)."
+            help="drop: remove the user; reweight: set users.weight to ((1 - p) / (1 - threshold)) ** gamma times "
+            "its weight (curator train applies it to the loss)."
         ),
     ] = "drop",
     gamma: Annotated[float, typer.Option(help="Exponent of the reweight curve.")] = 2.0,
@@ -83,24 +83,20 @@ def defend(
             use_text=text,
             seed=seed,
         ),
-        defense=DefenseConfig(user_threshold=user_threshold, action=fraud_action, gamma=gamma),
+        defense=DefenseConfig(user_threshold=user_threshold, action=FraudAction(fraud_action).value, gamma=gamma),
         embedding_model=embedding_model,
         denoiser=denoiser,
     )
     config.validate()  # before reading the data: a bad option costs nothing
-    denoiser_engine = None
-    if denoiser:
-        from curator.denoise.denoiser import trained_quant
-        from curator.llm.adapters import adapter_folder
-        from curator.llm.config import EngineConfig
-
-        denoiser_engine = EngineConfig(
-            model=model, quant=trained_quant(adapter_folder(denoiser, "--denoiser")), device=Device(device).value
-        )
+    # Loaded once the options are known to be good (torch, scikit-learn, the data's libraries).
+    from curator.cli.progress import cli_progress
+    from curator.data.dataset import load_dataset
+    from curator.fraud.defense import USER_SCORES_FILE
+    from curator.run.stage import run_stage
     from curator.stages.defend import DefendStage
 
-    stage = DefendStage(load_dataset(data), config, out, denoiser_engine)
-    with rich_progress() as progress:
+    stage = DefendStage(load_dataset(data), config, out, _denoiser_engine(denoiser, model, Device(device).value))
+    with cli_progress() as progress:
         result = run_stage(stage, overwrite=overwrite, progress=progress, command=["curator", *sys.argv[1:]])
     summary = {"out": str(out), **result.summary}
     if as_json:
@@ -116,3 +112,13 @@ def defend(
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _denoiser_engine(denoiser: str | None, model: str | None, device: str) -> EngineConfig | None:
+    """The engine the --denoiser adapter runs on (its base model quantized as it was trained), or None."""
+    if not denoiser:
+        return None
+    from curator.denoise.denoiser import trained_quant
+    from curator.llm.adapters import adapter_folder
+
+    return EngineConfig(model=model, quant=trained_quant(adapter_folder(denoiser, "--denoiser")), device=device)

@@ -8,18 +8,14 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from curator.cli.engine_options import DEVICE_HELP, DTYPE_HELP, MODEL_HELP, Device, Dtype, Quant
-from curator.cli.progress import rich_progress
-from curator.data.dataset import load_dataset
-from curator.denoise.cleaning import DEFAULT_ADAPTER, SCORES_FILE, DenoiseConfig
+from curator.cli.output import console as output_console
+from curator.denoise.config import DEFAULT_ADAPTER, DenoiseConfig
 from curator.llm.config import EngineConfig
 from curator.run.sharding import Shard
-from curator.run.stage import run_stage
-from curator.stages.denoise import DenoiseStage
 
-console = Console()
+console = output_console()
 
 
 def denoise(
@@ -56,9 +52,6 @@ def denoise(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out and discard an unfinished run.")] = False,
 ):
     """Score every training interaction with the denoiser; remove or replace those with p >= --threshold."""
-    from curator.denoise.denoiser import trained_quant
-    from curator.llm.adapters import adapter_folder
-
     config = DenoiseConfig(
         threshold=threshold,
         max_edits=max_edits,
@@ -68,6 +61,15 @@ def denoise(
     )
     config.validate()  # before loading anything: a bad option costs nothing
     part = Shard.parse(shard)
+    # Loaded once the options are known to be good (torch, the data's libraries).
+    from curator.cli.progress import cli_progress
+    from curator.data.dataset import load_dataset
+    from curator.denoise.cleaning import SCORES_FILE
+    from curator.denoise.denoiser import trained_quant
+    from curator.llm.adapters import adapter_folder
+    from curator.run.stage import run_stage
+    from curator.stages.denoise import DenoiseStage
+
     engine = EngineConfig(
         model=model,
         quant=Quant(quant).value if quant else trained_quant(adapter_folder(adapter)),
@@ -75,7 +77,7 @@ def denoise(
         device=Device(device).value,
     )
     stage = DenoiseStage(load_dataset(data), config, out, engine, shard=part)
-    with rich_progress() as progress:
+    with cli_progress() as progress:
         # Shards share one work folder: each joins it as a resumed run.
         result = run_stage(
             stage,

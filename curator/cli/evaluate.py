@@ -8,14 +8,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from curator.data.dataset import load_dataset
-from curator.evaluation.detection import DEFAULT_THRESHOLDS
-from curator.run.stage import run_stage
+from curator.cli.output import console as output_console
+from curator.cli.output import precision
 
-console = Console()
+console = output_console()
 
 
 def evaluate(
@@ -30,7 +28,9 @@ def evaluate(
 ):
     """Precision / recall / F1 at 0.5, 0.7, 0.9, AUROC, ECE, a reliability plot and replacement accuracy."""
     # The baselines and the report load torch: only when the command runs.
+    from curator.data.dataset import load_dataset
     from curator.denoise.report import RELIABILITY_FILE, REPORT_FILE, EvaluateConfig
+    from curator.run.stage import run_stage
     from curator.stages.evaluate import EvaluateStage
 
     config = (
@@ -45,21 +45,7 @@ def evaluate(
         console.print(f"{report} already holds this report: nothing to do", highlight=False, soft_wrap=True)
 
     summary = result.summary
-    table = Table(title="noise detection on the same interactions (baselines: raw scores, not probabilities)")
-    for column in ("detector", "AUROC", *(f"P/R/F1 @{t:g}" for t in DEFAULT_THRESHOLDS), "ECE"):
-        table.add_column(column, justify="right")
-    for name, r in [("denoiser", summary["denoiser"]), *summary["baselines"].items()]:
-        at = r["thresholds"]
-        table.add_row(
-            name,
-            "n/a" if r["auroc"] is None else f"{r['auroc']:.3f}",
-            *(
-                f"{at[f'{t:g}']['precision']:.2f}/{at[f'{t:g}']['recall']:.2f}/{at[f'{t:g}']['f1']:.2f}"
-                for t in DEFAULT_THRESHOLDS
-            ),
-            f"{r['ece']:.3f}",
-        )
-    console.print(table)
+    console.print(_detection_table(summary))
     replacement = summary["denoiser"]["replacement"]
     if replacement.get("count"):
         console.print(
@@ -68,3 +54,30 @@ def evaluate(
             highlight=False,
         )
     console.print(f"wrote {report / REPORT_FILE} and {report / RELIABILITY_FILE}", highlight=False)
+
+
+def _detection_table(summary: dict) -> Table:
+    """AUROC for every detector; precision / recall / F1 at the thresholds and ECE for the denoiser only: its
+    scores are probabilities, the baselines' are ranks, which no threshold or calibration error applies to."""
+    thresholds = list(summary["denoiser"]["thresholds"])
+    table = Table(title="noise detection on the same interactions (P/R/F1 and ECE: the denoiser's probabilities)")
+    for column in ("detector", "AUROC", *(f"P/R/F1 @{t}" for t in thresholds), "ECE"):
+        table.add_column(column, justify="right")
+    denoiser = summary["denoiser"]
+    table.add_row(
+        "denoiser",
+        _auroc(denoiser),
+        *(_precision_recall_f1(denoiser["thresholds"][t]) for t in thresholds),
+        f"{denoiser['ece']:.3f}",
+    )
+    for name, baseline in summary["baselines"].items():
+        table.add_row(name, _auroc(baseline), *("" for _ in thresholds), "")
+    return table
+
+
+def _auroc(report: dict) -> str:
+    return "n/a" if report["auroc"] is None else f"{report['auroc']:.3f}"
+
+
+def _precision_recall_f1(at: dict) -> str:
+    return f"{precision(at)}/{at['recall']:.2f}/{at['f1']:.2f}"

@@ -6,16 +6,15 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
-from curator.data.dataset import load_dataset
-from curator.inject.attacks import ATTACKS
-from curator.inject.config import DEFAULT_NOISE, InjectConfig
-from curator.inject.noise import NOISE_DISTRIBUTIONS
-from curator.run.stage import run_stage
-from curator.stages.inject import InjectStage
+from curator.cli.choices import choices
+from curator.cli.output import console as output_console
+from curator.inject.config import ATTACKS, DEFAULT_NOISE, NOISE_DISTRIBUTIONS, InjectConfig
 
-console = Console()
+console = output_console()
+
+NoiseDist = choices("NoiseDist", NOISE_DISTRIBUTIONS)
+Attack = choices("Attack", ATTACKS)
 
 
 def inject(
@@ -29,15 +28,9 @@ def inject(
         ),
     ] = None,
     noise_dist: Annotated[
-        str,
-        typer.Option(
-            help=f"How replacements are drawn: {' or '.join(NOISE_DISTRIBUTIONS)} (in proportion to "
-            "training popularity)."
-        ),
+        NoiseDist, typer.Option(help="How replacements are drawn: uniformly, or in proportion to training popularity.")
     ] = "uniform",
-    attack: Annotated[
-        Optional[str], typer.Option(help=f"Add fake users promoting target items: {', '.join(ATTACKS)}.")
-    ] = None,
+    attack: Annotated[Optional[Attack], typer.Option(help="Add fake users promoting target items.")] = None,
     fake_users: Annotated[float, typer.Option(help="Fake users, as a fraction of the real users.")] = 0.01,
     targets: Annotated[int, typer.Option(help="Number of unpopular target items the attack promotes.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
@@ -50,13 +43,17 @@ def inject(
     """
     config = InjectConfig(
         noise=DEFAULT_NOISE if noise is None and attack is None else noise,
-        noise_dist=noise_dist,
-        attack=attack,
+        noise_dist=NoiseDist(noise_dist).value,
+        attack=Attack(attack).value if attack else None,
         fake_users=fake_users,
         targets=targets,
         seed=seed,
     )
     config.validate()  # before reading the data: a bad option costs nothing
+    from curator.data.dataset import load_dataset  # the data's libraries: once the options are known to be good
+    from curator.run.stage import run_stage
+    from curator.stages.inject import InjectStage
+
     result = run_stage(
         InjectStage(load_dataset(data), config, out), overwrite=overwrite, command=["curator", *sys.argv[1:]]
     )

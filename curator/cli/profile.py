@@ -8,27 +8,14 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from curator.cli.engine_options import DEVICE_HELP, MODEL_HELP, Device, Dtype, Quant
-from curator.cli.progress import rich_progress
-from curator.data.dataset import load_dataset
+from curator.cli.output import console as output_console
 from curator.devices import resolve_device
-from curator.llm.config import EngineConfig
-from curator.profile.config import ProfileOptions
-from curator.run.stage import run_stage
-from curator.stages.profile_merge import ProfileMergeStage
+from curator.llm.config import EngineConfig, generation_defaults
 
-console = Console()
-
-
-# --quant and --dtype when they are not given, by device. CUDA: 4-bit NF4 (DESIGN.md), dtype auto. CPU, as
-# measured on this project's machine (README, "Profiles"; benchmarks/profile_generation.py): bitsandbytes' NF4
-# wrote far worse profiles (5% valid on the first try against 97%) and ran slower than bfloat16, which
-# generated 1.6x as fast as float32 with the same validity. A CPU without bfloat16 instructions (AVX512-BF16,
-# AMX) computes it slowly: pass --dtype float32 there.
-DEFAULTS = {"cuda": ("4bit", "auto"), "cpu": ("none", "bfloat16")}
+console = output_console()
 
 
 class Stage(str, Enum):
@@ -54,7 +41,8 @@ def profile(
     dtype: Annotated[
         Optional[Dtype],
         typer.Option(
-            help="Compute dtype (default: auto on CUDA, bfloat16 on CPU; auto: float32 on CPU, bfloat16 on CUDA)."
+            help="Compute dtype (default: auto on CUDA; on CPU bfloat16 where it has bfloat16 instructions, "
+            "AVX512-BF16 or AMX, else float32; auto: float32 on CPU, bfloat16 on CUDA)."
         ),
     ] = None,
     device: Annotated[Device, typer.Option(help=DEVICE_HELP)] = "auto",
@@ -83,7 +71,12 @@ def profile(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out and discard an unfinished run.")] = False,
 ):
     """Write item profiles, then user profiles (JSON summary + reasoning, embedded) with the local LLM."""
-    from curator.stages.profile import ProfileStage  # loads the LLM's libraries: only when profiling
+    # The LLM's and the data's libraries load only when profiling.
+    from curator.cli.progress import cli_progress
+    from curator.data.dataset import load_dataset
+    from curator.profile.config import ProfileOptions
+    from curator.run.stage import run_stage
+    from curator.stages.profile import ProfileStage
 
     dataset = load_dataset(data)
     options = ProfileOptions(
@@ -99,15 +92,15 @@ def profile(
         seed=seed,
         embedding_model=embedding_model,
     )
-    default_quant, default_dtype = DEFAULTS[resolve_device(Device(device).value)]
+    defaults = generation_defaults(resolve_device(Device(device).value))
     engine = EngineConfig(
         model=model,
-        quant=Quant(quant).value if quant else default_quant,
-        dtype=Dtype(dtype).value if dtype else default_dtype,
+        quant=Quant(quant).value if quant else defaults.quant,
+        dtype=Dtype(dtype).value if dtype else defaults.dtype,
         device=Device(device).value,
         adapters=(adapter,) if adapter else (),
     )
-    with rich_progress() as progress:
+    with cli_progress() as progress:
         result = run_stage(
             ProfileStage(dataset, options, engine, out),
             resume=resume,
@@ -127,8 +120,10 @@ def profile(
             highlight=False,
             soft_wrap=True,
         )
+    if dtype is None:
+        console.print(f"note: --dtype {defaults.dtype}, the default here: {defaults.why}", soft_wrap=True)
     for note in result.summary["notes"]:
-        console.print(f"[dim]note:[/] {note}", highlight=False, soft_wrap=True)
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
     console.print(f"profiles in {out / 'profiles'}", highlight=False, soft_wrap=True)
 
 
@@ -138,6 +133,10 @@ def merge(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
 ):
     """Join the shards of a `curator profile --shard K/N` run into one dataset folder."""
+    from curator.data.dataset import load_dataset
+    from curator.run.stage import run_stage
+    from curator.stages.profile_merge import ProfileMergeStage
+
     stage = ProfileMergeStage([load_dataset(path) for path in shards], out)
     result = run_stage(stage, overwrite=overwrite, command=["curator", *sys.argv[1:]])
     if result.already_done:

@@ -7,16 +7,13 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from curator.cli.engine_options import Device
-from curator.cli.progress import rich_progress
-from curator.data.dataset import load_dataset
+from curator.cli.output import console as output_console
 from curator.errors import OptionError
-from curator.run.stage import run_stage
 
-console = Console()  # the results (and --json); progress and epoch logs go to stderr
+console = output_console()  # the results (and --json); progress and epoch logs go to stderr
 
 
 class ModelName(str, Enum):
@@ -79,7 +76,11 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ):
     """Train an ID-based sequential recommender with full cross-entropy and evaluate it by full ranking."""
-    from curator.stages.train import TrainStage  # torch loads only when a command needs it
+    # torch and the data's libraries load only when a command needs them
+    from curator.cli.progress import cli_progress
+    from curator.data.dataset import load_dataset
+    from curator.run.stage import run_stage
+    from curator.stages.train import TrainStage
     from curator.training import TrainOptions
 
     options = TrainOptions(
@@ -100,7 +101,7 @@ def train(
     options.validate()  # before reading the data: a bad option costs nothing
     dataset = load_dataset(data)
     run_dir = out or Path("runs") / f"{dataset.name}-{model.value}"
-    with rich_progress() as progress:
+    with cli_progress() as progress:
         result = run_stage(
             TrainStage(dataset, options, run_dir),
             resume=resume,

@@ -1,4 +1,5 @@
-"""Dataset folders: schema, loading and atomic writing, importers, export, statistics."""
+"""Dataset folders: schema, loading and writing, importers, export, statistics, the ledger of edits, hashing, atomic
+publication, item text and item sampling."""
 
 from curator.data.dataset import Dataset, load_dataset, tables_hash, write_dataset
 from curator.data.export import export_recbole

@@ -18,9 +18,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curator.data.dataset import Dataset, Tables, write_dataset
+from curator.data.hashing import table_hash
 from curator.data.ledger_checks import check_against_input, check_against_output, ledger_error, user_attributes
 from curator.data.ledger_format import LEDGER_FILE, LEDGER_SCHEMA, REMOVING_ACTIONS, Action
 from curator.data.ordering import positions_from_ranks, sequence_bounds, sort_by_position
+from curator.data.schema import MANIFEST_FILE
 from curator.data.table_edits import set_values
 from curator.errors import InputError, LedgerError
 
@@ -213,11 +215,22 @@ def ledger_counts(ledger: pa.Table) -> dict[str, int]:
 
 
 def read_ledger(dataset: Dataset) -> pa.Table:
-    """The ledger of a curated dataset folder (InputError when it has none)."""
+    """The ledger of a curated dataset folder, checked against the `ledger_hash` of its manifest (InputError
+    when it has none or it cannot be read, LedgerError when it is not the ledger the manifest records).
+    Folders written before manifests recorded the hash are read unchecked."""
     file = dataset.path / LEDGER_FILE
     if not file.is_file():
         raise InputError(f"{dataset.path}: no {LEDGER_FILE} (not a curated dataset?)")
-    return pq.read_table(file)
+    try:
+        ledger = pq.read_table(file)
+    except (pa.ArrowException, OSError) as error:
+        raise InputError(f"{file}: cannot read Parquet ({error})") from None
+    recorded = dataset.manifest.get("ledger_hash")
+    if recorded is not None and table_hash(ledger) != recorded:
+        raise LedgerError(
+            f"{file}: does not match the ledger_hash of {MANIFEST_FILE} (was it damaged or edited after writing?)"
+        )
+    return ledger
 
 
 def write_curated(

@@ -1,5 +1,6 @@
 """The LLM denoiser of interaction noise, and the baselines it must beat.
 
+config.py         the options of `curator adapt` and `curator denoise`, and the values they take
 training.py       `curator adapt`'s work: train, calibrate and save a denoise adapter
 inference.py      a trained denoiser loaded for scoring (engine, adapter, item vectors, p per user)
 cleaning.py       `curator denoise`'s work: chunked, resumable score and decide passes, the ledger

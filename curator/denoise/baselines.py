@@ -28,7 +28,8 @@ from curator.data.collaborative import TrainingInteractions, item_popularity, tr
 from curator.data.dataset import Dataset
 
 # The window and the factors: as the denoiser reads them.
-from curator.denoise.context import DEFAULT_FACTOR_RANK, LOCAL_WINDOW, CollaborativeStats
+from curator.denoise.config import DEFAULT_FACTOR_RANK
+from curator.denoise.context import LOCAL_WINDOW, CollaborativeStats
 from curator.denoise.item_states import item_texts
 from curator.denoise.scores import score_table
 from curator.errors import OptionError

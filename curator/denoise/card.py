@@ -6,11 +6,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from curator.denoise.corruption import NOISE_MIXES
+from curator.denoise.config import NOISE_MIXES
 
 
 def _figure(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def _precision(at: dict[str, Any]) -> str:
+    """Precision at a threshold; "–" where nothing was flagged (it is undefined there, and stored as 0)."""
+    return _figure(at["precision"]) if at["flagged"] else "–"
 
 
 def _calibration_draws(noise_dist: str) -> str:
@@ -57,7 +62,7 @@ def write_card(path: Path, meta: dict[str, Any]) -> None:
                 _figure(heldout["auroc"]),
                 _figure(heldout["ece"]),
                 *(
-                    f"{_figure(at[t]['precision'])}/{_figure(at[t]['recall'])}/{_figure(at[t]['f1'])}"
+                    f"{_precision(at[t])}/{_figure(at[t]['recall'])}/{_figure(at[t]['f1'])}"
                     for t in ("0.5", "0.7", "0.9")
                 ),
                 _figure(replacement.get("top1")),

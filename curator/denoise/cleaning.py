@@ -30,17 +30,16 @@ import pyarrow.parquet as pq
 from curator.data.dataset import Dataset
 from curator.data.ledger import Edit, build_ledger, ledger_counts, write_curated
 from curator.denoise.calibration import Calibration
+from curator.denoise.config import DenoiseConfig
 from curator.denoise.denoiser import denoiser_meta
 from curator.denoise.inference import DenoiseRun, load_run
 from curator.denoise.noise_share import estimate_share, restate
-from curator.errors import OptionError
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
 from curator.run.progress import Progress
 from curator.run.sharding import Shard
 from curator.run.workfolder import WorkFolder
 
-DEFAULT_ADAPTER = "denoise-ml100k"
 SCORES_FILE = "scores.parquet"
 CHUNK_USERS = 64
 
@@ -58,39 +57,6 @@ SCORES_SCHEMA = pa.schema(
 )
 # a chunk's scores before the decisions: p at the share the calibration was fitted on, users in order
 FITTED_SCHEMA = pa.schema([pa.field("user", pa.int32()), pa.field("p", pa.float64())])
-
-
-@dataclass(frozen=True)
-class DenoiseConfig:
-    threshold: float = 0.9
-    max_edits: int | None = None  # per user; None: no limit
-    replace_threshold: float = 0.5
-    adapter: str = DEFAULT_ADAPTER
-    candidates: int = 10  # ranked candidates kept in the score table for each edited position
-    noise_share: float | str = "auto"  # the data's share of noise that p is restated at; "auto": estimated
-
-    def stated_share(self) -> float | None:
-        """The share given as --noise-share; None for "auto"."""
-        if self.noise_share == "auto":
-            return None
-        try:
-            share = float(self.noise_share)
-        except ValueError:
-            raise OptionError(f"--noise-share {self.noise_share}: give auto or a share in (0, 1)") from None
-        if not 0.0 < share < 1.0:
-            raise OptionError(f"--noise-share {self.noise_share}: a share of noise is in (0, 1)")
-        return share
-
-    def validate(self) -> None:
-        for name in ("threshold", "replace_threshold"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise OptionError(f"--{name.replace('_', '-')} {value} is not a probability in [0, 1]")
-        if self.max_edits is not None and self.max_edits < 1:
-            raise OptionError(f"--max-edits {self.max_edits}: give at least 1 (or leave it out for no limit)")
-        if self.candidates < 1:
-            raise OptionError(f"--candidates {self.candidates}: at least one candidate is needed")
-        self.stated_share()
 
 
 @dataclass(frozen=True)

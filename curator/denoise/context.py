@@ -44,7 +44,6 @@ from curator.data.collaborative import TrainingInteractions, item_cooccurrence, 
 LOCAL_WINDOW = 5
 LENGTH_SCALE = np.log1p(1000.0)
 FACTOR_FOLDS = 5
-DEFAULT_FACTOR_RANK = 32
 FEATURES = (
     "local_mean",
     "local_max",

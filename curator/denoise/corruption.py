@@ -1,7 +1,7 @@
 """Self-made training examples: a user's own training sequence with a few items swapped for catalog
 items, and which positions were swapped (and what was there before).
 
-What the swaps are drawn from is the adapter's `--noise-dist` (NOISE_MIXES), never an item the user
+What the swaps are drawn from is the adapter's `--noise-dist` (config.NOISE_MIXES), never an item the user
 already has. The default, mixed, is for noise of unknown kind: training swaps draw half of the items
 uniformly and half in proportion to popularity (uniform draws alone would teach the denoiser that noise
 is rare items, which popularity-matched noise is not), and calibration swaps draw by popularity only:
@@ -27,9 +27,6 @@ from curator.data.collaborative import TrainingInteractions, item_popularity
 from curator.data.sampling import ItemSampler
 
 CORRUPTION_RATE = 0.1  # share of positions swapped: the noise level the calibration is fitted at
-# --noise-dist: (share of uniform draws among the training swaps, among the calibration swaps); the rest
-# are drawn in proportion to popularity
-NOISE_MIXES = {"mixed": (0.5, 0.0), "uniform": (1.0, 1.0), "popularity": (0.0, 0.0)}
 
 
 @dataclass(frozen=True)

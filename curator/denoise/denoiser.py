@@ -20,8 +20,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from curator.denoise.calibration import Calibration
+from curator.denoise.config import DenoiserConfig
 from curator.denoise.context import CollaborativeStats, candidate_features, sequence_features, window
-from curator.denoise.model import DenoiserConfig, NoiseHead, ReplacementRanker
+from curator.denoise.model import NoiseHead, ReplacementRanker
 from curator.errors import ModelError
 
 HEAD_FILE = "denoiser_head.safetensors"

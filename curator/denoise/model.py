@@ -18,28 +18,12 @@ the user does not have.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from curator.denoise.context import DEFAULT_FACTOR_RANK, FEATURES, neighbour_summary
-
-
-@dataclass(frozen=True)
-class DenoiserConfig:
-    use_text: bool = True  # the LLM part
-    use_collab: bool = True  # the collaborative part (co-occurrence and item factors)
-    factor_rank: int = DEFAULT_FACTOR_RANK  # of the cross-fitted item factors (curator.denoise.context)
-    text_dim: int = 32
-    hidden: int = 64
-    lora_rank: int = 8
-    top_layers: int = 1  # decoder layers that carry the LoRA adapter (the rest are frozen and cached)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
+from curator.denoise.config import DenoiserConfig
+from curator.denoise.context import FEATURES, neighbour_summary
 
 TEXT_FEATURES = ("text_local_mean", "text_global_mean", "text_global_z")
 

@@ -28,7 +28,8 @@ unquantized there (QLoRA needs CUDA: `trainable`).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,21 +41,22 @@ from curator.data.collaborative import training_interactions
 from curator.data.dataset import Dataset
 from curator.denoise.calibration import Calibration
 from curator.denoise.card import write_card
+from curator.denoise.config import NOISE_MIXES, AdaptConfig, DenoiserConfig
 from curator.denoise.context import CollaborativeStats, sequence_features
-from curator.denoise.corruption import NOISE_MIXES, Corrupted, Corrupter
+from curator.denoise.corruption import Corrupted, Corrupter
 from curator.denoise.denoiser import Denoiser, candidate_inputs
 from curator.denoise.item_states import ItemEncoder, Trunk, item_texts
-from curator.denoise.model import DenoiserConfig, NoiseHead, ReplacementRanker
+from curator.denoise.model import NoiseHead, ReplacementRanker
 from curator.devices import resolve_device
 from curator.errors import OptionError
 from curator.evaluation.detection import auroc, detection_report, replacement_accuracy
+from curator.llm.adapters import peft_quietly
 from curator.llm.config import EngineConfig
 from curator.llm.engine import Engine, load_engine
 from curator.run.progress import Progress
 from curator.run.workfolder import WorkFolder
 from curator.seeds import derive_seed
 
-TASKS = ("denoise",)
 MIN_TRAIN_ITEMS = 3
 CHECKPOINT_EVERY = 20  # steps: what a kill can lose
 CURVE_EVERY = 10  # steps per point of the learning curve on the card
@@ -62,50 +64,6 @@ CHECKPOINT_FILE = "checkpoint.pt"
 TRUNK_FILE = "trunk.pt"
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 RANKER_STEPS = 200
-
-
-@dataclass(frozen=True)
-class AdaptConfig:
-    task: str = "denoise"
-    max_steps: int = 480  # warm-up steps included
-    warmup_steps: int = 400
-    time_budget: float | None = None  # seconds of training (resumed runs count what they already spent)
-    users_per_step: int | None = None  # None: as many users as hold about positions_per_step positions
-    positions_per_step: int = 800
-    learning_rate: float = 3e-3  # head
-    lora_learning_rate: float = 5e-4
-    heldout_share: float = 0.2
-    ranker_positions: int = 1000
-    noise_dist: str = "mixed"  # what the self-made swaps are drawn from (corruption.NOISE_MIXES)
-    seed: int = 0
-    denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
-
-    def validate(self) -> None:
-        if self.task not in TASKS:
-            raise OptionError(f"--task: '{self.task}' is not one of {', '.join(TASKS)}")
-        if self.max_steps < 1:
-            raise OptionError(f"--max-steps {self.max_steps}: at least one step is needed")
-        if self.warmup_steps < 0:
-            raise OptionError(f"--warmup-steps {self.warmup_steps}: give 0 or more")
-        if self.time_budget is not None and self.time_budget <= 0:
-            raise OptionError(f"--time-budget {self.time_budget}: give a positive number of seconds")
-        if self.noise_dist not in NOISE_MIXES:
-            raise OptionError(
-                f"--noise-dist: unknown distribution '{self.noise_dist}' (one of {', '.join(NOISE_MIXES)})"
-            )
-        if self.users_per_step is not None and self.users_per_step < 1:
-            raise OptionError(f"--users-per-step {self.users_per_step}: at least one user is needed")
-        if self.positions_per_step < 1:
-            raise OptionError(f"--positions-per-step {self.positions_per_step}: at least one position is needed")
-        if not 0 < self.heldout_share < 1:
-            raise OptionError(f"--heldout-share {self.heldout_share} is not a fraction in (0, 1)")
-        if not (self.denoiser.use_text or self.denoiser.use_collab):
-            raise OptionError("a denoiser needs its LLM part, its collaborative part, or both")
-        if self.denoiser.factor_rank < 1:
-            raise OptionError(f"--factor-rank {self.denoiser.factor_rank}: give at least 1")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def trainable(engine_config: EngineConfig) -> EngineConfig:
@@ -276,12 +234,12 @@ class Trainee:
         from peft import get_peft_model_state_dict
 
         checkpoint = {
-            "lora": get_peft_model_state_dict(self.model),
+            "lora": get_peft_model_state_dict(self.model, save_embedding_layers=False),  # see save_adapter
             "head": self.head.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "state": state,
         }
-        work.write_file(CHECKPOINT_FILE, lambda target: torch.save(checkpoint, target))
+        work.write_file(CHECKPOINT_FILE, torch_writer(checkpoint))
 
     def resume(self, work: WorkFolder) -> dict[str, Any]:
         """Load the last checkpoint in `work`, if any; the training state it was taken at (steps done,
@@ -298,6 +256,17 @@ class Trainee:
         return saved["state"]
 
 
+def torch_writer(content: Any) -> Callable[[Path], None]:
+    """A writer of `content` with torch.save through a Python file: a full or read-only disk is then an OSError
+    with its errno (which the stage envelope reports in one line), not torch's bare RuntimeError."""
+
+    def write(target: Path) -> None:
+        with open(target, "wb") as file:
+            torch.save(content, file)
+
+    return write
+
+
 def _with_lora(model, config: DenoiserConfig):
     from peft import LoraConfig, get_peft_model
 
@@ -309,7 +278,8 @@ def _with_lora(model, config: DenoiserConfig):
         target_modules=list(LORA_TARGETS),
         layers_to_transform=list(range(layers - config.top_layers, layers)),
     )
-    model = get_peft_model(model, lora)
+    with peft_quietly():
+        model = get_peft_model(model, lora)
     if not config.use_text:  # the ablation without the LLM part trains no adapter
         for parameter in model.parameters():
             parameter.requires_grad_(False)
@@ -324,7 +294,7 @@ def _cached_trunk(work: WorkFolder, encoder: ItemEncoder, texts: list[str], prog
         return Trunk(saved["hidden"], saved["mask"])
     progress.start("item texts through the frozen layers", total=len(texts))
     trunk = encoder.trunk(texts, progress=lambda n: progress.advance("item texts through the frozen layers", n))
-    work.write_file(TRUNK_FILE, lambda target: torch.save({"hidden": trunk.hidden, "mask": trunk.mask}, target))
+    work.write_file(TRUNK_FILE, torch_writer({"hidden": trunk.hidden, "mask": trunk.mask}))
     return trunk
 
 
@@ -472,5 +442,7 @@ def save_adapter(folder: Path, model, denoiser: Denoiser, meta: dict[str, Any]) 
     # peft records the base model's folder, a path on this machine; the model's name travels instead.
     for lora in model.peft_config.values():
         lora.base_model_name_or_path = meta["base_model"]
-    model.save_pretrained(str(folder))
+    # The vocabulary is never resized: without save_embedding_layers=False, peft would look for the base
+    # model's config under that name to find out, and warn that it cannot.
+    model.save_pretrained(str(folder), save_embedding_layers=False)
     write_card(folder / "README.md", denoiser.save(folder, meta))

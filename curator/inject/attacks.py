@@ -46,7 +46,6 @@ from curator.data.sampling import ItemSampler
 from curator.data.splits import HELD_OUT
 from curator.errors import OptionError
 
-ATTACKS = ("random", "bandwagon", "segment", "sequential", "reverse-bandwagon", "template", "average", "love-hate")
 RATING_ATTACKS = ("average", "love-hate")  # their fillers differ from random ones only by their ratings
 BANDWAGON_SHARE = 0.1  # fraction of the catalog, most popular first, that bandwagon fillers come from
 MIN_SEGMENT_ITEMS = 20  # a genre needs this many items to be a segment

@@ -1,12 +1,15 @@
-"""Options of `curator inject`, and where the ground truth it writes lives in a dataset folder."""
+"""Options of `curator inject` (their values: light enough for the command line to show before anything heavy
+loads), and where the ground truth it writes lives in a dataset folder."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from curator.errors import OptionError
-from curator.inject.attacks import ATTACKS
-from curator.inject.noise import NOISE_DISTRIBUTIONS
+
+# The kinds of fake users attacks.py makes (its docstring says what each one does).
+ATTACKS = ("random", "bandwagon", "segment", "sequential", "reverse-bandwagon", "template", "average", "love-hate")
+NOISE_DISTRIBUTIONS = ("uniform", "popularity")  # what noise.py draws replacement items from
 
 NOISE_LABELS = "labels/noise.parquet"
 FAKE_USERS_LABELS = "labels/fake_users.parquet"

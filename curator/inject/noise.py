@@ -16,8 +16,6 @@ from curator.data.dataset import Dataset
 from curator.data.sampling import ItemSampler
 from curator.data.table_edits import set_values
 
-NOISE_DISTRIBUTIONS = ("uniform", "popularity")
-
 NOISE_LABELS_SCHEMA = pa.schema(
     [
         pa.field("user_id", pa.string()),

@@ -7,6 +7,7 @@ An adapter name is the name of its folder. The shipped adapters live in the repo
 from __future__ import annotations
 
 import importlib.resources
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +37,15 @@ def adapter_folder(spec: str, option: str = "--adapter") -> Path:
     return path
 
 
+@contextmanager
+def peft_quietly() -> Iterator[None]:
+    """Run the block (peft wrapping a model in LoRA) without the FutureWarning peft triggers by reading
+    transformers' deprecated `is_gradient_checkpointing`: it is for peft's authors, not for the user."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
+
+
 def attach_adapters(model, specs: Sequence[str]):
     """`model` with the adapters `specs` loaded (the first one active), and {adapter name: folder}.
 
@@ -51,10 +61,11 @@ def attach_adapters(model, specs: Sequence[str]):
         folders[folder.name] = folder
     for name, folder in folders.items():
         try:
-            if isinstance(model, PeftModel):
-                model.load_adapter(str(folder), adapter_name=name)
-            else:
-                model = PeftModel.from_pretrained(model, str(folder), adapter_name=name)
+            with peft_quietly():
+                if isinstance(model, PeftModel):
+                    model.load_adapter(str(folder), adapter_name=name)
+                else:
+                    model = PeftModel.from_pretrained(model, str(folder), adapter_name=name)
         except (ValueError, KeyError, RuntimeError, OSError) as error:
             raise ModelError(f"--adapter {folder}: does not fit the model ({error})") from None
     if folders:

@@ -2,7 +2,8 @@
 
 The config is plain data, recorded with every output as provenance; `curator.llm.engine.load_engine`
 applies it. `EngineInfo` says what was used in the end (e.g. no quantization where bitsandbytes cannot
-run), so outputs never claim a setting that did not happen.
+run), so outputs never claim a setting that did not happen. `generation_defaults` chooses the quantization
+and dtype text generation runs with when the user gives neither.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from curator.devices import DEVICE_CHOICES
+from curator.devices import DEVICE_CHOICES, cpu_bfloat16_flags
 from curator.errors import OptionError
 
 QUANT_CHOICES = ("4bit", "8bit", "none")
@@ -48,3 +49,30 @@ class EngineInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class GenerationDefaults:
+    quant: str
+    dtype: str
+    why: str  # why this dtype, said to the user
+
+
+def generation_defaults(device: str) -> GenerationDefaults:
+    """--quant and --dtype for generating text (`curator profile`) on `device` (resolved: cpu or cuda) when they
+    are not given.
+
+    CUDA: 4-bit NF4 (DESIGN.md), dtype auto. CPU, as measured on this project's machine (README, "Profiles";
+    benchmarks/profile_generation.py): bitsandbytes' NF4 wrote far worse profiles (5% valid on the first try
+    against 97%) and ran slower than bfloat16, which generated 1.6x as fast as float32 with the same validity,
+    on a CPU with bfloat16 instructions. A CPU without them (neither AVX512-BF16 nor AMX) emulates bfloat16,
+    slowly: float32 there.
+    """
+    if device == "cuda":
+        return GenerationDefaults("4bit", "auto", "on CUDA: bfloat16 where the GPU supports it, else float16")
+    flags = cpu_bfloat16_flags()
+    if flags:
+        return GenerationDefaults("none", "bfloat16", f"this CPU has bfloat16 instructions ({', '.join(flags)})")
+    return GenerationDefaults(
+        "none", "float32", "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), which bfloat16 needs to be fast"
+    )

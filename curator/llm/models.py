@@ -15,11 +15,14 @@ bitsandbytes like any other model.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import importlib.util
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +37,7 @@ DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 class ModelSource:
     name: str  # how provenance names the model
     location: str  # what `from_pretrained` loads: a folder or a Hugging Face id
+    gguf: Path | None = None  # the GGUF file `location` was converted from, into the cache
 
 
 def cache_root() -> Path:
@@ -59,12 +63,13 @@ def default_gguf() -> Path:
 def resolve_model(spec: str | None) -> ModelSource:
     """Where the model named by `--model` is; ModelError when it cannot be there."""
     if spec is None:
-        return ModelSource(f"{DEFAULT_MODEL} ({DEFAULT_GGUF_FILE})", str(converted_folder(default_gguf())))
+        gguf = default_gguf()
+        return ModelSource(f"{DEFAULT_MODEL} ({DEFAULT_GGUF_FILE})", str(converted_folder(gguf)), gguf)
     path = Path(spec).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():
             raise ModelError(f"--model: GGUF file {path} does not exist")
-        return ModelSource(spec, str(converted_folder(path)))
+        return ModelSource(spec, str(converted_folder(path)), path)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelError(f"--model: {path} is not a Hugging Face model folder (no config.json)")
@@ -90,6 +95,24 @@ def converted_folder(gguf: Path) -> Path:
     return target
 
 
+@contextmanager
+def _no_gguf_bar() -> Iterator[None]:
+    """Run the block without the tqdm bar transformers draws while it dequantizes a GGUF file's tensors: a bar
+    of its own, which transformers' switch for its progress bars (off in `load_engine`) does not reach, and
+    which would cut through the command line's display."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_reading
+
+    bar = getattr(gguf_reading, "tqdm", None)
+    if bar is None:  # a transformers without that bar
+        yield
+        return
+    gguf_reading.tqdm = functools.partial(bar, disable=True)
+    try:
+        yield
+    finally:
+        gguf_reading.tqdm = bar
+
+
 def convert_gguf(gguf: Path, target: Path) -> None:
     """Write `gguf` as a Hugging Face folder (float32 weights, tokenizer, chat template) at `target`.
 
@@ -100,8 +123,9 @@ def convert_gguf(gguf: Path, target: Path) -> None:
 
     folder, name = str(gguf.parent), gguf.name
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
+        with _no_gguf_bar():
+            tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+            loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
     except (OSError, ValueError, KeyError) as error:
         raise ModelError(f"cannot read GGUF file {gguf}: {error}") from None
     # The GGUF-loaded model carries a quantization config that save_pretrained refuses; rebuild the plain
@@ -112,34 +136,53 @@ def convert_gguf(gguf: Path, target: Path) -> None:
     plain.load_state_dict(loaded.state_dict(), strict=True)
     plain.generation_config = loaded.generation_config
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         plain.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            if not (target / "config.json").is_file():
-                raise
+        os.rename(staging, target)
+    except OSError as error:
+        if not (target / "config.json").is_file():  # else another process's conversion won the rename
+            raise ModelError(
+                f"cannot write the model converted from {gguf.name} into the curator cache {cache_root()}: "
+                f"{error.strerror or error} (was the cache deleted meanwhile? CURATOR_CACHE chooses another folder)"
+            ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
 def load_causal_lm(source: ModelSource, from_pretrained_kwargs: dict, device: str):
-    """(model in eval mode, tokenizer with left padding and a pad token) from local files only."""
+    """(model in eval mode, tokenizer with left padding and a pad token) from local files only.
+
+    A folder converted into the cache that no longer loads (the cache was deleted or changed while in use) is
+    converted afresh, once: the user never named it, so it is not the user's `--model` that is wrong."""
+    try:
+        return _load_local(source.location, from_pretrained_kwargs, device)
+    except OSError:
+        if source.gguf is None:
+            raise ModelError(
+                f"--model {source.name}: not a model folder or .gguf file, and not in the local Hugging "
+                "Face cache (curator never downloads: fetch it first, e.g. `hf download ID`)"
+            ) from None
+    shutil.rmtree(source.location, ignore_errors=True)
+    convert_gguf(source.gguf, Path(source.location))
+    try:
+        return _load_local(source.location, from_pretrained_kwargs, device)
+    except OSError as error:
+        raise ModelError(
+            f"the model converted from {source.gguf} into the curator cache ({source.location}) cannot be loaded: "
+            f"{error}"
+        ) from None
+
+
+def _load_local(location: str, from_pretrained_kwargs: dict, device: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source.location, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(
-            source.location, local_files_only=True, device_map={"": device}, **from_pretrained_kwargs
-        )
-    except OSError:
-        raise ModelError(
-            f"--model {source.name}: not a model folder or .gguf file, and not in the local Hugging "
-            "Face cache (curator never downloads: fetch it first, e.g. `hf download ID`)"
-        ) from None
+    tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(
+        location, local_files_only=True, device_map={"": device}, **from_pretrained_kwargs
+    )
     # Generation pads on the left so that every prompt ends where its answer starts.
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:

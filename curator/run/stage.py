@@ -15,12 +15,17 @@ A stage is one command (import, inject, profile, adapt, denoise, defend, evaluat
 `run_stage` is the envelope around `produce`, the same for every stage:
 
 1. validate the config; refuse an output that overlaps an input;
-2. a no-op when `OUT/stage.json` records this stage's fingerprint (same inputs, config and versions) and
+2. delete what killed runs of the same OUT left beside it (staging folders no live process holds);
+3. a no-op when `OUT/stage.json` records this stage's fingerprint (same inputs, config and versions) and
    `overwrite` is not asked for: the recorded summary is returned and nothing runs;
-3. refuse an existing output unless `overwrite`;
-4. open the work folder (resumable stages): new, or the one a killed run of the same work left (`resume`);
-5. `produce`, then write `stage.json` (stage, fingerprint, identity, summary) beside the output and rename
+4. refuse an existing output unless `overwrite`;
+5. open the work folder (resumable stages): new, or the one a killed run of the same work left (`resume`);
+6. `produce`, then write `stage.json` (stage, fingerprint, identity, summary) beside the output and rename
    the folder into place: the output appears complete or not at all. The work folder goes last.
+
+When anything fails, nothing is left behind but a work folder holding real progress (for `--resume`): the
+staging folder goes, and so does a work folder this run made and recorded no progress in. A file-system
+error the user can act on (read-only, full, no permission) is one OutputError.
 """
 
 from __future__ import annotations
@@ -28,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -36,7 +40,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from curator import __version__
-from curator.data.atomic import check_not_overlapping, check_output_free, publish
+from curator.data.atomic import (
+    Staging,
+    check_not_overlapping,
+    check_output_free,
+    output_errors,
+    publish,
+    remove_stale_staging,
+)
 from curator.data.dataset import Dataset, load_dataset
 from curator.data.hashing import path_digest
 from curator.data.schema import STAGE_FILE
@@ -117,6 +128,7 @@ class StageRun:
     progress: Progress
     command: list[str]
     _folder: Path | None = field(default=None, repr=False)
+    _staging: Staging | None = field(default=None, repr=False)
 
     @property
     def folder(self) -> Path:
@@ -126,13 +138,17 @@ class StageRun:
                 self._folder = self.work.path / STAGING
                 if self._folder.exists():  # a kill while the last run wrote its output
                     shutil.rmtree(self._folder)
+                self._folder.mkdir()
             else:
-                self._folder = self.out.parent / f".{self.out.name}.tmp-{uuid.uuid4().hex[:8]}"
-            self._folder.mkdir(parents=True)
+                self._staging = Staging(self.out)
+                self._folder = self._staging.path
         return self._folder
 
     def discard(self) -> None:
-        if self._folder is not None and self._folder.exists():
+        """Delete the folder being filled, unless it was published."""
+        if self._staging is not None:
+            self._staging.close()
+        elif self._folder is not None and self._folder.exists():
             shutil.rmtree(self._folder)
 
 
@@ -152,29 +168,46 @@ def run_stage(
     )
     identity = stage.identity()
     fingerprint = fingerprint_of(identity)
-    recorded = finished_record(out)
-    if recorded is not None and recorded["fingerprint"] == fingerprint and not overwrite:
-        return StageResult(out, recorded["summary"], already_done=True)
-    check_output_free(out, overwrite)
-    work = (
-        WorkFolder.open(work_folder_for(out), identity, resume=resume, overwrite=overwrite) if stage.resumable else None
-    )
-    run = StageRun(out, work, progress or Silent(), list(command))
-    try:
-        outcome = stage.produce(run)
+    with output_errors(out):
+        remove_stale_staging(out)
+        recorded = finished_record(out)
+        if recorded is not None and recorded["fingerprint"] == fingerprint and not overwrite:
+            return StageResult(out, recorded["summary"], already_done=True)
+        check_output_free(out, overwrite)
+        work = (
+            WorkFolder.open(work_folder_for(out), identity, resume=resume, overwrite=overwrite)
+            if stage.resumable
+            else None
+        )
+        run = StageRun(out, work, progress or Silent(), list(command))
+        try:
+            outcome = produce_and_publish(stage, run, fingerprint, identity, overwrite)
+        except BaseException:
+            run.discard()
+            if work is not None:
+                work.discard_unused()
+            raise
+        run.discard()  # after publishing: only the lock goes
         if isinstance(outcome, Pending):
-            run.discard()
             return StageResult(out, outcome.summary, finished=False)
-        record = {"stage": stage.name, "fingerprint": fingerprint, "identity": identity, "summary": outcome}
-        (run.folder / STAGE_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        check_output_free(out, overwrite)  # something may have appeared there meanwhile
-        publish(run.folder, out)
-    finally:
-        if work is None:
-            run.discard()
-    if work is not None:
-        work.remove()
+        if work is not None:
+            work.remove()
     return StageResult(out, outcome)
+
+
+def produce_and_publish(
+    stage: Stage, run: StageRun, fingerprint: str, identity: dict[str, Any], overwrite: bool
+) -> dict[str, Any] | Pending:
+    """`produce`, then the record `stage.json` in the output folder and the rename into place; a Pending
+    outcome (a shard's share done) publishes nothing."""
+    outcome = stage.produce(run)
+    if isinstance(outcome, Pending):
+        return outcome
+    record = {"stage": stage.name, "fingerprint": fingerprint, "identity": identity, "summary": outcome}
+    (run.folder / STAGE_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    check_output_free(run.out, overwrite)  # something may have appeared there meanwhile
+    publish(run.folder, run.out)
+    return outcome
 
 
 def finished_record(out: Path) -> dict[str, Any] | None:

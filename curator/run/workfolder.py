@@ -3,7 +3,9 @@
 It holds the run's identity (input hash + options: a run resumes only the same work), small JSON
 records (e.g. the plan of chunks, fixed once at the start) and the finished chunks as Parquet files.
 Every file is written to a temporary name and renamed, so a kill leaves finished chunks or none, never
-half of one. The folder is deleted once the output is complete.
+half of one. The folder is deleted once the output is complete, and also when the run that made it fails
+before recording any progress (`discard_unused`): an option found bad only after start-up (an unknown
+model, no GPU) must not leave a folder that refuses the corrected command.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curator.data.atomic import atomic_write_file
+from curator.data.atomic import atomic_write_file, make_folder, remove_made
 from curator.errors import OptionError
 
 IDENTITY_FILE = "run.json"
@@ -28,8 +30,9 @@ def work_folder_for(out_dir: Path) -> Path:
 
 
 class WorkFolder:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, made: list[Path] | None = None):
         self.path = path
+        self.made = made  # the folders this run made for it (`make_folder`); None when it resumes one
 
     @classmethod
     def open(cls, path: Path, identity: dict[str, Any], *, resume: bool, overwrite: bool) -> WorkFolder:
@@ -51,9 +54,12 @@ class WorkFolder:
             return cls(path)
         elif path.exists():
             raise OptionError(f"{path} exists and is not a curator work folder; move it away")
-        path.mkdir(parents=True)
-        folder = cls(path)
-        folder.write_json(IDENTITY_FILE, identity)
+        folder = cls(path, make_folder(path))
+        try:
+            folder.write_json(IDENTITY_FILE, identity)
+        except BaseException:  # e.g. a full disk: a folder without its identity would refuse every later run
+            folder.discard_unused()
+            raise
         return folder
 
     def read_json(self, name: str) -> Any | None:
@@ -89,3 +95,15 @@ class WorkFolder:
 
     def remove(self) -> None:
         shutil.rmtree(self.path)
+
+    def has_progress(self) -> bool:
+        """Whether a run recorded anything here beyond the identity it was opened with (a file: a folder made
+        for files that never came holds nothing to resume)."""
+        return any(file.is_file() and file != self.path / IDENTITY_FILE for file in self.path.rglob("*"))
+
+    def discard_unused(self) -> None:
+        """After a failed run: remove the folder if this run made it and recorded no progress in it (with the
+        empty folders made above it), so that the corrected command starts afresh; else keep it for --resume."""
+        if self.made is not None and self.path.exists() and not self.has_progress():
+            shutil.rmtree(self.path)
+            remove_made(self.made[1:])

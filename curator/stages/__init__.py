@@ -18,6 +18,8 @@ STAGES = {
     "defend": "curator.stages.defend:DefendStage",
     "evaluate": "curator.stages.evaluate:EvaluateStage",
     "train": "curator.stages.train:TrainStage",
+    "revert": "curator.stages.ledger:RevertStage",
+    "apply": "curator.stages.ledger:ApplyStage",
 }
 
 

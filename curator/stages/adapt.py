@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from curator.data.dataset import Dataset
-from curator.denoise.training import AdaptConfig, train_adapter, trainable
+from curator.denoise.config import AdaptConfig
+from curator.denoise.training import train_adapter, trainable
 from curator.llm.config import EngineConfig
 from curator.run.stage import Stage, StageRun
 

@@ -33,7 +33,7 @@ class ImportStage(Stage):
         return {
             "format": resolve_source(self.source, self.config.format)[1],
             "name": self.config.name,
-            "options": {key: str(value) for key, value in self.config.options.items()},
+            "options": self.config.recorded(),
         }
 
     def produce(self, run: StageRun) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from typing import Any
 
 from curator.data.dataset import Dataset
 from curator.data.hashing import path_digest
-from curator.denoise.cleaning import Cleaning, DenoiseConfig
+from curator.denoise.cleaning import Cleaning
+from curator.denoise.config import DenoiseConfig
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
 from curator.run.sharding import Shard

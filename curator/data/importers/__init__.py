@@ -13,8 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from curator.data.dataset import Dataset, write_dataset
-from curator.data.importers.common import SourceTables, build_items, build_users, describe_files
+from curator.data.importers.checks import check_on_duplicates, handle_duplicates, non_finite_ratings_as_null
+from curator.data.importers.common import (
+    SYNTHETIC_TIME_NOTE,
+    SourceTables,
+    build_items,
+    build_users,
+    describe_files,
+)
 from curator.data.importers.delimited import read_csv
 from curator.data.importers.llm4dsr import read_llm4dsr
 from curator.data.importers.movielens import read_movielens
@@ -69,10 +78,17 @@ class ImportConfig:
     format: str | None = None  # None: a shortcut's own format
     name: str | None = None  # None: the file or folder name
     options: Mapping[str, Any] = field(default_factory=dict)  # the reader's keyword options
+    on_duplicates: str | None = None  # keep | drop | error rows that repeat an earlier one; None: keep, with a note
 
     def validate(self) -> None:
         if self.format is not None and self.format not in IMPORTERS:
             raise OptionError(f"--format: unknown format '{self.format}' (one of {', '.join(IMPORTERS)})")
+        check_on_duplicates(self.on_duplicates)
+
+    def recorded(self) -> dict[str, str]:
+        """The options as the manifest's config records them: those given, as text."""
+        given = {**self.options, **({"on_duplicates": self.on_duplicates} if self.on_duplicates else {})}
+        return {key: str(value) for key, value in given.items()}
 
     def reader_options(self, format: str) -> dict[str, Any]:
         """`options`, checked against what the reader of `format` takes."""
@@ -93,9 +109,9 @@ def write_imported(folder: Path, path: Path, format: str, config: ImportConfig, 
     `config.options` are the reader's keyword options (e.g. {'variant': 'noisy'} for llm4dsr); one the format
     does not take is an OptionError.
     """
-    options = config.reader_options(format)
-    tables = IMPORTERS[format](path, **options)
-    interactions = order_interactions(tables.interactions)
+    tables = IMPORTERS[format](path, **config.reader_options(format))
+    raw, checked_notes = checked_interactions(tables, config.on_duplicates, source=str(path))
+    interactions = order_interactions(raw)
     items, item_notes = build_items(interactions["item_id"], tables.items, tables.items_file)
     users = build_users(interactions["user_id"], tables.users, tables.users_file)
     return write_dataset(
@@ -106,10 +122,20 @@ def write_imported(folder: Path, path: Path, format: str, config: ImportConfig, 
         name=config.name or _default_name(path),
         source={"format": format, "files": describe_files(tables.files)},
         command=command,
-        config={"format": format, **{key: str(value) for key, value in options.items()}},
-        notes=[*tables.notes, *item_notes],
+        config={"format": format, **config.recorded()},
+        notes=[*tables.notes, *checked_notes, *item_notes],
         extra_files=tables.labels,
     )
+
+
+def checked_interactions(tables: SourceTables, on_duplicates: str | None, *, source: str) -> tuple[pa.Table, list[str]]:
+    """The raw interactions after the checks every import makes (curator.data.importers.checks), and their notes."""
+    raw, rating_notes = non_finite_ratings_as_null(tables.interactions)
+    timed = SYNTHETIC_TIME_NOTE not in tables.notes
+    kept, duplicate_notes = handle_duplicates(raw, on_duplicates, timed=timed, source=source)
+    if len(kept) < len(raw) and tables.labels:
+        raise OptionError(f"--on-duplicates drop: {source} has labels by position, which dropping rows would shift")
+    return kept, [*rating_notes, *duplicate_notes]
 
 
 def _default_name(path: Path) -> str:

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curator.data.importers.common import SYNTHETIC_TIME_NOTE, SourceTables
-from curator.data.importers.text import read_delimited, read_header, sniff_delimiter
+from curator.data.importers.text import quote_value, read_delimited, read_header, sniff_delimiter
 from curator.data.ordering import raw_interactions
 from curator.errors import InputError, OptionError
 
@@ -121,7 +121,8 @@ def _epoch_seconds(values: pa.ChunkedArray, file: Path, column: str) -> pa.Array
     for row, value in enumerate(values.to_pylist()):
         if all(_cast_or_none(pa.array([value]), kind) is None for kind in TIME_TYPES):
             raise InputError(
-                f"{file}, data row {row + 1}, column {column}: '{value}' is neither an integer nor an ISO date-time"
+                f"{file}, data row {row + 1}, column {column}: {quote_value(str(value))} is neither an integer nor an "
+                "ISO date-time"
             )
     raise InputError(f"{file}, column {column}: mixes integer timestamps and date-times")
 

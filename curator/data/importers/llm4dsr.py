@@ -1,4 +1,4 @@
-"""LLM4DSR's window CSVs (`{clean,noisy}_{train_5000,valid,test}.csv` + `id2name.json`).
+"""LLM4DSR's window CSVs (`{clean,noisy}_{train_5000,valid,test}.csv` + an item title map, `id2name.json`).
 
 Each row is one window of a user's sequence: `item_ids` (a Python list literal) = up to 10 history items
 + the target, `timestamp` = the target's time, `mask` marks injected noise (noisy files) and
@@ -27,7 +27,10 @@ from curator.errors import InputError, OptionError
 VARIANTS = ("clean", "noisy")
 SPLITS = ("train", "valid", "test")
 COLUMNS = ("user_id", "item_ids", "mask", "item_titles", "replaced_item_titles", "timestamp")
-TITLES_FILE = "id2name.json"
+# The item id -> title map, by the names it goes by, first found first: the LLM4DSR repository writes id2name.json
+# (titles shown to the LLM, one item per title) and id2name4Rec.json (every item), a folder per variant; a folder
+# holding both variants prefixes them. `titles=` names any other file.
+TITLES_FILES = ("{variant}_id2name.json", "id2name.json", "{variant}_id2name4Rec.json", "id2name4Rec.json")
 NOISE_LABELS = "labels/noise.parquet"
 WINDOW_LENGTH = 11  # 10 history items + the target
 
@@ -56,13 +59,16 @@ class Rebuilt:
     disagreements: int = 0
 
 
-def read_llm4dsr(source: Path, *, variant: str = "clean", splits: str = ",".join(SPLITS)) -> SourceTables:
+def read_llm4dsr(
+    source: Path, *, variant: str = "clean", splits: str = ",".join(SPLITS), titles: str | None = None
+) -> SourceTables:
     if variant not in VARIANTS:
         raise OptionError(f"--variant: '{variant}' is not one of {', '.join(VARIANTS)}")
     if not source.is_dir():
         raise InputError(f"{source}: expected the LLM4DSR data folder")
     files = [_split_file(source, variant, split) for split in _parse_splits(splits)]
-    catalog = _read_titles(source / TITLES_FILE)
+    titles_file = Path(titles) if titles else _titles_file(source, variant)
+    catalog = _read_titles(titles_file)
     rows = [row for split, file in enumerate(files) for row in _read_windows(file, split)]
     rebuilt = _rebuild(rows)
     columns = rebuilt.columns
@@ -85,7 +91,7 @@ def read_llm4dsr(source: Path, *, variant: str = "clean", splits: str = ",".join
         "interactions)",
         "timestamps: a target has its window's timestamp (day precision); items seen only as history get the time "
         "of the next target after them (an upper bound): the order is exact, those times are not",
-        f"titles from {TITLES_FILE} with HTML entities decoded; {len(missing)} items missing there take the title "
+        f"titles from {titles_file.name} with HTML entities decoded; {len(missing)} items missing there take the title "
         "shown in the windows",
     ]
     labels = {}
@@ -105,9 +111,9 @@ def read_llm4dsr(source: Path, *, variant: str = "clean", splits: str = ",".join
         )
     return SourceTables(
         interactions=interactions,
-        files=[*files, source / TITLES_FILE],
+        files=[*files, titles_file],
         items=items,
-        items_file=str(source / TITLES_FILE),
+        items_file=str(titles_file),
         notes=notes,
         labels=labels,
     )
@@ -159,6 +165,15 @@ def _split_file(folder: Path, variant: str, split: str) -> Path:
         found = ", ".join(m.name for m in matches) or "none"
         raise InputError(f"{folder}: expected one {variant}_{split}*.csv file (found: {found})")
     return matches[0]
+
+
+def _titles_file(folder: Path, variant: str) -> Path:
+    """The first of TITLES_FILES in `folder`; InputError, saying what was looked for, when there is none."""
+    names = [name.format(variant=variant) for name in TITLES_FILES]
+    for name in names:
+        if (folder / name).is_file():
+            return folder / name
+    raise InputError(f"{folder}: no item title map (looked for {', '.join(names)}; --titles names another file)")
 
 
 def _read_titles(file: Path) -> dict[str, str]:

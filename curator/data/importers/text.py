@@ -6,9 +6,11 @@ find the first offending line, so valid files pay nothing for the precise messag
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,6 +22,8 @@ from curator.errors import InputError
 # to this control character, which does not occur in text data.
 _UNIT_SEPARATOR = "\x1f"
 SNIFFED_DELIMITERS = (",", "\t", ";", "|")
+# Python's csv module refuses a field over 128 KiB; here a field may be as long as its file (read whole anyway).
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
 def read_delimited(
@@ -35,8 +39,8 @@ def read_delimited(
     """Parse `path` into a table with the given columns; untyped columns are strings (never null).
 
     `has_header` skips the first line (the caller read the names from it, see `read_header`). Typed
-    columns treat an empty field as null. Raises InputError naming file and line for a wrong number of
-    fields, a value that does not parse, or (for UTF-8 files) bytes that are not UTF-8.
+    columns treat an empty field (quoted or not) as null. Raises InputError naming file and line for a wrong
+    number of fields, a value that does not parse, or (for UTF-8 files) bytes that are not UTF-8.
     """
     data = _read_bytes(path)
     if len(delimiter) > 1:
@@ -48,19 +52,29 @@ def read_delimited(
     body = data.partition(b"\n")[2] if has_header else data
     if not body.strip():
         return schema.empty_table()
-    try:
+
+    def parse(block_size: int | None = None) -> pa.Table:
         return pacsv.read_csv(
             pa.BufferReader(data),
             read_options=pacsv.ReadOptions(
-                column_names=list(column_names), skip_rows=int(has_header), encoding=encoding
+                column_names=list(column_names), skip_rows=int(has_header), encoding=encoding, block_size=block_size
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter, quote_char='"' if quoted else False, newlines_in_values=quoted
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types=types, null_values=[""], strings_can_be_null=False, quoted_strings_can_be_null=False
+                column_types=types, null_values=[""], strings_can_be_null=False, quoted_strings_can_be_null=True
             ),
         )
+
+    try:
+        try:
+            return parse()
+        except pa.ArrowInvalid as error:
+            if "straddl" not in str(error):
+                raise
+            # A line longer than pyarrow's block (1 MiB): parse the file as one block, in one thread.
+            return parse(block_size=len(data) + 1)
     except pa.ArrowInvalid as error:
         _raise_first_bad_line(path, data, delimiter, column_names, column_types, encoding, quoted, has_header)
         raise InputError(f"{path}: {str(error).splitlines()[0]}") from None
@@ -74,7 +88,8 @@ def read_header(path: Path, *, delimiter: str | None, encoding: str = "utf-8", q
     if not first_line.strip():
         raise InputError(f"{path}: empty file (expected a header line)")
     delimiter = delimiter or sniff_delimiter(path, text)
-    return next(csv.reader([first_line], **_dialect(delimiter, quoted)))
+    reader = csv.reader([first_line], **_dialect(delimiter, quoted))
+    return next(_checked_rows(path, reader))
 
 
 def sniff_delimiter(path: Path, text: str | None = None) -> str:
@@ -101,6 +116,10 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _decode(path: Path, data: bytes, encoding: str) -> str:
+    """`data` as text; a UTF-8 file's byte-order mark (Excel writes one) is not part of its first field, as in
+    the fast parser."""
+    if encoding.lower().replace("-", "") == "utf8" and data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as error:
@@ -129,7 +148,7 @@ def _raise_first_bad_line(
     """Scan the file the slow way and raise InputError for the first line the fast parser rejected."""
     text = _decode(path, data, encoding)
     reader = csv.reader(io.StringIO(text, newline=""), **_dialect(delimiter, quoted))
-    for fields in reader:
+    for fields in _checked_rows(path, reader):
         if (has_header and reader.line_num == 1) or not fields or fields == [""]:
             continue
         where = f"{path}, line {reader.line_num}"
@@ -138,7 +157,24 @@ def _raise_first_bad_line(
         for name, value in zip(column_names, fields):
             kind = column_types.get(name)
             if kind is not None and value != "" and not _parses_as(value, kind):
-                raise InputError(f"{where}, column {name}: '{value}' is not a valid {_type_word(kind)}")
+                raise InputError(f"{where}, column {name}: {quote_value(value)} is not a valid {_type_word(kind)}")
+
+
+def _checked_rows(path: Path, reader) -> Iterator[list[str]]:
+    """The rows of a csv reader; what the csv module cannot split is an InputError naming the line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            problem = "a line break inside an unquoted field" if "new-line character" in str(error) else str(error)
+            raise InputError(f"{path}, line {max(reader.line_num, 1)}: {problem}") from None
+
+
+def quote_value(value: str, most: int = 60) -> str:
+    """`value` in quotes for a message, cut short when long (a field can be megabytes)."""
+    return f"'{value}'" if len(value) <= most else f"'{value[:most]}...' ({len(value):,} characters)"
 
 
 def _parses_as(value: str, kind: pa.DataType) -> bool:
