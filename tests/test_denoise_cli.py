@@ -173,64 +173,34 @@ def test_p_is_restated_at_the_share_of_noise_estimated_or_given(setup):
     assert len(ledger) < len(read_ledger(load_dataset(setup / "auto")))
 
 
+def evaluate(setup, denoised: str, baselines: str, *options):
+    """`curator evaluate` of SETUP/DENOISED against the noisy data's labels, into SETUP/report."""
+    return run("evaluate", setup / denoised, "--labels", setup / "noisy", "--report", setup / "report",
+               "--baselines", baselines, *options)  # fmt: skip
+
+
 def test_evaluate_reports_the_denoiser_and_the_baselines(setup):
     assert denoise(setup, "evaluated", "--threshold", 0.2, "--max-edits", 1).exit_code == 0
-    result = run(
-        "evaluate",
-        setup / "evaluated",
-        "--labels",
-        setup / "noisy",
-        "--report",
-        setup / "report",
-        "--baselines",
-        "random,least-popular,cooccurrence-window",
-    )
+    three = "random,least-popular,cooccurrence-window"
+    result = evaluate(setup, "evaluated", three)
     assert result.exit_code == 0, result.output
     report = json.loads((setup / "report" / "report.json").read_text())
     assert set(report["baselines"]) == {"random", "least-popular", "cooccurrence-window"}
     assert report["denoiser"]["positives"] == len(pq.read_table(setup / "noisy" / "labels" / "noise.parquet"))
     assert (setup / "report" / "reliability.png").stat().st_size > 0
 
-    again = run(
-        "evaluate",
-        setup / "evaluated",
-        "--labels",
-        setup / "noisy",
-        "--report",
-        setup / "report",
-        "--baselines",
-        "random,least-popular,cooccurrence-window",
-    )
+    again = evaluate(setup, "evaluated", three)
     assert again.exit_code == 0 and "already holds this report: nothing to do" in again.output
-    fewer = (
-        "evaluate",
-        setup / "evaluated",
-        "--labels",
-        setup / "noisy",
-        "--report",
-        setup / "report",
-        "--baselines",
-        "random",
-    )
-    refused = run(*fewer)  # an existing report folder is replaced only on request
+    refused = evaluate(setup, "evaluated", "random")  # an existing report folder is replaced only on request
     assert refused.exit_code == 2 and "--overwrite" in refused.output
-    assert run(*fewer, "--overwrite").exit_code == 0
+    assert evaluate(setup, "evaluated", "random", "--overwrite").exit_code == 0
     assert set(json.loads((setup / "report" / "report.json").read_text())["baselines"]) == {"random"}
     # Other scores on the same tables (the dataset's content hash) are other work, not a no-op.
     shutil.copytree(setup / "evaluated", setup / "rescored")
     scores = pq.read_table(setup / "rescored" / "scores.parquet")
     flipped = scores.set_column(scores.schema.get_field_index("score"), "score", pc.subtract(1.0, scores["score"]))
     pq.write_table(flipped, setup / "rescored" / "scores.parquet")
-    rescored = run(
-        "evaluate",
-        setup / "rescored",
-        "--labels",
-        setup / "noisy",
-        "--report",
-        setup / "report",
-        "--baselines",
-        "random",
-    )
+    rescored = evaluate(setup, "rescored", "random")
     assert rescored.exit_code == 2 and "--overwrite" in rescored.output
 
 

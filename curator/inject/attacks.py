@@ -196,11 +196,7 @@ def _fillers_maker(catalog: _Catalog, pool: np.ndarray | None, rng: np.random.Ge
         fillers_needed = length - len(catalog.targets)
         first = from_pool.draw(rng, min(fillers_needed, from_pool.drawable(targets)), exclude=targets)
         rest = everything.draw(rng, fillers_needed - len(first), exclude=targets | set(first.tolist()))
-        items = np.empty(length, dtype=np.int64)
-        at_targets = rng.choice(length - HELD_OUT, size=len(catalog.targets), replace=False)
-        items[at_targets] = rng.permutation(catalog.targets)
-        items[np.setdiff1d(np.arange(length), at_targets)] = np.r_[first, rest]
-        return items
+        return _with_targets(np.r_[first, rest], catalog.targets, rng)
 
     return make
 
@@ -219,13 +215,19 @@ def _template_maker(dataset: Dataset, catalog: _Catalog, rng: np.random.Generato
         start = int(rng.integers(max(1, len(history) - fillers_needed + 1)))
         fillers = np.array(history[start : start + fillers_needed], dtype=np.int64)
         extra = top_up.draw(rng, fillers_needed - len(fillers), exclude=targets | set(fillers.tolist()))
-        items = np.empty(length, dtype=np.int64)
-        at_targets = rng.choice(length - HELD_OUT, size=len(catalog.targets), replace=False)
-        items[at_targets] = rng.permutation(catalog.targets)
-        items[np.setdiff1d(np.arange(length), at_targets)] = np.r_[fillers, extra]
-        return items
+        return _with_targets(np.r_[fillers, extra], catalog.targets, rng)
 
     return make
+
+
+def _with_targets(fillers: np.ndarray, targets: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The fillers in their order with the targets, in random order, at random positions of the training part."""
+    length = len(fillers) + len(targets)
+    items = np.empty(length, dtype=np.int64)
+    at_targets = rng.choice(length - HELD_OUT, size=len(targets), replace=False)
+    items[at_targets] = rng.permutation(targets)
+    items[np.setdiff1d(np.arange(length), at_targets)] = fillers
+    return items
 
 
 def _sequential_maker(catalog: _Catalog, rng: np.random.Generator):
