@@ -96,6 +96,7 @@ def test_text_features_see_genre_coherence(movielens, genre_vectors, tmp_path):
     assert roc_auc_score(truth, coherence) > 0.8  # segment fillers share one genre
 
 
+@pytest.mark.e2e  # a detector fitted on simulated attacks of all of MovieLens-100K
 def test_external_signals_join_the_evidence(attacked):
     dataset, truth = attacked
     lengths = np.diff(dataset.sequence_bounds())
@@ -145,6 +146,7 @@ def test_holder_anomaly_is_the_other_holders_shrunk_mean_and_finds_shared_target
     assert holder_anomaly(dataset, lifted)[0][0] == pytest.approx(highest[0], rel=0.05)
 
 
+@pytest.mark.e2e  # a detector fitted on simulated attacks of all of MovieLens-100K
 def test_calibrator_separates_fakes_and_same_seed_gives_same_probabilities(attacked, detection):
     dataset, truth = attacked
     assert roc_auc_score(truth, detection.probability) > 0.95
