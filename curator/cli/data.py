@@ -20,7 +20,6 @@ from curator.data.importers.checks import DUPLICATE_ACTIONS
 from curator.data.importers.llm4dsr import VARIANTS
 
 if TYPE_CHECKING:
-    from curator.data.dataset import Dataset
     from curator.run.stage import StageResult
 
 console = output_console()
@@ -108,8 +107,7 @@ def import_command(
     result = run_stage(ImportStage(source, config, out), overwrite=overwrite, command=_command_line())
     if result.already_done:
         console.print(f"{out} already holds this import: nothing to do", highlight=False)
-    dataset = result.dataset()
-    _print_summary(dataset)
+    _print_summary(result.summary, result.out)
 
 
 @app.command("info")
@@ -132,7 +130,7 @@ def info_command(
     for key, value in _flatten(stats).items():
         table.add_row(key.replace("_", " "), _format(key, value))  # plain text: the console reads no markup
     console.print(table)
-    _print_notes(dataset)
+    _print_notes(dataset.manifest.get("notes", []))
 
 
 @app.command("export")
@@ -187,24 +185,25 @@ def _print_replayed(result: StageResult) -> None:
     if result.already_done:
         console.print(f"{result.out} already holds this dataset: nothing to do", highlight=False, soft_wrap=True)
     console.print(f"content hash {result.summary['content_hash'][:12]} checked", highlight=False)
-    _print_summary(result.dataset())
+    _print_summary(result.summary, result.out)
 
 
-def _print_summary(dataset: Dataset) -> None:
-    counts = dataset.manifest["counts"]
+def _print_summary(summary: dict[str, Any], path: Path) -> None:
+    """The one-line summary of a dataset folder a command wrote (`Dataset.summary`), and its notes."""
+    counts = summary["counts"]
     console.print(
-        f"[bold]{escape(dataset.name)}[/] → {escape(str(dataset.path))}: {counts['users']:,} users, "
+        f"[bold]{escape(summary['name'])}[/] → {escape(str(path))}: {counts['users']:,} users, "
         f"{counts['items']:,} items, "
         f"{counts['interactions']:,} interactions",
         highlight=False,
         soft_wrap=True,
         markup=True,  # the name in bold; everything from the data escaped
     )
-    _print_notes(dataset)
+    _print_notes(summary["notes"])
 
 
-def _print_notes(dataset: Dataset) -> None:
-    for note in dataset.manifest.get("notes", []):
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:
         console.print(f"[dim]note:[/] {escape(note)}", highlight=False, soft_wrap=True, markup=True)
 
 

@@ -69,6 +69,10 @@ class Dataset:
     def tables(self) -> Tables:
         return Tables(self.interactions, self.items, self.users)
 
+    def summary(self) -> dict[str, Any]:
+        """What a command that wrote this folder prints of it (and records in its stage.json): name, counts, notes."""
+        return {"name": self.name, "counts": self.manifest["counts"], "notes": self.manifest.get("notes", [])}
+
     @property
     def extras(self) -> list[str]:
         """Names of the optional things in the folder (e.g. 'labels', 'ledger.parquet', 'profiles'); the record

@@ -38,5 +38,4 @@ class ImportStage(Stage):
 
     def produce(self, run: StageRun) -> dict[str, Any]:
         path, format = resolve_source(self.source, self.config.format)
-        dataset = write_imported(run.folder, path, format, self.config, run.command)
-        return {"name": dataset.name, "counts": dataset.manifest["counts"], "notes": dataset.manifest["notes"]}
+        return write_imported(run.folder, path, format, self.config, run.command).summary()

@@ -32,7 +32,7 @@ class RevertStage(Stage):
 
     def produce(self, run: StageRun) -> dict[str, Any]:
         dataset = write_reverted(run.folder, self.curated, name=self.out.name, command=run.command)
-        return {"counts": dataset.manifest["counts"], "content_hash": dataset.content_hash}
+        return {**dataset.summary(), "content_hash": dataset.content_hash}
 
 
 @dataclass
@@ -54,4 +54,4 @@ class ApplyStage(Stage):
 
     def produce(self, run: StageRun) -> dict[str, Any]:
         dataset = write_applied(run.folder, self.data, self.curated, name=self.out.name, command=run.command)
-        return {"counts": dataset.manifest["counts"], "content_hash": dataset.content_hash}
+        return {**dataset.summary(), "content_hash": dataset.content_hash}
