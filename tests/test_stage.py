@@ -124,3 +124,17 @@ def test_bad_config_and_overlapping_output_fail_before_any_work(text, tmp_path):
     with pytest.raises(OptionError, match="overlaps the input"):
         run_stage(overlapping)
     assert bad.produced == overlapping.produced == [] and sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]
+
+
+def test_the_registry_names_every_stage_by_its_own_name():
+    """An orchestrator finds each command's stage by name; every stage file's stages are registered."""
+    import inspect
+
+    from curator.stages import STAGES, stage_class
+
+    for name in STAGES:
+        stage = stage_class(name)
+        assert issubclass(stage, Stage) and stage.name == name
+    modules = {path.split(":")[0] for path in STAGES.values()}
+    stage_files = sorted(Path(inspect.getfile(Stage)).parents[1].joinpath("stages").glob("[!_]*.py"))
+    assert {f"curator.stages.{file.stem}" for file in stage_files} == modules
