@@ -417,7 +417,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="speed: rounds (medians are reported)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 3])
-    # downstream: the full budget the README's figures are measured at
+    # downstream: the full budget docs/denoise.md's figures are measured at
     parser.add_argument("--max-len", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--patience", type=int, default=10)

@@ -38,7 +38,7 @@ def test_default_denoise_on_movielens(tmp_path, movielens):
     noisy, clean = load_dataset(tmp_path / "noisy"), load_dataset(tmp_path / "clean")
     scores = pq.read_table(tmp_path / "clean" / "scores.parquet")
     truth = noise_truth(scores, pq.read_table(tmp_path / "noisy" / "labels" / "noise.parquet"))
-    # Uniform noise, with co-occurrence counted over these 60 users only (0.90 on all 943, see README):
+    # Uniform noise, with co-occurrence counted over these 60 users only (0.90 on all 943, see docs/denoise.md):
     # still far above chance.
     assert auroc(truth, scores["score"].to_numpy()) > 0.7
     ledger = read_ledger(clean)
@@ -56,4 +56,4 @@ def test_on_clean_movielens_p_is_restated_at_the_lower_share_it_finds(tmp_path, 
     assert share["estimated"] and share["used"] < share["fitted"] / 2
     p = pq.read_table(tmp_path / "clean" / "scores.parquet")["score"].to_numpy()
     at_fitted_share = restate(p, share["used"], share["fitted"])
-    assert 10 * int((p >= 0.5).sum()) < int((at_fitted_share >= 0.5).sum())  # README: 31 against 2,410
+    assert 10 * int((p >= 0.5).sum()) < int((at_fitted_share >= 0.5).sum())  # docs/denoise.md: 31 against 2,410

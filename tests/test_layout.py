@@ -1,5 +1,5 @@
-"""The layout's import rules (README, "Layout"), read from the code's own import statements, function-level
-imports included: a forbidden arrow fails here, whatever imports at run time."""
+"""The layout's import rules (docs/development.md, "Layout"), read from the code's own import statements,
+function-level imports included: a forbidden arrow fails here, whatever imports at run time."""
 
 import ast
 from pathlib import Path

@@ -8,9 +8,8 @@ from curator.errors import OptionError
 from curator.inject.config import ATTACKS
 
 FRAUD_ACTIONS = ("drop", "reweight")
-# The kinds the calibrator simulates by default: the four it was designed and measured with (README, "Fake-user
-# defense"). `curator inject --attack` has more kinds (curator.inject.config.ATTACKS), to test it on kinds it
-# never simulated.
+# The kinds the calibrator simulates by default: the four it was designed and measured with (docs/fraud.md).
+# `curator inject --attack` has more kinds (curator.inject.config.ATTACKS), to test it on kinds it never simulated.
 SIMULATED_ATTACKS = ("random", "bandwagon", "segment", "sequential")
 
 

@@ -62,7 +62,7 @@ def generation_defaults(device: str) -> GenerationDefaults:
     """--quant and --dtype for generating text (`curator profile`) on `device` (resolved: cpu or cuda) when they
     are not given.
 
-    CUDA: 4-bit NF4 (DESIGN.md), dtype auto. CPU, as measured on this project's machine (README, "Profiles";
+    CUDA: 4-bit NF4 (DESIGN.md), dtype auto. CPU, as measured on this project's machine (docs/profiles.md;
     benchmarks/profile_generation.py): bitsandbytes' NF4 wrote far worse profiles (5% valid on the first try
     against 97%) and ran slower than bfloat16, which generated 1.6x as fast as float32 with the same validity,
     on a CPU with bfloat16 instructions. A CPU without them (neither AVX512-BF16 nor AMX) emulates bfloat16,
