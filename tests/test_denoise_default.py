@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from curator.data.dataset import load_dataset
+from curator.data.dataset import read_dataset
 from curator.data.ledger import read_ledger, revert_ledger
 from curator.denoise.config import DEFAULT_ADAPTER
 from curator.denoise.noise_share import restate
@@ -35,7 +35,7 @@ def test_default_denoise_on_movielens(tmp_path, movielens):
     assert run("inject", tmp_path / "slice", "--noise", 0.1, "--seed", 5, "--out", tmp_path / "noisy").exit_code == 0
     result = run("denoise", tmp_path / "noisy", "--threshold", 0.5, "--out", tmp_path / "clean")
     assert result.exit_code == 0, result.output
-    noisy, clean = load_dataset(tmp_path / "noisy"), load_dataset(tmp_path / "clean")
+    noisy, clean = read_dataset(tmp_path / "noisy"), read_dataset(tmp_path / "clean")
     scores = pq.read_table(tmp_path / "clean" / "scores.parquet")
     truth = noise_truth(scores, pq.read_table(tmp_path / "noisy" / "labels" / "noise.parquet"))
     # Uniform noise, with co-occurrence counted over these 60 users only (0.90 on all 943, see README):
@@ -52,7 +52,7 @@ def test_on_clean_movielens_p_is_restated_at_the_lower_share_it_finds(tmp_path, 
     # first 60 users of the clean data the estimate stays at the fitted share).
     result = run("denoise", movielens.path, "--threshold", 0.5, "--out", tmp_path / "clean")
     assert result.exit_code == 0, result.output
-    share = load_dataset(tmp_path / "clean").manifest["config"]["share_of_noise"]
+    share = read_dataset(tmp_path / "clean").manifest["config"]["share_of_noise"]
     assert share["estimated"] and share["used"] < share["fitted"] / 2
     p = pq.read_table(tmp_path / "clean" / "scores.parquet")["score"].to_numpy()
     at_fitted_share = restate(p, share["used"], share["fitted"])

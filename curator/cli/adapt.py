@@ -92,12 +92,12 @@ def adapt(
     config.validate()  # before loading anything: a bad option costs nothing
     # Loaded once the options are known to be good (torch, the LLM's and the data's libraries).
     from curator.cli.progress import cli_progress
-    from curator.data.dataset import load_dataset
+    from curator.data.dataset import read_dataset
     from curator.run.stage import run_stage
     from curator.stages.adapt import AdaptStage
 
     engine = EngineConfig(model=model, quant=Quant(quant).value, dtype=Dtype(dtype).value, device=Device(device).value)
-    stage = AdaptStage(load_dataset(data), config, out, engine)
+    stage = AdaptStage(read_dataset(data), config, out, engine)
     with cli_progress() as progress:
         result = run_stage(
             stage, resume=resume, overwrite=overwrite, progress=progress, command=["curator", *sys.argv[1:]]

@@ -78,7 +78,7 @@ def train(
     """Train an ID-based sequential recommender with full cross-entropy and evaluate it by full ranking."""
     # torch and the data's libraries load only when a command needs them
     from curator.cli.progress import cli_progress
-    from curator.data.dataset import load_dataset
+    from curator.data.dataset import read_dataset
     from curator.run.stage import run_stage
     from curator.stages.train import TrainStage
     from curator.training import TrainOptions
@@ -99,7 +99,7 @@ def train(
         device=Device(device).value,
     )
     options.validate()  # before reading the data: a bad option costs nothing
-    dataset = load_dataset(data)
+    dataset = read_dataset(data)
     run_dir = out or Path("runs") / f"{dataset.name}-{model.value}"
     with cli_progress() as progress:
         result = run_stage(

@@ -100,7 +100,7 @@ def tables_hash(interactions: pa.Table, items: pa.Table, users: pa.Table) -> str
     return content_hash({"interactions": interactions, "items": items, "users": users})
 
 
-def load_dataset(path: str | Path) -> Dataset:
+def read_dataset(path: str | Path) -> Dataset:
     """Read and validate a dataset folder; every violation is an InputError naming file and problem."""
     path = Path(path)
     if not path.is_dir():

@@ -48,7 +48,7 @@ from curator.data.atomic import (
     publish,
     remove_stale_staging,
 )
-from curator.data.dataset import Dataset, load_dataset
+from curator.data.dataset import Dataset, read_dataset
 from curator.data.hashing import path_digest
 from curator.data.schema import STAGE_FILE
 from curator.run.progress import Progress, Silent
@@ -73,7 +73,7 @@ class StageResult:
 
     def dataset(self) -> Dataset:
         """The output, loaded as a dataset folder (for the stages whose output is one)."""
-        return load_dataset(self.out)
+        return read_dataset(self.out)
 
 
 class Stage(ABC):
