@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -158,9 +159,12 @@ def run_stage(
     resume: bool = False,
     overwrite: bool = False,
     progress: Progress | None = None,
-    command: Sequence[str] = (),
+    command: Sequence[str] | None = None,
 ) -> StageResult:
-    """Run `stage` in the envelope described in the module docstring."""
+    """Run `stage` in the envelope described in the module docstring.
+
+    `command` is what the output's manifest records as the command that made it: the command line gives its own
+    (`curator ...`); a Python caller need not, and None records the process's own (`sys.argv`)."""
     stage.validate()
     out = Path(stage.out)
     check_not_overlapping(
@@ -179,7 +183,7 @@ def run_stage(
             if stage.resumable
             else None
         )
-        run = StageRun(out, work, progress or Silent(), list(command))
+        run = StageRun(out, work, progress or Silent(), list(sys.argv if command is None else command))
         try:
             outcome = produce_and_publish(stage, run, fingerprint, identity, overwrite)
         except BaseException:
