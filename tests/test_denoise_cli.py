@@ -104,6 +104,36 @@ def test_adapt_writes_a_peft_adapter_with_a_card(setup):
     assert not (setup / "adapter.partial").exists()
 
 
+def test_the_adapter_loads_with_peft_own_loader_and_its_card_has_hub_metadata(setup):
+    """Another program needs only peft: AutoPeftModelForCausalLM finds the base from adapter_config.json and gives
+    the outputs curator's own loading gives; the card's YAML names the same base."""
+    import yaml
+    from peft import AutoPeftModelForCausalLM, get_peft_model_state_dict
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from curator.llm.adapters import attach_adapters
+
+    adapter = setup / "adapter"
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == str((setup / "tiny").resolve())
+    meta = json.loads((adapter / "denoiser.json").read_text())
+    assert meta["base_model_source"] == {"name_or_path": str((setup / "tiny").resolve()), "revision": None}
+
+    theirs = AutoPeftModelForCausalLM.from_pretrained(str(adapter)).eval()
+    ours, _ = attach_adapters(AutoModelForCausalLM.from_pretrained(setup / "tiny"), [str(adapter)])
+    ids = torch.tensor([[1, 5, 9, 12, 3]])
+    with torch.no_grad():
+        torch.testing.assert_close(theirs(input_ids=ids).logits, ours(input_ids=ids).logits)
+    saved, loaded = load_file(adapter / "adapter_model.safetensors"), get_peft_model_state_dict(theirs)
+    assert saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k]) for k in saved)  # the LoRA too
+
+    card = (adapter / "README.md").read_text()
+    header = yaml.safe_load(card.split("---\n")[1])
+    assert header["base_model"] == config["base_model_name_or_path"] and header["library_name"] == "peft"
+    assert "denoise" in header["tags"] and "denoiser_head.safetensors" in card
+
+
 def test_denoise_edits_only_confident_training_interactions_and_the_ledger_inverts(setup):
     result = denoise(setup, "clean", "--threshold", 0.0, "--max-edits", 2, "--replace-threshold", 0.0)
     assert result.exit_code == 0, result.output

@@ -14,6 +14,7 @@ from curator.denoise.noise_share import restate
 from curator.denoise.scores import noise_truth
 from curator.evaluation.detection import auroc
 from curator.llm.adapters import shipped_adapters
+from curator.llm.models import DEFAULT_HUB_ID, default_gguf, file_digest
 
 from builders import first_users
 from conftest import run_cli as run
@@ -28,6 +29,12 @@ def test_default_adapter_ships_with_its_card():
     meta = json.loads((folder / "denoiser.json").read_text())
     assert meta["task"] == "denoise" and meta["calibration"]["method"] == "isotonic"
     assert (folder / "README.md").is_file() and (folder / "adapter_model.safetensors").is_file()
+    # Other tools find the base: the Hub model the shipped GGUF quantizes, and that very file by its digest.
+    source = meta["base_model_source"]
+    config = json.loads((folder / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == source["name_or_path"] == DEFAULT_HUB_ID
+    assert source["gguf"]["sha256"] == file_digest(default_gguf())
+    assert (folder / "README.md").read_text().startswith(f'---\nbase_model: "{DEFAULT_HUB_ID}"\nlibrary_name: peft\n')
 
 
 def test_default_denoise_on_movielens(tmp_path, movielens):

@@ -60,6 +60,7 @@ def load_engine(config: EngineConfig) -> Engine:
         source = resolve_model(config.model)
         model, tokenizer = load_causal_lm(source, plan.from_pretrained_kwargs(), device)
         model, adapters = attach_adapters(model, config.adapters)
+        base = source.base_record()
     info = EngineInfo(
         model=source.name,
         model_path=source.location,
@@ -68,5 +69,6 @@ def load_engine(config: EngineConfig) -> Engine:
         dtype=str(plan.dtype).removeprefix("torch."),
         device=device,
         adapters=adapters,
+        base=base,
     )
     return Engine(model, tokenizer, info)
