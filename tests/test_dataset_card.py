@@ -32,10 +32,10 @@ def test_datasets_loads_every_table_of_a_folder_as_its_own_config(movielens, tmp
     tables = {"interactions": noisy.interactions, "items": noisy.items, "users": noisy.users}
     tables["labels_noise"] = pq.read_table(noisy.path / "labels" / "noise.parquet")
     for name, table in tables.items():
-        loaded = load(noisy.path, name, cache=tmp_path)
+        loaded = load(noisy.path, name, cache=tmp_path / "hf")
         assert loaded.num_rows == len(table) and loaded.column_names == table.column_names, name
-    assert load(noisy.path, "users", cache=tmp_path)["weight"] == noisy.users["weight"].to_pylist()
-    assert load(noisy.path, cache=tmp_path).num_rows == len(noisy.interactions)  # the default config
+    assert load(noisy.path, "users", cache=tmp_path / "hf")["weight"] == noisy.users["weight"].to_pylist()
+    assert load(noisy.path, cache=tmp_path / "hf").num_rows == len(noisy.interactions)  # the default config
 
     assert read_dataset(noisy.path).extras == ["labels"]  # the card is no extra a later stage would carry over
     assert f"made from `{small.path.resolve()}`" in (noisy.path / "README.md").read_text()
