@@ -104,6 +104,17 @@ def test_adapt_writes_a_peft_adapter_with_a_card(setup):
     assert not (setup / "adapter.partial").exists()
 
 
+def test_adapt_writes_its_learning_curve_as_tensorboard_events(setup):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    meta = json.loads((setup / "adapter" / "denoiser.json").read_text())
+    events = EventAccumulator(str(setup / "adapter" / "tensorboard"))
+    events.Reload()
+    loss = {e.step: e.value for e in events.Scalars("train/loss")}
+    assert loss == pytest.approx({point["step"]: point["loss"] for point in meta["curve"]})
+    assert [e.value for e in events.Scalars("heldout/auroc")] == pytest.approx([meta["heldout"]["auroc"]])
+
+
 def test_the_adapter_loads_with_peft_own_loader_and_its_card_has_hub_metadata(setup):
     """Another program needs only peft: AutoPeftModelForCausalLM finds the base from adapter_config.json and gives
     the outputs curator's own loading gives; the card's YAML names the same base."""

@@ -111,6 +111,22 @@ def train_adapter(
     return figures
 
 
+def adapt_curves(figures: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
+    """The learning curve of `figures` (train_adapter's) by step, and the held-out figures at the last step."""
+    last = figures["steps"]
+    curves = {
+        "train/loss": [(p["step"], p["loss"]) for p in figures["curve"]],
+        "train/seconds": [(p["step"], p["seconds"]) for p in figures["curve"]],
+    }
+    heldout = figures["heldout"]
+    for name in ("auroc", "ece"):
+        if heldout.get(name) is not None:
+            curves[f"heldout/{name}"] = [(last, heldout[name])]
+    for name, value in (heldout.get("replacement") or {}).items():
+        curves[f"heldout/replacement_{name}"] = [(last, value)]
+    return curves
+
+
 @dataclass
 class Examples:
     """Corrupted sequences with their collaborative features (numpy) for a set of users."""
