@@ -128,7 +128,10 @@ def run_recbole(python: Path, atomic: Path, work: Path, epochs: int, seed: int, 
     settings = json.dumps({"dataset": DATA_NAME, "config": config})
     env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}  # RecBole's own torch.load of its checkpoint
     started = time.monotonic()
-    done = subprocess.run([str(python), "-c", RECBOLE_RUNNER, settings], env=env, capture_output=True, text=True)
+    # In `work`: RecBole writes its logs (log/, log_tensorboard/) into the folder it runs in.
+    done = subprocess.run(
+        [str(python), "-c", RECBOLE_RUNNER, settings], env=env, cwd=work, capture_output=True, text=True
+    )
     if done.returncode:
         sys.exit(f"RecBole failed:\n{done.stderr[-4000:]}")
     return {**json.loads(done.stdout.strip().splitlines()[-1]), "process_seconds": time.monotonic() - started}
