@@ -19,7 +19,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from curator.data.importers import ImportConfig
+from curator.data.import_config import ImportConfig
 from curator.devices import DEVICE_CHOICES
 from curator.run.progress import Silent
 from curator.run.stage import run_stage

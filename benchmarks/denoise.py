@@ -33,8 +33,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from curator.data.dataset import Dataset, load_dataset
-from curator.data.importers import ImportConfig
+from curator.data.dataset import Dataset, read_dataset
+from curator.data.import_config import ImportConfig
 from curator.data.ledger import read_ledger
 from curator.data.sequences import UserSequences, user_sequences
 from curator.denoise import vector_cache
@@ -73,7 +73,7 @@ def dataset(work: Path, name: str) -> Dataset:
     """The benchmark's datasets, made once under `work`."""
     folder = work / "data" / name
     if (folder / "manifest.json").is_file():
-        return load_dataset(folder)
+        return read_dataset(folder)
     if name == "ml-100k":
         return run_stage(ImportStage("movielens-100k", ImportConfig(), folder), command=sys.argv).dataset()
     if name.startswith("toys-noisy-"):
@@ -102,7 +102,7 @@ def denoised(
     version = hashlib.sha256((adapter_folder(adapter) / "denoiser.json").read_bytes()).hexdigest()[:8]
     out = work / "denoised" / f"{source.path.name}-{tag}-{version}-{threshold:g}-share-{noise_share}"
     if (out / "manifest.json").is_file():
-        return load_dataset(out), 0.0
+        return read_dataset(out), 0.0
     started = time.perf_counter()
     config = DenoiseConfig(threshold=threshold, adapter=adapter, noise_share=noise_share)
     result = run_stage(DenoiseStage(source, config, out, engine_for(adapter)), command=sys.argv, resume=True)

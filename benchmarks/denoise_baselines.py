@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from curator.data.dataset import Dataset
-from curator.data.importers import ImportConfig
+from curator.data.import_config import ImportConfig
 from curator.denoise.baselines import BASELINES, baseline_scores
 from curator.denoise.scores import noise_truth
 from curator.evaluation.detection import DEFAULT_THRESHOLDS, detection_report

@@ -43,8 +43,8 @@ from rich.console import Console
 from rich.table import Table
 
 from curator.data.atomic import atomic_output_dir
-from curator.data.dataset import Dataset, load_dataset
-from curator.data.importers import ImportConfig
+from curator.data.dataset import Dataset, read_dataset
+from curator.data.import_config import ImportConfig
 from curator.denoise.config import DEFAULT_ADAPTER
 from curator.denoise.denoiser import trained_quant
 from curator.devices import DEVICE_CHOICES
@@ -285,7 +285,7 @@ def main() -> None:
         folders = defended_folders(name)
         if not all((folder / "manifest.json").exists() for folder in folders.values()):
             write_defenses(dataset, Detector(dataset, seed, vectors, denoiser).judge(ATTACKS), seed, defense, folders)
-        return {action: load_dataset(folder) for action, folder in folders.items()}
+        return {action: read_dataset(folder) for action, folder in folders.items()}
 
     def clean_cost(seed: int) -> dict:
         """NDCG@10 of the clean data and of its defended copies, all trained with `seed`."""

@@ -31,7 +31,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from curator.data.importers import ImportConfig
+from curator.data.import_config import ImportConfig
 from curator.data.item_text import item_fields
 from curator.llm.config import EngineConfig
 from curator.llm.engine import load_engine

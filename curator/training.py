@@ -250,3 +250,19 @@ def run_summary(
 
 def write_json(path: Path, payload: dict) -> None:
     atomic_write_file(path, lambda staging: staging.write_text(json.dumps(payload, indent=2)))
+
+
+def seed_curves(seed_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """A finished seed's curves by epoch, as its metrics.json records them: training loss and seconds, every
+    validation metric, and the test metrics at the best epoch."""
+    recorded = json.loads((seed_dir / METRICS_FILE).read_text())
+    history, result = recorded["history"], recorded["result"]
+    curves = {
+        "train/loss": [(e["epoch"], e["loss"]) for e in history],
+        "train/epoch_seconds": [(e["epoch"], e["seconds"]) for e in history],
+    }
+    for metric in history[0]["valid"] if history else ():
+        curves[f"valid/{metric}"] = [(e["epoch"], e["valid"][metric]) for e in history]
+    for metric, value in result["test"].items():
+        curves[f"test/{metric}"] = [(result["best_epoch"], value)]
+    return curves

@@ -39,7 +39,7 @@ def first_users(dataset, count: int, path):
 
 def imported(source, out, *, format=None, name=None, options=None, overwrite=False):
     """`curator data import SOURCE --out OUT` as a stage run; the dataset it wrote."""
-    from curator.data.importers import ImportConfig
+    from curator.data.import_config import ImportConfig
     from curator.run.stage import run_stage
     from curator.stages.data_import import ImportStage
 

@@ -1,6 +1,6 @@
-"""How the command line behaves for a person and a log: fast start-up without torch, -h and --version, choices
-refused by click, plain progress lines and full-width tables when the output is not a terminal, values printed by
-their kind, and no library noise the user cannot act on."""
+"""How the command line behaves for a person and a log: fast start-up without torch, numpy or pyarrow, -h and
+--version, choices refused by click, plain progress lines and full-width tables when the output is not a terminal,
+values printed by their kind, and no library noise the user cannot act on."""
 
 import io
 import json
@@ -24,7 +24,7 @@ from curator.inject.config import ATTACKS, NOISE_DISTRIBUTIONS
 from conftest import run_cli as run
 from conftest import tiny_llama, tiny_tokenizer
 
-HEAVY = ("torch", "sklearn", "transformers", "peft", "scipy", "matplotlib")
+HEAVY = ("torch", "sklearn", "transformers", "peft", "scipy", "matplotlib", "numpy", "pyarrow")
 
 
 def modules_loaded_by(*args: str) -> set[str]:
@@ -53,7 +53,7 @@ def modules_loaded_by(*args: str) -> set[str]:
         ["adapt", "x", "--out", "y", "--max-steps", "0"],  # an option the command checks before loading anything
     ],
 )
-def test_help_and_early_errors_load_no_torch(args):
+def test_help_and_early_errors_load_no_torch_numpy_or_pyarrow(args):
     assert modules_loaded_by(*args) == set()
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from curator.data import dataset as dataset_module
 from curator.data.atomic import atomic_output_dir
-from curator.data.dataset import load_dataset, write_dataset
+from curator.data.dataset import read_dataset, write_dataset
 from curator.data.hashing import content_hash, table_hash
 from curator.data.ordering import order_interactions, raw_interactions
 from curator.errors import InputError, OptionError
@@ -35,7 +35,7 @@ def write(out_dir, interactions, items, users, overwrite=False, **kwargs):
         write_dataset(
             staging, interactions, items, users, name="small", source=None, command=["test"], config={}, **kwargs
         )
-    return load_dataset(out_dir)
+    return read_dataset(out_dir)
 
 
 def test_order_is_user_first_appearance_then_time_then_file_order():
@@ -61,7 +61,7 @@ def test_raw_interactions_without_time_uses_file_order_and_rejects_empty_ids():
 def test_write_then_load_gives_same_tables_and_manifest(tmp_path):
     interactions, items, users = small_tables()
     written = write(tmp_path / "ds", interactions, items, users, notes=["a note"])
-    loaded = load_dataset(tmp_path / "ds")
+    loaded = read_dataset(tmp_path / "ds")
     assert loaded.interactions.equals(interactions)
     assert loaded.items.equals(items)
     assert loaded.users.equals(users)
@@ -96,7 +96,7 @@ def test_parent_and_extra_files_are_recorded_and_kept(tmp_path):
         "content_hash": parent.content_hash,
     }
     assert child.manifest["extra_files"] == ["labels/noise.parquet", "profiles"]
-    loaded = load_dataset(tmp_path / "child")
+    loaded = read_dataset(tmp_path / "child")
     assert loaded.extras == ["labels", "profiles"]
     assert pq.read_table(tmp_path / "child" / "labels" / "noise.parquet").equals(labels)
     assert (tmp_path / "child" / "profiles" / "items.jsonl").read_text() == "{}\n"
@@ -128,7 +128,7 @@ def test_load_rejects_tables_edited_after_writing(tmp_path):
     write(tmp_path / "ds", interactions, items, users)
     pq.write_table(items.set_column(1, "title", pa.array(["A", "B", "C"])), tmp_path / "ds" / "items.parquet")
     with pytest.raises(InputError, match="content_hash does not match"):
-        load_dataset(tmp_path / "ds")
+        read_dataset(tmp_path / "ds")
 
 
 @pytest.mark.parametrize(
@@ -146,12 +146,12 @@ def test_load_names_missing_or_unreadable_files(tmp_path, break_it, message):
     write(tmp_path / "ds", *small_tables())
     break_it(tmp_path / "ds")
     with pytest.raises(InputError, match=message):
-        load_dataset(tmp_path / "ds")
+        read_dataset(tmp_path / "ds")
 
 
 def test_load_missing_folder(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
-        load_dataset(tmp_path / "nope")
+        read_dataset(tmp_path / "nope")
 
 
 @pytest.mark.parametrize(
@@ -210,7 +210,7 @@ def test_existing_output_needs_overwrite(tmp_path):
     replaced = write(
         tmp_path / "ds", interactions, items.set_column(1, "title", pa.array(["A", "B", "C"])), users, overwrite=True
     )
-    assert load_dataset(tmp_path / "ds").content_hash == replaced.content_hash
+    assert read_dataset(tmp_path / "ds").content_hash == replaced.content_hash
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # no staging or retired folders left
 
 
@@ -232,7 +232,7 @@ def test_failure_while_writing_leaves_no_partial_output(tmp_path, monkeypatch, o
     assert len(calls) == 2
     if overwrite:  # the old dataset is untouched
         monkeypatch.undo()
-        assert load_dataset(tmp_path / "ds").content_hash == before.content_hash
+        assert read_dataset(tmp_path / "ds").content_hash == before.content_hash
         assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
     else:
         assert list(tmp_path.iterdir()) == []

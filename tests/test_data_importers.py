@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from curator.data.dataset import load_dataset
+from curator.data.dataset import read_dataset
 from curator.data.importers.movielens import ML100K_GENRES
 from curator.data.importers.recbole import bundled_movielens_100k
 from curator.data.stats import dataset_stats
@@ -54,7 +54,7 @@ def test_movielens_100k_counts_titles_and_manifest(movielens):
     assert movielens.users.column_names == ["user_id", "weight", "age", "gender", "occupation", "zip_code"]
     user_8 = next(row for row in movielens.users.to_pylist() if row["user_id"] == "8")
     assert user_8["zip_code"] == "05201"  # kept as text, leading zero intact
-    assert load_dataset(movielens.path).content_hash == movielens.content_hash
+    assert read_dataset(movielens.path).content_hash == movielens.content_hash
 
 
 def test_movielens_100k_order_is_time_then_file_order(movielens):
@@ -340,3 +340,13 @@ def test_sequence_lengths_and_sparsity_stats(movielens):
     assert stats["sparsity"] == pytest.approx(1 - 100000 / (943 * 1682))
     assert stats["ratings_present"] == 100000
     assert stats["timestamp_min"] == min(movielens.interactions["timestamp"].to_pylist())
+
+
+def test_the_start_up_names_of_import_are_the_registrys():
+    """The command line offers the formats and bundled datasets of curator.data.import_config without loading the
+    readers: they must be exactly those the registry reads."""
+    from curator.data.import_config import FORMATS, SHORTCUT_FORMATS
+    from curator.data.importers import IMPORTERS, SHORTCUTS
+
+    assert tuple(IMPORTERS) == FORMATS
+    assert {name: format for name, (format, _) in SHORTCUTS.items()} == SHORTCUT_FORMATS

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from curator.data.collaborative import training_interactions
-from curator.data.dataset import load_dataset
+from curator.data.dataset import read_dataset
 from curator.data.ledger import apply_ledger, read_ledger, revert_ledger
 from curator.data.splits import training_mask
 from curator.denoise.calibration import MIN_STEP_POSITIONS
@@ -104,10 +104,51 @@ def test_adapt_writes_a_peft_adapter_with_a_card(setup):
     assert not (setup / "adapter.partial").exists()
 
 
+def test_adapt_writes_its_learning_curve_as_tensorboard_events(setup):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    meta = json.loads((setup / "adapter" / "denoiser.json").read_text())
+    events = EventAccumulator(str(setup / "adapter" / "tensorboard"))
+    events.Reload()
+    loss = {e.step: e.value for e in events.Scalars("train/loss")}
+    assert loss == pytest.approx({point["step"]: point["loss"] for point in meta["curve"]})
+    assert [e.value for e in events.Scalars("heldout/auroc")] == pytest.approx([meta["heldout"]["auroc"]])
+
+
+def test_the_adapter_loads_with_peft_own_loader_and_its_card_has_hub_metadata(setup):
+    """Another program needs only peft: AutoPeftModelForCausalLM finds the base from adapter_config.json and gives
+    the outputs curator's own loading gives; the card's YAML names the same base."""
+    import yaml
+    from peft import AutoPeftModelForCausalLM, get_peft_model_state_dict
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from curator.llm.adapters import attach_adapters
+
+    adapter = setup / "adapter"
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == str((setup / "tiny").resolve())
+    meta = json.loads((adapter / "denoiser.json").read_text())
+    assert meta["base_model_source"] == {"name_or_path": str((setup / "tiny").resolve()), "revision": None}
+
+    theirs = AutoPeftModelForCausalLM.from_pretrained(str(adapter)).eval()
+    ours, _ = attach_adapters(AutoModelForCausalLM.from_pretrained(setup / "tiny"), [str(adapter)])
+    ids = torch.tensor([[1, 5, 9, 12, 3]])
+    with torch.no_grad():
+        torch.testing.assert_close(theirs(input_ids=ids).logits, ours(input_ids=ids).logits)
+    saved, loaded = load_file(adapter / "adapter_model.safetensors"), get_peft_model_state_dict(theirs)
+    assert saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k]) for k in saved)  # the LoRA too
+
+    card = (adapter / "README.md").read_text()
+    header = yaml.safe_load(card.split("---\n")[1])
+    assert header["base_model"] == config["base_model_name_or_path"] and header["library_name"] == "peft"
+    assert "denoise" in header["tags"] and "denoiser_head.safetensors" in card
+
+
 def test_denoise_edits_only_confident_training_interactions_and_the_ledger_inverts(setup):
     result = denoise(setup, "clean", "--threshold", 0.0, "--max-edits", 2, "--replace-threshold", 0.0)
     assert result.exit_code == 0, result.output
-    noisy, clean = load_dataset(setup / "noisy"), load_dataset(setup / "clean")
+    noisy, clean = read_dataset(setup / "noisy"), read_dataset(setup / "clean")
     scores = pq.read_table(setup / "clean" / "scores.parquet")
     train = training_interactions(noisy)
     assert len(scores) == len(train.rows)  # one row per training interaction, none for held-out targets
@@ -144,7 +185,7 @@ def test_shards_give_the_same_ledger_as_one_run(setup):
     assert first.exit_code == 0 and "chunks are complete" in first.output
     assert not (setup / "sharded").exists()
     assert denoise(setup, "sharded", "--threshold", 0.05, "--max-edits", 1, "--shard", "2/2").exit_code == 0
-    one, sharded = (read_ledger(load_dataset(setup / name)) for name in ("one", "sharded"))
+    one, sharded = (read_ledger(read_dataset(setup / name)) for name in ("one", "sharded"))
     assert one.equals(sharded)
     assert not (setup / "sharded.partial").exists()
 
@@ -163,14 +204,14 @@ def test_p_is_restated_at_the_share_of_noise_estimated_or_given(setup):
     assert denoise(setup, "auto", "--threshold", 0.04, "--max-edits", 2).exit_code == 0
     given = denoise(setup, "given", "--threshold", 0.04, "--max-edits", 2, "--noise-share", 0.02)
     assert given.exit_code == 0 and "p at 2.0% noise (given;" in given.output
-    share = load_dataset(setup / "auto").manifest["config"]["share_of_noise"]
+    share = read_dataset(setup / "auto").manifest["config"]["share_of_noise"]
     fitted = json.loads((setup / "adapter" / "denoiser.json").read_text())["calibration"]["share"]
     assert share["estimated"] and share["fitted"] == fitted and 0 < share["used"] <= fitted
     auto, restated = (pq.read_table(setup / name / "scores.parquet")["score"].to_numpy() for name in ("auto", "given"))
     np.testing.assert_allclose(restate(auto, share["used"], 0.02), restated)
-    ledger = read_ledger(load_dataset(setup / "given"))  # the decisions follow the restated p
+    ledger = read_ledger(read_dataset(setup / "given"))  # the decisions follow the restated p
     assert len(ledger) > 0 and ledger["score"].to_numpy().min() >= 0.04
-    assert len(ledger) < len(read_ledger(load_dataset(setup / "auto")))
+    assert len(ledger) < len(read_ledger(read_dataset(setup / "auto")))
 
 
 def evaluate(setup, denoised: str, baselines: str, *options):
@@ -288,7 +329,7 @@ def test_a_killed_adapt_resumes_to_the_same_adapter(setup):
     from curator.run.stage import run_stage
     from curator.stages.adapt import AdaptStage
 
-    noisy = load_dataset(setup / "noisy")
+    noisy = read_dataset(setup / "noisy")
     config = AdaptConfig(max_steps=24, warmup_steps=18, users_per_step=3, ranker_positions=50, seed=4)
     engine = EngineConfig(model=str(setup / "tiny"))
     run_stage(AdaptStage(noisy, config, setup / "straight", engine))
@@ -311,7 +352,7 @@ def test_a_killed_denoise_resumes_to_the_same_output(setup, killed_in):
     from curator.run.stage import run_stage
     from curator.stages.denoise import DenoiseStage
 
-    noisy = load_dataset(setup / "noisy")
+    noisy = read_dataset(setup / "noisy")
     config = DenoiseConfig(threshold=0.05, max_edits=2, adapter=str(setup / "adapter"))
     engine = EngineConfig(model=str(setup / "tiny"), quant="none")
     straight = run_stage(DenoiseStage(noisy, config, setup / f"d-straight-{killed_in}", engine)).dataset()
@@ -339,8 +380,8 @@ def test_a_killed_denoise_resumes_to_the_same_output(setup, killed_in):
 
 def test_replacements_never_repeat_an_item_of_the_users_whole_sequence(setup):
     assert denoise(setup, "replaced", "--threshold", 0.0, "--max-edits", 3, "--replace-threshold", 0.0).exit_code == 0
-    noisy = load_dataset(setup / "noisy")
-    ledger = read_ledger(load_dataset(setup / "replaced"))
+    noisy = read_dataset(setup / "noisy")
+    ledger = read_ledger(read_dataset(setup / "replaced"))
     whole = {}
     for user, item in zip(noisy.interactions["user_id"].to_pylist(), noisy.interactions["item_id"].to_pylist()):
         whole.setdefault(user, set()).add(item)
@@ -356,7 +397,7 @@ def test_the_denoiser_as_a_user_signal_is_the_mean_and_max_of_its_scores(setup):
     from curator.fraud.simulate import with_simulated_attack
     from curator.llm.config import EngineConfig
 
-    noisy = load_dataset(setup / "noisy")
+    noisy = read_dataset(setup / "noisy")
     # p at the share the adapter was calibrated on: the signal reads the data and its copies on one scale
     fitted = json.loads((setup / "adapter" / "denoiser.json").read_text())["calibration"]["share"]
     assert denoise(setup, "signal-scores", "--threshold", 1.0, "--noise-share", fitted).exit_code == 0

@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from curator.data.collaborative import training_interactions
-from curator.data.dataset import load_dataset
+from curator.data.dataset import read_dataset
 from curator.data.ledger import apply_ledger, read_ledger, revert_ledger
 from curator.fraud.actions import reweight_factor
 from curator.fraud.baselines import pca_suspicion
@@ -338,7 +338,7 @@ def test_cli_defends_and_gives_the_same_decisions_with_the_same_seed(attacked, t
         result = run("defend", dataset.path, "--out", tmp_path / name, *options)
         assert result.exit_code == 0, result.output
         assert "reweight" in result.output
-    assert read_ledger(load_dataset(tmp_path / "a")).equals(read_ledger(load_dataset(tmp_path / "b")))
+    assert read_ledger(read_dataset(tmp_path / "a")).equals(read_ledger(read_dataset(tmp_path / "b")))
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, currently_in_test_context, event, given, set
 from hypothesis import strategies as st
 
 from curator.cli.train import parse_seeds
-from curator.data.dataset import load_dataset
+from curator.data.dataset import read_dataset
 from curator.data.importers.delimited import parse_delimiter, parse_mapping
 from curator.errors import CuratorError
 from curator.run.sharding import Shard
@@ -47,7 +47,7 @@ def check_contract(result, folder: Path, out: Path, inputs: set[str]) -> None:
     if currently_in_test_context():  # --hypothesis-show-statistics: how many examples got through
         event(f"exit code {result.exit_code}")
     if result.exit_code == 0:
-        dataset = load_dataset(out)  # validates every table and the content hash
+        dataset = read_dataset(out)  # validates every table and the content hash
         assert dataset.manifest["counts"]["interactions"] == len(dataset.interactions) > 0
         shown = run("data", "info", out)  # and it can be looked at, whatever its names and values hold
         assert shown.exit_code == 0, f"{shown.exception!r}\n{shown.output}"

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curator.data.collaborative import item_popularity, training_interactions
-from curator.data.dataset import load_dataset, write_dataset
+from curator.data.dataset import read_dataset, write_dataset
 from curator.data.splits import HELD_OUT, training_mask
 from curator.errors import OptionError
 from curator.inject.attacks import BANDWAGON_SHARE, SEQUENTIAL_VISIT_EVERY, fresh_user_ids
@@ -268,7 +268,7 @@ def test_cli_inject_prints_json_summary(movielens, tmp_path):
     summary = json.loads(result.stdout)
     assert summary["noise"] == {"replaced": 9811, "distribution": "popularity"}
     assert summary["attack"] == {"attack": "segment", "fake_users": 9, "targets": 2}
-    assert load_dataset(tmp_path / "out").manifest["command"][0] == "curator"
+    assert read_dataset(tmp_path / "out").manifest["command"][0] == "curator"
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from curator.data.dataset import load_dataset
+from curator.data.dataset import read_dataset
 from curator.data.ledger import (
     Action,
     Edit,
@@ -97,7 +97,7 @@ def test_write_curated_folder_reproduces_both_ways(movielens, tmp_path):
     curated = write_curated(
         tmp_path / "cleaned", movielens, ledger, "denoise", {"threshold": 0.9}, ["curator", "x"], name="cleaned"
     )
-    loaded = load_dataset(tmp_path / "cleaned")
+    loaded = read_dataset(tmp_path / "cleaned")
     stored = read_ledger(loaded)
     assert (
         "ledger.parquet" in loaded.extras

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curator.data.dataset import load_dataset, write_dataset
+from curator.data.dataset import read_dataset, write_dataset
 from curator.errors import OptionError
 from curator.llm.config import EngineConfig, EngineInfo
 from curator.llm.generation import Generation
@@ -168,8 +168,8 @@ def test_statuses_failures_and_provenance(dataset, tmp_path):
     assert manifest["config"]["engine"]["model"] == "scripted"
     assert manifest["config"]["profile"]["options"]["seed"] == 0
     # The input is untouched; the output is a complete dataset folder with the same tables.
-    assert load_dataset(dataset.path).extras == []
-    assert load_dataset(tmp_path / "out").content_hash == dataset.content_hash
+    assert read_dataset(dataset.path).extras == []
+    assert read_dataset(tmp_path / "out").content_hash == dataset.content_hash
 
 
 def test_an_answer_that_copies_its_prompt_is_not_a_profile():
@@ -240,10 +240,10 @@ def test_shards_merge_into_the_unsharded_result(dataset, tmp_path):
     for k in (1, 2):
         run(dataset, tmp_path / f"shard{k}", stage="items", batch_size=1, shard=f"{k}/2")
     assert len(profiles(tmp_path / "shard1", "items")) == 4 and len(profiles(tmp_path / "shard2", "items")) == 4
-    shards = [load_dataset(tmp_path / "shard2"), load_dataset(tmp_path / "shard1")]
+    shards = [read_dataset(tmp_path / "shard2"), read_dataset(tmp_path / "shard1")]
     merged = run_stage(ProfileMergeStage(shards, tmp_path / "merged")).dataset()
     assert profiles(tmp_path / "merged", "items").equals(profiles(tmp_path / "whole", "items"))
-    assert merged.manifest["config"]["profile"] == load_dataset(tmp_path / "whole").manifest["config"]["profile"]
+    assert merged.manifest["config"]["profile"] == read_dataset(tmp_path / "whole").manifest["config"]["profile"]
     assert "stage.json" not in merged.manifest["extra_files"]  # the shards' own records are not carried
     assert run_stage(ProfileMergeStage(shards, tmp_path / "merged")).already_done
 

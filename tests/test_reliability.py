@@ -18,7 +18,7 @@ import curator.data.dataset
 import curator.llm.models as models
 import curator.run.workfolder
 from curator.data.atomic import Staging, output_errors, remove_stale_staging
-from curator.data.dataset import load_dataset
+from curator.data.dataset import read_dataset
 from curator.data.ledger import Action, Edit, build_ledger, write_curated
 from curator.errors import ModelError, OptionError, OutputError, one_line
 from curator.run.stage import Stage, StageRun, run_stage
@@ -359,10 +359,10 @@ def test_revert_and_apply_give_back_both_datasets_exactly(movielens, curated, tm
     assert curated.manifest["ledger_hash"]
     result = run("data", "revert", curated.path, "--out", tmp_path / "reverted")
     assert result.exit_code == 0, result.output
-    assert load_dataset(tmp_path / "reverted").content_hash == movielens.content_hash
+    assert read_dataset(tmp_path / "reverted").content_hash == movielens.content_hash
     result = run("data", "apply", movielens.path, "--ledger", curated.path, "--out", tmp_path / "applied")
     assert result.exit_code == 0, result.output
-    applied = load_dataset(tmp_path / "applied")
+    applied = read_dataset(tmp_path / "applied")
     assert applied.content_hash == curated.content_hash and applied.manifest["ledger_hash"]
 
 
@@ -471,7 +471,7 @@ def test_repeated_rows_are_kept_with_a_note_by_default(repeated, tmp_path):
     assert result.exit_code == 0, result.output
     assert "note: 2 row(s) repeat an earlier row exactly" in result.output
     assert "note: 2 rating(s) were NaN or infinite: stored as no rating" in result.output
-    dataset = load_dataset(tmp_path / "kept")
+    dataset = read_dataset(tmp_path / "kept")
     assert len(dataset.interactions) == 6 and any("repeat an earlier row" in n for n in dataset.manifest["notes"])
     assert dataset.interactions["rating"].to_pylist() == [5.0, 5.0, None, None, None, None]
 
@@ -479,7 +479,7 @@ def test_repeated_rows_are_kept_with_a_note_by_default(repeated, tmp_path):
 def test_repeated_rows_dropped_or_refused_as_asked(repeated, tmp_path):
     result = import_repeated(repeated, tmp_path / "dropped", "--on-duplicates", "drop")
     assert result.exit_code == 0, result.output
-    dropped = load_dataset(tmp_path / "dropped")
+    dropped = read_dataset(tmp_path / "dropped")
     assert dropped.interactions["item_id"].to_pylist() == ["a", "b", "a", "b"]
     assert dropped.manifest["config"]["on_duplicates"] == "drop"
     line = one_error_line(import_repeated(repeated, tmp_path / "refused", "--on-duplicates", "error"))

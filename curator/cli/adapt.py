@@ -13,8 +13,10 @@ from curator.cli.choices import choices
 from curator.cli.engine_options import DEVICE_HELP, DTYPE_HELP, MODEL_HELP, Device, Dtype, Quant
 from curator.cli.output import console as output_console
 from curator.cli.output import precision
+from curator.cli.tracking_options import LogDir, Mlflow, curves_line
 from curator.denoise.config import DEFAULT_FACTOR_RANK, NOISE_MIXES, TASKS, AdaptConfig, DenoiserConfig
 from curator.llm.config import EngineConfig
+from curator.run.tracking import TrackingConfig
 
 console = output_console()
 
@@ -69,6 +71,8 @@ def adapt(
     device: Annotated[Device, typer.Option(help=DEVICE_HELP)] = "auto",
     resume: Annotated[bool, typer.Option(help="Continue a killed run (its work folder is OUT.partial).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out and discard an unfinished run.")] = False,
+    log_dir: LogDir = None,
+    mlflow: Mlflow = False,
 ):
     """Train a denoise adapter: LoRA on the LLM's top layers + a per-position noise head, calibrated on
     held-out users, with a card of its budget, learning curve and held-out metrics."""
@@ -89,15 +93,17 @@ def adapt(
             factor_rank=factor_rank,
         ),
     )
+    tracking = TrackingConfig(log_dir=log_dir, mlflow=mlflow)
     config.validate()  # before loading anything: a bad option costs nothing
+    tracking.validate()
     # Loaded once the options are known to be good (torch, the LLM's and the data's libraries).
     from curator.cli.progress import cli_progress
-    from curator.data.dataset import load_dataset
+    from curator.data.dataset import read_dataset
     from curator.run.stage import run_stage
     from curator.stages.adapt import AdaptStage
 
     engine = EngineConfig(model=model, quant=Quant(quant).value, dtype=Dtype(dtype).value, device=Device(device).value)
-    stage = AdaptStage(load_dataset(data), config, out, engine)
+    stage = AdaptStage(read_dataset(data), config, out, engine, tracking)
     with cli_progress() as progress:
         result = run_stage(
             stage, resume=resume, overwrite=overwrite, progress=progress, command=["curator", *sys.argv[1:]]
@@ -114,3 +120,5 @@ def adapt(
         highlight=False,
     )
     console.print(f"wrote {out} (card: {out / 'README.md'})", highlight=False, soft_wrap=True)
+    if line := curves_line(tracking, out):
+        console.print(line, highlight=False, soft_wrap=True)

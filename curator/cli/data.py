@@ -15,9 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from curator.cli.output import console as output_console
-from curator.data.importers import IMPORTERS, SHORTCUTS, ImportConfig
-from curator.data.importers.checks import DUPLICATE_ACTIONS
-from curator.data.importers.llm4dsr import VARIANTS
+from curator.data.import_config import DUPLICATE_ACTIONS, FORMATS, LLM4DSR_VARIANTS, SHORTCUT_FORMATS
 
 if TYPE_CHECKING:
     from curator.run.stage import StageResult
@@ -29,8 +27,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-ImportFormat = Enum("ImportFormat", {name: name for name in IMPORTERS}, type=str)  # the registry's formats
-Variant = Enum("Variant", {name: name for name in VARIANTS}, type=str)
+ImportFormat = Enum("ImportFormat", {name: name for name in FORMATS}, type=str)
+Variant = Enum("Variant", {name: name for name in LLM4DSR_VARIANTS}, type=str)
 DuplicateAction = Enum("DuplicateAction", {name: name for name in DUPLICATE_ACTIONS}, type=str)
 
 
@@ -44,7 +42,9 @@ def _command_line() -> list[str]:
 
 @app.command("import")
 def import_command(
-    source: Annotated[str, typer.Argument(help=f"Input file or folder, or a bundled dataset: {', '.join(SHORTCUTS)}.")],
+    source: Annotated[
+        str, typer.Argument(help=f"Input file or folder, or a bundled dataset: {', '.join(SHORTCUT_FORMATS)}.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to create.")],
     format: Annotated[
         Optional[ImportFormat], typer.Option("--format", "-f", help="Source format (not needed for a bundled dataset).")
@@ -86,6 +86,7 @@ def import_command(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
 ):
     """Import SOURCE into a dataset folder (interactions, items, users, manifest)."""
+    from curator.data.import_config import ImportConfig
     from curator.run.stage import run_stage
     from curator.stages.data_import import ImportStage
 
@@ -116,10 +117,10 @@ def info_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
 ):
     """Show a dataset folder's statistics."""
-    from curator.data.dataset import load_dataset
+    from curator.data.dataset import read_dataset
     from curator.data.stats import dataset_stats
 
-    dataset = load_dataset(data)
+    dataset = read_dataset(data)
     stats = dataset_stats(dataset)
     if as_json:
         print(json.dumps(stats, indent=2))
@@ -142,10 +143,10 @@ def export_command(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
 ):
     """Export a dataset folder (RecBole atomic files: NAME.inter, NAME.item, NAME.user)."""
-    from curator.data.dataset import load_dataset
+    from curator.data.dataset import read_dataset
     from curator.data.export import export_recbole
 
-    dataset = load_dataset(data)
+    dataset = read_dataset(data)
     files = export_recbole(dataset, out, name or dataset.name, overwrite=overwrite)
     console.print(f"wrote {', '.join(str(f) for f in files)}", highlight=False, soft_wrap=True)
 
@@ -157,11 +158,11 @@ def revert_command(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
 ):
     """Undo CURATED's ledger: the dataset it was made from, checked against the hashes its manifest records."""
-    from curator.data.dataset import load_dataset
+    from curator.data.dataset import read_dataset
     from curator.run.stage import run_stage
     from curator.stages.ledger import RevertStage
 
-    result = run_stage(RevertStage(load_dataset(curated), out), overwrite=overwrite, command=_command_line())
+    result = run_stage(RevertStage(read_dataset(curated), out), overwrite=overwrite, command=_command_line())
     _print_replayed(result)
 
 
@@ -173,11 +174,11 @@ def apply_command(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
 ):
     """Apply a curated dataset's ledger to DATA again, checked against the hashes its manifest records."""
-    from curator.data.dataset import load_dataset
+    from curator.data.dataset import read_dataset
     from curator.run.stage import run_stage
     from curator.stages.ledger import ApplyStage
 
-    stage = ApplyStage(load_dataset(data), load_dataset(ledger), out)
+    stage = ApplyStage(read_dataset(data), read_dataset(ledger), out)
     _print_replayed(run_stage(stage, overwrite=overwrite, command=_command_line()))
 
 

@@ -90,12 +90,12 @@ def defend(
     config.validate()  # before reading the data: a bad option costs nothing
     # Loaded once the options are known to be good (torch, scikit-learn, the data's libraries).
     from curator.cli.progress import cli_progress
-    from curator.data.dataset import load_dataset
+    from curator.data.dataset import read_dataset
     from curator.fraud.defense import USER_SCORES_FILE
     from curator.run.stage import run_stage
     from curator.stages.defend import DefendStage
 
-    stage = DefendStage(load_dataset(data), config, out, _denoiser_engine(denoiser, model, Device(device).value))
+    stage = DefendStage(read_dataset(data), config, out, _denoiser_engine(denoiser, model, Device(device).value))
     with cli_progress() as progress:
         result = run_stage(stage, overwrite=overwrite, progress=progress, command=["curator", *sys.argv[1:]])
     summary = {"out": str(out), **result.summary}

@@ -63,7 +63,7 @@ def denoise(
     part = Shard.parse(shard)
     # Loaded once the options are known to be good (torch, the data's libraries).
     from curator.cli.progress import cli_progress
-    from curator.data.dataset import load_dataset
+    from curator.data.dataset import read_dataset
     from curator.denoise.cleaning import SCORES_FILE
     from curator.denoise.denoiser import trained_quant
     from curator.llm.adapters import adapter_folder
@@ -76,7 +76,7 @@ def denoise(
         dtype=Dtype(dtype).value,
         device=Device(device).value,
     )
-    stage = DenoiseStage(load_dataset(data), config, out, engine, shard=part)
+    stage = DenoiseStage(read_dataset(data), config, out, engine, shard=part)
     with cli_progress() as progress:
         # Shards share one work folder: each joins it as a resumed run.
         result = run_stage(

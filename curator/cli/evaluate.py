@@ -28,7 +28,7 @@ def evaluate(
 ):
     """Precision / recall / F1 at 0.5, 0.7, 0.9, AUROC, ECE, a reliability plot and replacement accuracy."""
     # The baselines and the report load torch: only when the command runs.
-    from curator.data.dataset import load_dataset
+    from curator.data.dataset import read_dataset
     from curator.denoise.report import RELIABILITY_FILE, REPORT_FILE, EvaluateConfig
     from curator.run.stage import run_stage
     from curator.stages.evaluate import EvaluateStage
@@ -39,7 +39,7 @@ def evaluate(
         else EvaluateConfig(baselines=tuple(b.strip() for b in baselines.split(",") if b.strip()), seed=seed)
     )
     config.validate()  # before reading the data: a bad option costs nothing
-    stage = EvaluateStage(load_dataset(denoised), load_dataset(labels), config, report)
+    stage = EvaluateStage(read_dataset(denoised), read_dataset(labels), config, report)
     result = run_stage(stage, overwrite=overwrite, command=["curator", *sys.argv[1:]])
     if result.already_done:
         console.print(f"{report} already holds this report: nothing to do", highlight=False, soft_wrap=True)

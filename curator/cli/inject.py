@@ -50,12 +50,12 @@ def inject(
         seed=seed,
     )
     config.validate()  # before reading the data: a bad option costs nothing
-    from curator.data.dataset import load_dataset  # the data's libraries: once the options are known to be good
+    from curator.data.dataset import read_dataset  # the data's libraries: once the options are known to be good
     from curator.run.stage import run_stage
     from curator.stages.inject import InjectStage
 
     result = run_stage(
-        InjectStage(load_dataset(data), config, out), overwrite=overwrite, command=["curator", *sys.argv[1:]]
+        InjectStage(read_dataset(data), config, out), overwrite=overwrite, command=["curator", *sys.argv[1:]]
     )
     summary = {"out": str(out), **result.summary}
     if as_json:

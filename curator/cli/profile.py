@@ -73,12 +73,12 @@ def profile(
     """Write item profiles, then user profiles (JSON summary + reasoning, embedded) with the local LLM."""
     # The LLM's and the data's libraries load only when profiling.
     from curator.cli.progress import cli_progress
-    from curator.data.dataset import load_dataset
+    from curator.data.dataset import read_dataset
     from curator.profile.config import ProfileOptions
     from curator.run.stage import run_stage
     from curator.stages.profile import ProfileStage
 
-    dataset = load_dataset(data)
+    dataset = read_dataset(data)
     options = ProfileOptions(
         stage=stage.value,
         users=parse_ids(users),
@@ -133,11 +133,11 @@ def merge(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
 ):
     """Join the shards of a `curator profile --shard K/N` run into one dataset folder."""
-    from curator.data.dataset import load_dataset
+    from curator.data.dataset import read_dataset
     from curator.run.stage import run_stage
     from curator.stages.profile_merge import ProfileMergeStage
 
-    stage = ProfileMergeStage([load_dataset(path) for path in shards], out)
+    stage = ProfileMergeStage([read_dataset(path) for path in shards], out)
     result = run_stage(stage, overwrite=overwrite, command=["curator", *sys.argv[1:]])
     if result.already_done:
         console.print(f"{out} already holds this merge: nothing to do", highlight=False)

@@ -11,7 +11,9 @@ from rich.table import Table
 
 from curator.cli.engine_options import Device
 from curator.cli.output import console as output_console
+from curator.cli.tracking_options import LogDir, Mlflow, curves_line
 from curator.errors import OptionError
+from curator.run.tracking import TrackingConfig
 
 console = output_console()  # the results (and --json); progress and epoch logs go to stderr
 
@@ -74,11 +76,13 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue a killed run (its work folder is OUT.partial).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run in --out.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    log_dir: LogDir = None,
+    mlflow: Mlflow = False,
 ):
     """Train an ID-based sequential recommender with full cross-entropy and evaluate it by full ranking."""
     # torch and the data's libraries load only when a command needs them
     from curator.cli.progress import cli_progress
-    from curator.data.dataset import load_dataset
+    from curator.data.dataset import read_dataset
     from curator.run.stage import run_stage
     from curator.stages.train import TrainStage
     from curator.training import TrainOptions
@@ -98,12 +102,14 @@ def train(
         use_weights=weights,
         device=Device(device).value,
     )
+    tracking = TrackingConfig(log_dir=log_dir, mlflow=mlflow)
     options.validate()  # before reading the data: a bad option costs nothing
-    dataset = load_dataset(data)
+    tracking.validate()
+    dataset = read_dataset(data)
     run_dir = out or Path("runs") / f"{dataset.name}-{model.value}"
     with cli_progress() as progress:
         result = run_stage(
-            TrainStage(dataset, options, run_dir),
+            TrainStage(dataset, options, run_dir, tracking),
             resume=resume,
             overwrite=overwrite,
             progress=progress,
@@ -124,3 +130,5 @@ def train(
         f"{summary['seconds_per_epoch']:.1f} s/epoch on {summary['device']}, {memory}; "
         f"metrics, config and data hash in {run_dir / 'metrics.json'}"
     )
+    if line := curves_line(tracking, run_dir):
+        console.print(line, highlight=False, soft_wrap=True)

@@ -5,6 +5,7 @@ items.parquet         item_id, title, text attributes...
 users.parquet         user_id, weight, text attributes...
 manifest.json         schema version, counts, content hash, parent, source, command, config, notes (and the
                       ledger's hash, when there is a ledger)
+README.md             the dataset card: each table a config of Hugging Face `datasets` (curator.data.card)
 profiles/, ledger.parquet, labels/ ...  optional, written by later stages (kept, never required)
 """
 
@@ -23,10 +24,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curator import __version__
+from curator.data.card import write_dataset_card
 from curator.data.hashing import content_hash, table_hash
 from curator.data.ledger_format import LEDGER_FILE
 from curator.data.ordering import check_sequences, sequence_bounds, sort_by_position
 from curator.data.schema import (
+    DATASET_CARD,
     INTERACTIONS_FILE,
     INTERACTIONS_SCHEMA,
     ITEMS_FILE,
@@ -76,8 +79,9 @@ class Dataset:
     @property
     def extras(self) -> list[str]:
         """Names of the optional things in the folder (e.g. 'labels', 'ledger.parquet', 'profiles'); the record
-        of the stage that wrote the folder is not one of them."""
-        return sorted(entry.name for entry in self.path.iterdir() if entry.name not in (*REQUIRED_FILES, STAGE_FILE))
+        of the stage that wrote the folder and the dataset card are not."""
+        made = (*REQUIRED_FILES, STAGE_FILE, DATASET_CARD)  # what every folder has, or what each write makes anew
+        return sorted(entry.name for entry in self.path.iterdir() if entry.name not in made)
 
     def sequence_bounds(self) -> np.ndarray:
         """Row offsets of each user's sequence: user k (row k of `users`) is rows bounds[k]:bounds[k+1]
@@ -100,7 +104,7 @@ def tables_hash(interactions: pa.Table, items: pa.Table, users: pa.Table) -> str
     return content_hash({"interactions": interactions, "items": items, "users": users})
 
 
-def load_dataset(path: str | Path) -> Dataset:
+def read_dataset(path: str | Path) -> Dataset:
     """Read and validate a dataset folder; every violation is an InputError naming file and problem."""
     path = Path(path)
     if not path.is_dir():
@@ -248,6 +252,7 @@ def write_dataset(
     pq.write_table(users, folder / USERS_FILE)
     for relative, content in extra_files.items():
         _write_extra(folder / relative, content)
+    write_dataset_card(folder, manifest)
     # The manifest goes last: a folder with a manifest has everything the manifest describes.
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return Dataset(path=folder, interactions=interactions, items=items, users=users, manifest=manifest)
@@ -261,8 +266,8 @@ def _ledger_hash(extra_files: Mapping[str, pa.Table | Path]) -> dict[str, str]:
 
 
 def _check_extra_path(relative: str) -> None:
-    parts = PurePosixPath(relative).parts
-    if not parts or PurePosixPath(relative).is_absolute() or ".." in parts or parts[0] in REQUIRED_FILES:
+    parts, reserved = PurePosixPath(relative).parts, (*REQUIRED_FILES, DATASET_CARD)
+    if not parts or PurePosixPath(relative).is_absolute() or ".." in parts or parts[0] in reserved:
         raise OptionError(f"extra file path '{relative}' must be relative, inside the folder, and not a table name")
 
 

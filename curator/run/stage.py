@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -48,7 +49,7 @@ from curator.data.atomic import (
     publish,
     remove_stale_staging,
 )
-from curator.data.dataset import Dataset, load_dataset
+from curator.data.dataset import Dataset, read_dataset
 from curator.data.hashing import path_digest
 from curator.data.schema import STAGE_FILE
 from curator.run.progress import Progress, Silent
@@ -73,7 +74,7 @@ class StageResult:
 
     def dataset(self) -> Dataset:
         """The output, loaded as a dataset folder (for the stages whose output is one)."""
-        return load_dataset(self.out)
+        return read_dataset(self.out)
 
 
 class Stage(ABC):
@@ -158,9 +159,12 @@ def run_stage(
     resume: bool = False,
     overwrite: bool = False,
     progress: Progress | None = None,
-    command: Sequence[str] = (),
+    command: Sequence[str] | None = None,
 ) -> StageResult:
-    """Run `stage` in the envelope described in the module docstring."""
+    """Run `stage` in the envelope described in the module docstring.
+
+    `command` is what the output's manifest records as the command that made it: the command line gives its own
+    (`curator ...`); a Python caller need not, and None records the process's own (`sys.argv`)."""
     stage.validate()
     out = Path(stage.out)
     check_not_overlapping(
@@ -179,7 +183,7 @@ def run_stage(
             if stage.resumable
             else None
         )
-        run = StageRun(out, work, progress or Silent(), list(command))
+        run = StageRun(out, work, progress or Silent(), list(sys.argv if command is None else command))
         try:
             outcome = produce_and_publish(stage, run, fingerprint, identity, overwrite)
         except BaseException:

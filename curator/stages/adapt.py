@@ -13,9 +13,10 @@ from typing import Any
 
 from curator.data.dataset import Dataset
 from curator.denoise.config import AdaptConfig
-from curator.denoise.training import train_adapter, trainable
+from curator.denoise.training import adapt_curves, train_adapter, trainable
 from curator.llm.config import EngineConfig
 from curator.run.stage import Stage, StageRun
+from curator.run.tracking import TrackingConfig, track
 
 
 @dataclass
@@ -27,6 +28,11 @@ class AdaptStage(Stage):
     config: AdaptConfig
     out: Path
     engine: EngineConfig = field(default_factory=EngineConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)  # where the curves go: not part of the run
+
+    def validate(self) -> None:
+        self.config.validate()
+        self.tracking.validate()
 
     def inputs(self) -> dict[str, Dataset]:
         return {"data": self.data}
@@ -35,7 +41,7 @@ class AdaptStage(Stage):
         return {**asdict(self.config), "engine": trainable(self.engine).to_dict()}
 
     def produce(self, run: StageRun) -> dict[str, Any]:
-        return train_adapter(
+        figures = train_adapter(
             self.data,
             self.config,
             trainable(self.engine),
@@ -44,3 +50,7 @@ class AdaptStage(Stage):
             command=run.command,
             progress=run.progress,
         )
+        track(
+            self.tracking, self.out, run.folder, f"adapt {self.data.name}", self.options(), {"": adapt_curves(figures)}
+        )
+        return figures

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curator.data.importers import ImportConfig, resolve_source, source_files, write_imported
+from curator.data.import_config import ImportConfig
+from curator.data.importers import reader_options, resolve_source, source_files, write_imported
 from curator.run.stage import Stage, StageRun
 
 
@@ -21,7 +22,7 @@ class ImportStage(Stage):
     def validate(self) -> None:
         self.config.validate()
         path, format = resolve_source(self.source, self.config.format)
-        self.config.reader_options(format)
+        reader_options(self.config, format)
 
     def inputs(self) -> dict[str, Path]:
         path, _ = resolve_source(self.source, self.config.format)

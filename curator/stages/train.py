@@ -4,6 +4,7 @@ The output is a run folder:
     RUN/seed-S/checkpoint.pt   the seed's last state (with its best weights: recsys.train.load_best)
     RUN/seed-S/metrics.json    the seed's result and its epoch history
     RUN/metrics.json           all seeds, mean ± std, options, data hash, timing
+    RUN/tensorboard/seed-S/    the seed's curves as TensorBoard event files (or under --log-dir; curator.run.tracking)
 While the run is going, the seed folders live in the work folder (RUN.partial/): a killed run continues
 from the last epoch of the seed it was training with `--resume`. The device is not part of a run's
 identity: a run killed on a GPU can be continued on a CPU.
@@ -12,13 +13,14 @@ identity: a run killed on a GPU can be continued on a CPU.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from curator.data.dataset import Dataset
 from curator.run.stage import Stage, StageRun
-from curator.training import METRICS_FILE, TrainOptions, run_summary, seed_folder, train_seeds, write_json
+from curator.run.tracking import TrackingConfig, track
+from curator.training import METRICS_FILE, TrainOptions, run_summary, seed_curves, seed_folder, train_seeds, write_json
 
 
 @dataclass
@@ -29,6 +31,11 @@ class TrainStage(Stage):
     data: Dataset
     config: TrainOptions
     out: Path
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)  # where the curves go: not part of the run
+
+    def validate(self) -> None:
+        self.config.validate()
+        self.tracking.validate()
 
     def inputs(self) -> dict[str, Dataset]:
         return {"data": self.data}
@@ -44,4 +51,6 @@ class TrainStage(Stage):
             os.rename(seed_folder(run.work.path, seed), seed_folder(run.folder, seed))
         summary = run_summary(self.data, self.config, results, split, run.command)
         write_json(run.folder / METRICS_FILE, summary)
+        curves = {f"seed-{seed}": seed_curves(seed_folder(run.folder, seed)) for seed in self.config.seeds}
+        track(self.tracking, self.out, run.folder, f"train {self.data.name}", self.options(), curves)
         return summary

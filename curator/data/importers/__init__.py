@@ -8,15 +8,15 @@ order interactions into sequences, complete the items and users tables, validate
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from curator.data.dataset import Dataset, write_dataset
-from curator.data.importers.checks import check_on_duplicates, handle_duplicates, non_finite_ratings_as_null
+from curator.data.import_config import SHORTCUT_FORMATS, ImportConfig
+from curator.data.importers.checks import handle_duplicates, non_finite_ratings_as_null
 from curator.data.importers.common import (
     SYNTHETIC_TIME_NOTE,
     SourceTables,
@@ -34,7 +34,8 @@ from curator.errors import InputError, OptionError
 
 Importer = Callable[..., SourceTables]
 
-# Format name -> reader. A reader takes the source path and keyword options (its own, see its signature).
+# Format name -> reader (one per curator.data.import_config.FORMATS). A reader takes the source path and keyword
+# options (its own, see its signature).
 IMPORTERS: dict[str, Importer] = {
     "recbole": read_recbole,
     "movielens": read_movielens,
@@ -43,10 +44,9 @@ IMPORTERS: dict[str, Importer] = {
     "llm4dsr": read_llm4dsr,
 }
 
-# Source names that need no path: (format, function giving the path).
+# Source names that need no path: (format, function giving the path), one per import_config.SHORTCUT_FORMATS.
 SHORTCUTS: dict[str, tuple[str, Callable[[], Path]]] = {
-    "movielens-100k": ("recbole", bundled_movielens_100k),
-    "ml-100k": ("recbole", bundled_movielens_100k),
+    name: (format, bundled_movielens_100k) for name, format in SHORTCUT_FORMATS.items()
 }
 
 
@@ -73,29 +73,12 @@ def resolve_source(source: str, format: str | None) -> tuple[Path, str]:
     return path, format
 
 
-@dataclass(frozen=True)
-class ImportConfig:
-    format: str | None = None  # None: a shortcut's own format
-    name: str | None = None  # None: the file or folder name
-    options: Mapping[str, Any] = field(default_factory=dict)  # the reader's keyword options
-    on_duplicates: str | None = None  # keep | drop | error rows that repeat an earlier one; None: keep, with a note
-
-    def validate(self) -> None:
-        if self.format is not None and self.format not in IMPORTERS:
-            raise OptionError(f"--format: unknown format '{self.format}' (one of {', '.join(IMPORTERS)})")
-        check_on_duplicates(self.on_duplicates)
-
-    def recorded(self) -> dict[str, str]:
-        """The options as the manifest's config records them: those given, as text."""
-        given = {**self.options, **({"on_duplicates": self.on_duplicates} if self.on_duplicates else {})}
-        return {key: str(value) for key, value in given.items()}
-
-    def reader_options(self, format: str) -> dict[str, Any]:
-        """`options`, checked against what the reader of `format` takes."""
-        unknown = sorted(set(self.options) - set(import_options(format)))
-        if unknown:
-            raise OptionError(f"format {format} does not take option(s): {', '.join(unknown)}")
-        return dict(self.options)
+def reader_options(config: ImportConfig, format: str) -> dict[str, Any]:
+    """`config.options`, checked against what the reader of `format` takes."""
+    unknown = sorted(set(config.options) - set(import_options(format)))
+    if unknown:
+        raise OptionError(f"format {format} does not take option(s): {', '.join(unknown)}")
+    return dict(config.options)
 
 
 def source_files(path: Path) -> list[Path]:
@@ -109,7 +92,7 @@ def write_imported(folder: Path, path: Path, format: str, config: ImportConfig, 
     `config.options` are the reader's keyword options (e.g. {'variant': 'noisy'} for llm4dsr); one the format
     does not take is an OptionError.
     """
-    tables = IMPORTERS[format](path, **config.reader_options(format))
+    tables = IMPORTERS[format](path, **reader_options(config, format))
     raw, checked_notes = checked_interactions(tables, config.on_duplicates, source=str(path))
     interactions = order_interactions(raw)
     items, item_notes = build_items(interactions["item_id"], tables.items, tables.items_file)
@@ -120,7 +103,11 @@ def write_imported(folder: Path, path: Path, format: str, config: ImportConfig, 
         items,
         users,
         name=config.name or _default_name(path),
-        source={"format": format, "files": describe_files(tables.files)},
+        source={
+            "format": format,
+            "files": describe_files(tables.files),
+            **({"fields": tables.fields} if tables.fields else {}),
+        },
         command=command,
         config={"format": format, **config.recorded()},
         notes=[*tables.notes, *checked_notes, *item_notes],

@@ -9,15 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curator.errors import InputError, OptionError
+from curator.errors import InputError
 
-DUPLICATE_ACTIONS = ("keep", "drop", "error")
 DUPLICATE_KEY = ("user_id", "item_id", "timestamp", "rating")
-
-
-def check_on_duplicates(action: str | None) -> None:
-    if action is not None and action not in DUPLICATE_ACTIONS:
-        raise OptionError(f"--on-duplicates: '{action}' is not one of {', '.join(DUPLICATE_ACTIONS)}")
 
 
 def non_finite_ratings_as_null(raw: pa.Table) -> tuple[pa.Table, list[str]]:

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from curator.data.import_config import LLM4DSR_VARIANTS
 from curator.data.importers.common import SourceTables
 from curator.data.importers.text import read_delimited, read_header
 from curator.data.importers.windows import Window, stitch
 from curator.data.ordering import raw_interactions
 from curator.errors import InputError, OptionError
 
-VARIANTS = ("clean", "noisy")
 SPLITS = ("train", "valid", "test")
 COLUMNS = ("user_id", "item_ids", "mask", "item_titles", "replaced_item_titles", "timestamp")
 # The item id -> title map, by the names it goes by, first found first: the LLM4DSR repository writes id2name.json
@@ -62,8 +62,8 @@ class Rebuilt:
 def read_llm4dsr(
     source: Path, *, variant: str = "clean", splits: str = ",".join(SPLITS), titles: str | None = None
 ) -> SourceTables:
-    if variant not in VARIANTS:
-        raise OptionError(f"--variant: '{variant}' is not one of {', '.join(VARIANTS)}")
+    if variant not in LLM4DSR_VARIANTS:
+        raise OptionError(f"--variant: '{variant}' is not one of {', '.join(LLM4DSR_VARIANTS)}")
     if not source.is_dir():
         raise InputError(f"{source}: expected the LLM4DSR data folder")
     files = [_split_file(source, variant, split) for split in _parse_splits(splits)]

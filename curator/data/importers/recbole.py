@@ -60,7 +60,7 @@ def read_recbole(source: Path) -> SourceTables:
     prefix = resolve_prefix(source)
     inter_file = prefix.with_name(prefix.name + ".inter")
     item_file, user_file = (prefix.with_name(prefix.name + suffix) for suffix in (".item", ".user"))
-    inter = _read_atomic(inter_file)
+    inter, _ = _read_atomic(inter_file)
     for required in ("user_id", "item_id"):
         if required not in inter.column_names:
             raise InputError(
@@ -81,12 +81,13 @@ def read_recbole(source: Path) -> SourceTables:
     )
     files = [inter_file]
     items = users = None
+    fields = {}
     if item_file.is_file():
         files.append(item_file)
-        items = _read_atomic(item_file, renames=RENAMES)
+        items, fields["items"] = _read_atomic(item_file, renames=RENAMES)
     if user_file.is_file():
         files.append(user_file)
-        users = _read_atomic(user_file)
+        users, fields["users"] = _read_atomic(user_file)
     return SourceTables(
         interactions=interactions,
         files=files,
@@ -95,6 +96,7 @@ def read_recbole(source: Path) -> SourceTables:
         items_file=str(item_file),
         users_file=str(user_file),
         notes=notes,
+        fields=fields,
     )
 
 
@@ -110,14 +112,16 @@ def _typed_header(file: Path) -> list[tuple[str, str]]:
     return fields
 
 
-def _read_atomic(file: Path, renames: dict[str, str] | None = None) -> pa.Table:
-    """The file's columns under their names without `:type` (renamed by `renames`); floats as float64."""
-    fields = [((renames or {}).get(name, name), kind) for name, kind in _typed_header(file)]
-    names = [name for name, _ in fields]
-    if len(set(names)) != len(names):
-        raise InputError(f"{file}, line 1: two columns have the same name ({', '.join(names)})")
-    types = {name: pa.float64() for name, kind in fields if kind == "float"}
-    return read_delimited(file, delimiter="\t", column_names=names, column_types=types, has_header=True)
+def _read_atomic(file: Path, renames: dict[str, str] | None = None) -> tuple[pa.Table, dict[str, list[str]]]:
+    """The file's columns under their names without `:type` (renamed by `renames`; floats as float64), and each
+    column's original [name, type]."""
+    header = _typed_header(file)
+    fields = {(renames or {}).get(name, name): [name, kind] for name, kind in header}
+    if len(fields) != len(header):
+        raise InputError(f"{file}, line 1: two columns have the same name ({', '.join(fields)})")
+    types = {name: pa.float64() for name, (_, kind) in fields.items() if kind == "float"}
+    table = read_delimited(file, delimiter="\t", column_names=list(fields), column_types=types, has_header=True)
+    return table, fields
 
 
 def _integer_times(times: pa.ChunkedArray, file: Path) -> pa.Array:
