@@ -264,7 +264,7 @@ def main() -> None:
     clean_seeds = sorted(set(seeds) | {int(s) for s in args.clean_seeds.split(",") if s})
     budgets = [float(b) for b in args.budgets.split(",")]
     attacks = args.attacks.split(",")
-    defense = DefenseConfig(user_threshold=args.threshold)
+    defense = DefenseConfig(fdr=None, user_threshold=args.threshold)
     work = args.work
 
     clean_dir = work / "data" / "ml-100k"

@@ -298,7 +298,7 @@ def test_reweight_curve_is_smooth_and_starts_at_one():
 def test_defense_edits_only_users_above_threshold_and_the_ledger_reverts(attacked, detection, tmp_path, action):
     dataset, _ = attacked
     threshold = 0.5
-    config = DefendConfig(detector=FAST, defense=DefenseConfig(user_threshold=threshold, action=action))
+    config = DefendConfig(detector=FAST, defense=DefenseConfig(fdr=None, user_threshold=threshold, action=action))
     out = run_stage(DefendStage(dataset, config, tmp_path / action), command=["test"]).dataset()
     ledger = read_ledger(out)
     flagged = {user for user, p in zip(detection.user_ids, detection.probability) if p >= threshold}
