@@ -83,9 +83,10 @@ def promise(defense: DefenseConfig, decision: FdrDecision | None, acted: int) ->
         summary = decision.summary()
         return {
             **summary,
-            "text": f"at most ~{defense.fdr:.0%} of the {acted} users acted on are real (Benjamini-Hochberg "
-            f"on an empirical null of the suspicion scores, estimated {summary['estimated_real_acted_on']:.1f} "
-            "real); it holds for fakes of any kind as far as the real users' score tail is normal",
+            "text": f"at most ~{defense.fdr:.0%} of the {acted} users acted on are real, on average over runs, if the "
+            f"real users' suspicion tail follows the null fitted on the bulk of the scores (Benjamini-Hochberg; "
+            f"estimated {summary['estimated_real_acted_on']:.1f} real); whatever kind the fakes are. Measured on "
+            "MovieLens-100K: kept against 5% attacks of 7 of 8 kinds, not against 1% ones (docs/fraud.md)",
         }
     return {
         "user_threshold": defense.user_threshold,
