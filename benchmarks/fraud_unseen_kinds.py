@@ -251,7 +251,12 @@ def summarize(rows: list[dict]) -> list[dict]:
             summary["pca_varselect_auroc_mean"] = float(np.mean(_values(group, "pca_varselect_auroc")))
         for rule in group[0]["rules"]:
             real = _values(group, "rules", rule, "real_acted_on")
+            acted = _values(group, "rules", rule, "acted_on")
             stats = {"real_acted_on_mean": float(np.mean(real)), "real_acted_on_max": int(np.max(real))}
+            if rule.startswith("fdr"):  # the promise: the share of real users among those acted on, per run
+                rate = float(rule[3:].split("-")[0])
+                shares = [r / a if a else 0.0 for r, a in zip(real, acted)]
+                stats |= {"real_share_mean": float(np.mean(shares)), "runs_within_rate": sum(x <= rate for x in shares)}
             if attack != "none":
                 recall = _values(group, "rules", rule, "recall")
                 precision = _values(group, "rules", rule, "precision")
@@ -292,15 +297,20 @@ def markdown_tables(summaries: list[dict], rules: tuple[str, ...]) -> str:
     def rule_cells(s: dict, rule: str) -> list[str]:
         r = s[rule]
         real = f"{r['real_acted_on_mean']:.1f} / {r['real_acted_on_max']}"
-        if "recall_mean" not in r:
-            return ["", "", real]
-        precision = "–" if r["precision_mean"] is None else f"{r['precision_mean']:.2f}"
-        return [f"{r['recall_mean']:.2f} / {r['recall_min']:.2f}", precision, real]
+        cells = ["", "", real]
+        if "recall_mean" in r:
+            precision = "–" if r["precision_mean"] is None else f"{r['precision_mean']:.2f}"
+            cells = [f"{r['recall_mean']:.2f} / {r['recall_min']:.2f}", precision, real]
+        if "real_share_mean" in r:
+            cells.append(f"{r['real_share_mean']:.0%} ({r['runs_within_rate']} of {s['runs']})")
+        return cells
 
     lines = []
     header = ["seeds", "budget", "kind held out", "AUROC mean / min", "est. share"]
     for rule in rules:
         header += [f"{rule} recall mean / min", f"{rule} precision", f"{rule} real acted on mean / max"]
+        if rule.startswith("fdr"):
+            header.append(f"{rule} real share of acted on, mean (runs within the rate)")
     header.append("PCA-VarSelect AUROC")
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     ours = {(s["seeds"], s["budget"], s["attack"]): s for s in summaries if s["variant"] == "ours"}
