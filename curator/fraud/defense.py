@@ -81,6 +81,10 @@ def promise(defense: DefenseConfig, decision: FdrDecision | None, acted: int) ->
     """What the decision says about the users it acts on, in words and numbers."""
     if decision is not None:
         summary = decision.summary()
+        if not acted:
+            text = f"no user stands out of the null fitted on the bulk of the suspicion scores at a {defense.fdr:.0%} "
+            text += "false-discovery rate: nobody acted on"
+            return {**summary, "text": text}
         return {
             **summary,
             "text": f"at most ~{defense.fdr:.0%} of the {acted} users acted on are real, on average over runs, if the "
