@@ -40,8 +40,10 @@ def defend(
     fdr: Annotated[
         Optional[float],
         typer.Option(
-            help="Act on the users Benjamini-Hochberg picks at this false-discovery rate: at most about this share "
-            f"of them real, whatever kind of fake the others are (the default decision, at {DEFAULT_FDR:g})."
+            help="Act on the users Benjamini-Hochberg picks at this false-discovery rate, against a null fitted on "
+            "the bulk of the users' suspicion scores: on average at most about this share of them real, whatever "
+            "kind of fake the others are, where the real users' tail is like their bulk "
+            f"(the default, at {DEFAULT_FDR:g}; measured in docs/fraud.md)."
         ),
     ] = None,
     user_threshold: Annotated[
