@@ -28,7 +28,7 @@ class Detection:
     simulated_fakes: int
 
     def table(self) -> pa.Table:
-        """user_id, p_fake, then the calibrator's inputs and every raw feature."""
+        """user_id, p_fake, suspicion, then the calibrator's inputs and every raw feature."""
         columns = {
             "user_id": pa.array(self.user_ids, pa.string()),
             "p_fake": pa.array(self.probability),
