@@ -11,8 +11,9 @@ embeddings of the item text) and the LLM denoiser's noise probabilities (shipped
 on SmolLM2-135M). Detection, leave-one-attack-out: the calibrator is trained on simulated attacks of the
 OTHER three types and evaluated on the attack it never saw; compared with the same detector without its
 text input, without its denoiser input and without both (no LLM-derived input), and with PCA-VarSelect
-(a ranking, not a probability). The defense is what `curator defend` does (calibrator trained on all
-four simulated types, whose fakes promote targets of the simulation's own choosing), with --threshold
+(a ranking, not a probability). The defense is what `curator defend --user-threshold` does (calibrator
+trained on all four simulated types, whose fakes promote targets of the simulation's own choosing: the p(fake)
+gate, not the default --fdr decision, which benchmarks/fraud_unseen_kinds.py measures), with --threshold
 and each action (drop, reweight); SASRec is trained on the attacked and on each defended data, and on
 the clean data with and without the same defense: a defense that removes real users costs clean quality.
 
@@ -264,7 +265,7 @@ def main() -> None:
     clean_seeds = sorted(set(seeds) | {int(s) for s in args.clean_seeds.split(",") if s})
     budgets = [float(b) for b in args.budgets.split(",")]
     attacks = args.attacks.split(",")
-    defense = DefenseConfig(user_threshold=args.threshold)
+    defense = DefenseConfig(fdr=None, user_threshold=args.threshold)
     work = args.work
 
     clean_dir = work / "data" / "ml-100k"

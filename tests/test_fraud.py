@@ -156,6 +156,15 @@ def test_calibrator_separates_fakes_and_same_seed_gives_same_probabilities(attac
     assert np.array_equal(detect(dataset, FAST, None).probability, detection.probability)
 
 
+def test_suspicion_is_the_log_of_the_ratio_whose_posterior_is_p_fake(detection):
+    """The score the --fdr decision reads is p(fake)'s own evidence, not capped where p rounds to 1."""
+    p, share = detection.probability, detection.prior
+    inside = (p > 1e-9) & (p < 1 - 1e-9)
+    ratio = p[inside] / (1 - p[inside]) * (1 - share) / share
+    assert inside.sum() > 900 and np.allclose(detection.suspicion[inside], np.log(ratio), atol=1e-4)
+    assert np.all(detection.suspicion[p >= 1 - 1e-9] >= np.log(ratio).max() - 1e-4)  # the capped stay on top
+
+
 def test_prior_adjustment_recovers_the_mixture():
     rng = np.random.default_rng(0)
     fake = rng.random(20000) < 0.05
@@ -298,7 +307,7 @@ def test_reweight_curve_is_smooth_and_starts_at_one():
 def test_defense_edits_only_users_above_threshold_and_the_ledger_reverts(attacked, detection, tmp_path, action):
     dataset, _ = attacked
     threshold = 0.5
-    config = DefendConfig(detector=FAST, defense=DefenseConfig(user_threshold=threshold, action=action))
+    config = DefendConfig(detector=FAST, defense=DefenseConfig(fdr=None, user_threshold=threshold, action=action))
     out = run_stage(DefendStage(dataset, config, tmp_path / action), command=["test"]).dataset()
     ledger = read_ledger(out)
     flagged = {user for user, p in zip(detection.user_ids, detection.probability) if p >= threshold}

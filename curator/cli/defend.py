@@ -11,7 +11,14 @@ from curator.cli.choices import choices
 from curator.cli.engine_options import MODEL_HELP, Device
 from curator.cli.output import console as output_console
 from curator.errors import OptionError
-from curator.fraud.config import FRAUD_ACTIONS, SIMULATED_ATTACKS, DefendConfig, DefenseConfig, DetectorConfig
+from curator.fraud.config import (
+    DEFAULT_FDR,
+    FRAUD_ACTIONS,
+    SIMULATED_ATTACKS,
+    DefendConfig,
+    DefenseConfig,
+    DetectorConfig,
+)
 from curator.inject.config import ATTACKS
 from curator.llm.config import EngineConfig
 
@@ -30,9 +37,22 @@ def _floats(text: str, option: str) -> tuple[float, ...]:
 def defend(
     data: Annotated[Path, typer.Argument(help="Dataset folder to defend (it is not modified).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to create.")],
+    fdr: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Act on the users Benjamini-Hochberg picks at this false-discovery rate, against a null fitted on "
+            "the bulk of the users' suspicion scores: on average at most about this share of them real, whatever "
+            "kind of fake the others are, where the real users' tail is like their bulk "
+            f"(the default, at {DEFAULT_FDR:g}; measured in docs/fraud.md)."
+        ),
+    ] = None,
     user_threshold: Annotated[
-        float, typer.Option(help="Act on users whose calibrated probability of being fake is at least this.")
-    ] = 0.5,
+        Optional[float],
+        typer.Option(
+            help="Instead of --fdr: act on users whose calibrated probability of being fake is at least this "
+            "(calibrated on the simulated kinds of fakes only; no share of real users is promised)."
+        ),
+    ] = None,
     fraud_action: Annotated[
         FraudAction,
         typer.Option(
@@ -73,8 +93,10 @@ def defend(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ):
     """Score every user's probability of being fake (a calibrator trained on simulated attacks of the
-    data itself) and drop or down-weight those at or above --user-threshold; every change goes to the
-    ledger, the per-user scores to OUT/user_scores.parquet."""
+    data itself) and drop or down-weight the users picked at the false-discovery rate --fdr (default), or
+    those at or above --user-threshold; every change goes to the ledger, the per-user scores to
+    OUT/user_scores.parquet. The output says what the decision promises, and whether it kept it where the
+    data holds injected fakes' labels."""
     config = DefendConfig(
         detector=DetectorConfig(
             attacks=tuple(simulate.split(",")),
@@ -83,7 +105,12 @@ def defend(
             use_text=text,
             seed=seed,
         ),
-        defense=DefenseConfig(user_threshold=user_threshold, action=FraudAction(fraud_action).value, gamma=gamma),
+        defense=DefenseConfig(
+            fdr=DEFAULT_FDR if fdr is None and user_threshold is None else fdr,  # the default decision
+            user_threshold=user_threshold,
+            action=FraudAction(fraud_action).value,
+            gamma=gamma,
+        ),
         embedding_model=embedding_model,
         denoiser=denoiser,
     )
@@ -106,12 +133,24 @@ def defend(
         console.print(f"{out} already holds this defense: nothing to do", highlight=False)
     edits = ", ".join(f"{count} {action}" for action, count in summary["edits"].items() if count) or "no edits"
     console.print(
-        f"{summary['flagged']} of {summary['users']} users at p(fake) >= {user_threshold:g} "
+        f"{summary['flagged']} of {summary['users']} users acted on "
         f"(estimated share of fakes {summary['estimated_prior']:.3f}): {edits}; wrote {out} "
-        f"(ledger.parquet, {USER_SCORES_FILE})",
+        f"(ledger.parquet, {USER_SCORES_FILE})\npromise: {summary['promise']['text']}",
         highlight=False,
         soft_wrap=True,
     )
+    if "kept" in summary:
+        console.print(f"check against {summary['kept']['labels']}: {_kept_line(summary['kept'])}", highlight=False)
+
+
+def _kept_line(kept: dict) -> str:
+    line = (
+        f"{kept['fakes_acted_on']} of {kept['fakes']} fakes and {kept['real_acted_on']} real users acted on "
+        f"(real share {kept['real_share']:.1%})"
+    )
+    if "within_fdr" in kept:
+        line += "; within the rate" if kept["within_fdr"] else "; NOT within the rate in this run"
+    return line
 
 
 def _denoiser_engine(denoiser: str | None, model: str | None, device: str) -> EngineConfig | None:

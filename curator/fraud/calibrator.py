@@ -102,6 +102,13 @@ class Calibrator:
         )
         return q / np.maximum(1.0 - q, 1e-12)
 
+    def log_likelihood_ratios(self, evidence: Evidence) -> np.ndarray:
+        """(users, kinds) the log of likelihood_ratios, from the models' decision functions: not capped where
+        q rounds to 1, so the most suspicious users keep their order and distance (fdr.py fits a tail)."""
+        return np.column_stack(
+            [kind.model.decision_function(evidence.inputs.select(kind.inputs).values) for kind in self.models.values()]
+        )
+
 
 @dataclass(frozen=True)
 class Simulation:
@@ -173,13 +180,28 @@ def prior_adjusted(likelihood_ratios: np.ndarray, prior_users: np.ndarray | None
     share of fakes at which the mean posterior equals it, and the kinds' proportions among the fakes under a
     Dirichlet prior of `prior_users` (kinds,) pseudo-users (default KIND_PRIOR_USERS each)."""
     ratios = likelihood_ratios.reshape(len(likelihood_ratios), -1)
+    share, proportions = fit_mixture(ratios, prior_users)
+    return posterior(ratios @ proportions, share), share
+
+
+def posterior(ratio: np.ndarray, share: float) -> np.ndarray:
+    """p(fake) of users whose likelihood ratio (a fake of any kind against a real user) is `ratio`, at a share
+    of fakes `share`."""
+    weighted = share * ratio
+    return weighted / (1.0 - share + weighted)
+
+
+def fit_mixture(likelihood_ratios: np.ndarray, prior_users: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """(the estimated share of fakes, (kinds,) the kinds' proportions among the fakes): the EM of
+    prior_adjusted on (users, kinds) likelihood ratios."""
+    ratios = likelihood_ratios.reshape(len(likelihood_ratios), -1)
     kinds = ratios.shape[1]
     prior_users = np.full(kinds, KIND_PRIOR_USERS) if prior_users is None else np.asarray(prior_users, float)
     share, proportions = 0.5, prior_users / prior_users.sum()
     for _ in range(EM_ITERATIONS):
         weighted = share * ratios * proportions  # (users, kinds)
-        posterior = weighted / (1.0 - share + weighted.sum(axis=1, keepdims=True))
-        mass = posterior.sum(axis=0)  # (kinds,) expected fakes of each kind
+        responsibility = weighted / (1.0 - share + weighted.sum(axis=1, keepdims=True))
+        mass = responsibility.sum(axis=0)  # (kinds,) expected fakes of each kind
         updated_share = float(mass.sum() / len(ratios))
         updated_proportions = (mass + prior_users) / (mass.sum() + prior_users.sum())
         converged = (
@@ -188,5 +210,4 @@ def prior_adjusted(likelihood_ratios: np.ndarray, prior_users: np.ndarray | None
         share, proportions = updated_share, updated_proportions
         if converged:
             break
-    weighted = share * (ratios * proportions).sum(axis=1)
-    return weighted / (1.0 - share + weighted), share
+    return share, proportions

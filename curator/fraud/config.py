@@ -8,6 +8,7 @@ from curator.errors import OptionError
 from curator.inject.config import ATTACKS
 
 FRAUD_ACTIONS = ("drop", "reweight")
+DEFAULT_FDR = 0.05  # `curator defend`'s decision when given neither --fdr nor --user-threshold
 # The kinds the calibrator simulates by default: the four it was designed and measured with (docs/fraud.md).
 # `curator inject --attack` has more kinds (curator.inject.config.ATTACKS), to test it on kinds it never simulated.
 SIMULATED_ATTACKS = ("random", "bandwagon", "segment", "sequential")
@@ -35,12 +36,22 @@ class DetectorConfig:
 
 @dataclass(frozen=True)
 class DefenseConfig:
-    user_threshold: float = 0.5  # act on users with p(fake) >= this
+    """Which users to act on: either those the BH procedure picks at false-discovery rate `fdr` (fdr.py: at
+    most about that share of them real, whatever kind of fake the others are), or those with p(fake) >=
+    `user_threshold` (the calibrated probability, which holds only for the simulated kinds). Exactly one is set:
+    DefenseConfig(fdr=None, user_threshold=0.5) for the gate."""
+
+    fdr: float | None = DEFAULT_FDR
+    user_threshold: float | None = None
     action: str = "drop"
     gamma: float = 2.0  # reweight: the exponent of the weight curve (actions.py)
 
     def validate(self) -> None:
-        if not 0 <= self.user_threshold <= 1:
+        if (self.fdr is None) == (self.user_threshold is None):
+            raise OptionError("give either --fdr or --user-threshold, not both")
+        if self.fdr is not None and not 0 < self.fdr < 1:
+            raise OptionError(f"--fdr {self.fdr} is not a rate in (0, 1)")
+        if self.user_threshold is not None and not 0 <= self.user_threshold <= 1:
             raise OptionError(f"--user-threshold {self.user_threshold} is not a probability in [0, 1]")
         if self.action not in FRAUD_ACTIONS:
             raise OptionError(f"--fraud-action: unknown action '{self.action}' (one of {', '.join(FRAUD_ACTIONS)})")

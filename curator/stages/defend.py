@@ -1,8 +1,10 @@
-"""`curator defend DATA --user-threshold 0.5 --fraud-action drop|reweight --out DIR`: the user-level defense.
+"""`curator defend DATA --fdr 0.05 | --user-threshold 0.5 --fraud-action drop|reweight --out DIR`: the user-level
+defense.
 
-Every user's p(fake) comes from the detector (curator.fraud.detector: collaborative evidence, the LLM-derived
-text and denoiser signals, a calibrator fitted on simulated attacks of the data itself); those at or above
-the threshold are dropped or down-weighted through the ledger (curator.fraud.defense).
+Every user's p(fake) and suspicion score come from the detector (curator.fraud.detector: collaborative
+evidence, the LLM-derived text and denoiser signals, a calibrator fitted on simulated attacks of the data
+itself); the users the decision picks (BH at --fdr, or p(fake) >= --user-threshold) are dropped or
+down-weighted through the ledger (curator.fraud.defense).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from curator.data.hashing import path_digest
 from curator.fraud.config import DefendConfig
 from curator.fraud.defense import write_defended
 from curator.fraud.detector import detect
+from curator.inject.config import FAKE_USERS_LABELS
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
 from curator.run.stage import Stage, StageRun
@@ -30,8 +33,10 @@ class DefendStage(Stage):
     out: Path
     denoiser_engine: EngineConfig | None = None  # the --denoiser's base model, where one is used
 
-    def inputs(self) -> dict[str, Dataset]:
-        return {"data": self.data}
+    def inputs(self) -> dict[str, Dataset | Path]:
+        # the fake-user labels of an injected attack are not in the data's content hash; the output reports on them
+        labels = self.data.path / FAKE_USERS_LABELS
+        return {"data": self.data, **({"fake_user_labels": labels} if labels.is_file() else {})}
 
     def options(self) -> dict[str, Any]:
         engine = self.denoiser_engine.to_dict() if self.config.denoiser and self.denoiser_engine else None
@@ -46,7 +51,7 @@ class DefendStage(Stage):
         vectors, embedding_model = self._item_vectors()
         signals = self._signals(run)
         detection = detect(self.data, self.config.detector, vectors, signals, run.progress)
-        counts = write_defended(
+        written = write_defended(
             run.folder,
             self.data,
             detection,
@@ -56,12 +61,11 @@ class DefendStage(Stage):
             command=run.command,
             embedding_model=embedding_model,
         )
-        flagged = int((detection.probability >= self.config.defense.user_threshold).sum())
         return {
             "users": len(detection.user_ids),
             "estimated_prior": detection.prior,
-            "flagged": flagged,
-            "edits": counts,
+            "flagged": written["promise"]["acted_on"],
+            **written,
         }
 
     def _item_vectors(self):
