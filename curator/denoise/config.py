@@ -86,6 +86,7 @@ class DenoiseConfig:
     adapter: str = DEFAULT_ADAPTER
     candidates: int = 10  # ranked candidates kept in the score table for each edited position
     noise_share: float | str = "auto"  # the data's share of noise that p is restated at; "auto": estimated
+    allow_foreign_adapter: bool = False  # score with an adapter trained on another catalog (p is then uncalibrated)
 
     def stated_share(self) -> float | None:
         """The share given as --noise-share; None for "auto"."""

@@ -6,6 +6,7 @@ An adapter folder made by `curator adapt --task denoise` holds, next to peft's o
     denoiser_head.safetensors   the head and the replacement ranker
     denoiser.json               DenoiserConfig, the calibration, the base model and quantization trained on
     README.md                   the card: data, budget, learning curve, held-out metrics, command
+    catalog.json                the catalog trained on, which inputs are checked against (curator.denoise.catalog)
 """
 
 from __future__ import annotations
