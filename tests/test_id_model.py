@@ -2,12 +2,14 @@
 scores (curator.denoise.id_model), on a tiny dataset whose noise only sequence evidence can find."""
 
 import numpy as np
+import pytest
 import torch
 
 from curator.data.collaborative import training_interactions
 from curator.denoise.baselines import BASELINES
 from curator.denoise.config import BASELINE_NAMES, TEXT_BASELINE, IdModelConfig
 from curator.denoise.id_model import id_model_scores, windows
+from curator.errors import InputError
 from curator.evaluation.detection import auroc
 from recsys.models.item_electra import ItemElectra, ItemElectraConfig
 
@@ -69,3 +71,9 @@ def test_every_baseline_is_named_in_evaluate_help_and_computed_by_name():
     for name in BASELINE_NAMES:
         assert name in help_text, name
     assert set(BASELINE_NAMES) == {*BASELINES, TEXT_BASELINE}
+
+
+def test_data_without_sequences_to_learn_from_is_a_clear_error(tmp_path):
+    dataset = tiny_dataset(tmp_path / "short", {"u1": ["a", "b", "c"], "u2": ["b", "c", "d"]})  # 1 training item each
+    with pytest.raises(InputError, match="at least 2 training items"):
+        id_model_scores(training_interactions(dataset), IdModelConfig(steps=1))

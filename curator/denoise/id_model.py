@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from curator.data.collaborative import TrainingInteractions
 from curator.denoise.config import IdModelConfig
 from curator.denoise.corruption import Corrupter
+from curator.errors import InputError
 from curator.seeds import derive_seed
 from recsys.models.item_electra import ItemElectra, ItemElectraConfig
 
@@ -52,6 +53,8 @@ def train_id_model(train: TrainingInteractions, users: np.ndarray, config: IdMod
     corrupter = Corrupter(train, config.uniform_share)
     lengths = np.array([len(s) for s in corrupter.sequences])
     users = users[lengths[users] >= MIN_ITEMS]
+    if not len(users):
+        raise InputError(f"the ID model needs users with at least {MIN_ITEMS} training items to learn from")
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
     for _ in range(config.steps):
         items, noisy, original = [], [], []
