@@ -37,6 +37,18 @@ def first_users(dataset, count: int, path):
     return write_dataset(path, interactions, dataset.items, users, name=path.name, source=None, command=[], config={})
 
 
+def retitled(dataset, path):
+    """`dataset` with every item under another title, written at `path`: the same ids and sequences, another
+    catalog as far as anything that knows items by id and title can tell."""
+    items = dataset.items.set_column(
+        dataset.items.column_names.index("title"),
+        "title",
+        pc.binary_join_element_wise("other ", dataset.items["title"], ""),
+    )
+    return write_dataset(path, dataset.interactions, items, dataset.users, name=path.name, source=None, command=[],
+                         config={})  # fmt: skip
+
+
 def imported(source, out, *, format=None, name=None, options=None, overwrite=False):
     """`curator data import SOURCE --out OUT` as a stage run; the dataset it wrote."""
     from curator.data.import_config import ImportConfig

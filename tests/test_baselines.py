@@ -79,7 +79,9 @@ def test_score_table_covers_training_interactions_only(noisy_movielens):
 def test_baselines_on_injected_noise(noisy_movielens):
     labels = pq.read_table(noisy_movielens.path / NOISE_LABELS)
     results = {}
-    for name in BASELINES:
+    # The id-model trains two transformers: its quality is benchmarks/denoise_baselines.py's (and
+    # tests/test_id_model.py's on noise only sequences give away), not a unit test's.
+    for name in set(BASELINES) - {"id-model"}:
         scores = baseline_scores(noisy_movielens, name, seed=0)
         truth = noise_truth(scores, labels)
         assert truth.sum() == len(labels)

@@ -19,7 +19,7 @@ from curator.denoise.calibration import MIN_STEP_POSITIONS
 from curator.denoise.card import write_card
 from curator.denoise.noise_share import restate
 
-from builders import first_users
+from builders import first_users, retitled
 from conftest import run_cli as run
 from conftest import tiny_llama, tiny_tokenizer
 
@@ -85,6 +85,7 @@ def test_adapt_writes_a_peft_adapter_with_a_card(setup):
         "adapter_model.safetensors",
         "denoiser_head.safetensors",
         "denoiser.json",
+        "catalog.json",
         "README.md",
     ):
         assert (adapter / name).is_file(), name
@@ -445,3 +446,41 @@ def test_defend_reads_the_denoiser_signal_through_the_cli(setup):
     scores = pq.read_table(setup / "defended" / "user_scores.parquet")
     assert {"denoiser_noise_mean", "denoiser_noise_max", "signal_distance"} <= set(scores.column_names)
     assert pc.min(scores["denoiser_noise_max"]).as_py() >= 0 and pc.max(scores["denoiser_noise_max"]).as_py() <= 1
+
+
+def test_when_little_reaches_the_threshold_denoise_says_what_lower_ones_would_do(setup):
+    result = denoise(setup, "unreached", "--threshold", 1.0, "--max-edits", 2)
+    assert result.exit_code == 0, result.output
+    p = pq.read_table(setup / "unreached" / "scores.parquet").to_pandas()
+    config = load_dataset(setup / "unreached").manifest["config"]
+    outlook = config["outlook"]
+    # The adapter was trained on this very data: its catalog, so p is calibrated.
+    assert config["adapter_catalog"] == {"item_overlap": 1.0, "foreign": False, "calibrated": True}
+    assert pq.read_table(setup / "unreached" / "scores.parquet").schema.metadata[b"p"] == b"calibrated"
+    assert outlook["highest_p"] == round(p["score"].max(), 4)
+    assert f"nothing reaches --threshold 1: highest p {p['score'].max():.2f}" in result.output
+    # Expected precision at a threshold: the mean p of what the gate would edit there, two per user at most.
+    edited = p[p["score"] >= 0.05].sort_values("score", ascending=False).groupby("user_id").head(2)
+    assert denoise(setup, "lower", "--threshold", 0.05, "--max-edits", 2).exit_code == 0
+    assert len(read_ledger(load_dataset(setup / "lower"))) == len(edited)
+    for threshold, at in outlook["at"].items():
+        taken = p[p["score"] >= float(threshold)].sort_values("score", ascending=False).groupby("user_id").head(2)
+        assert at["edits"] == len(taken)
+        assert at["expected_precision"] == (round(taken["score"].mean(), 4) if len(taken) else None)
+        if at["edits"]:
+            assert f"at {threshold}: ~{at['edits']} edits at expected precision" in result.output
+
+
+def test_an_adapter_of_another_catalog_is_refused_unless_allowed(setup):
+    retitled(load_dataset(setup / "noisy"), setup / "foreign")
+    options = ("--model", setup / "tiny", "--adapter", setup / "adapter", "--threshold", 0.3)
+    refused = run("denoise", setup / "foreign", *options, "--out", setup / "foreign-clean")
+    assert refused.exit_code == 2 and "another catalog: 0% of foreign's items" in refused.output
+    assert "`curator adapt" in refused.output and not (setup / "foreign-clean").exists()
+    allowed = run("denoise", setup / "foreign", *options, "--allow-foreign-adapter", "--out", setup / "foreign-clean")
+    assert allowed.exit_code == 0, allowed.output
+    assert "p is uncalibrated here" in allowed.output
+    manifest = load_dataset(setup / "foreign-clean").manifest["config"]["adapter_catalog"]
+    assert manifest == {"item_overlap": 0.0, "foreign": True, "calibrated": False}
+    scores = pq.read_table(setup / "foreign-clean" / "scores.parquet")
+    assert scores.schema.metadata[b"p"] == b"uncalibrated (foreign adapter)"

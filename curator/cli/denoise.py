@@ -38,6 +38,12 @@ def denoise(
     adapter: Annotated[
         str, typer.Option(help="Denoise adapter: a shipped name or a folder (curator adapt).")
     ] = DEFAULT_ADAPTER,
+    allow_foreign_adapter: Annotated[
+        bool,
+        typer.Option(
+            help="Use an adapter trained on another catalog (refused otherwise); p is then marked uncalibrated."
+        ),
+    ] = False,
     shard: Annotated[
         Optional[str],
         typer.Option(help="Part K/N of the users, e.g. 2/4; the shard that finishes last writes the output."),
@@ -58,6 +64,7 @@ def denoise(
         replace_threshold=replace_threshold,
         adapter=adapter,
         noise_share=noise_share,
+        allow_foreign_adapter=allow_foreign_adapter,
     )
     config.validate()  # before loading anything: a bad option costs nothing
     part = Shard.parse(shard)
@@ -66,6 +73,7 @@ def denoise(
     from curator.data.dataset import read_dataset
     from curator.denoise.cleaning import SCORES_FILE
     from curator.denoise.denoiser import trained_quant
+    from curator.denoise.outlook import does_little, outlook_line
     from curator.llm.adapters import adapter_folder
     from curator.run.stage import run_stage
     from curator.stages.denoise import DenoiseStage
@@ -104,3 +112,20 @@ def denoise(
         highlight=False,
         soft_wrap=True,
     )
+    catalog = result.summary["adapter_catalog"]
+    if catalog["foreign"]:
+        overlap = "not recorded" if catalog["item_overlap"] is None else f"{catalog['item_overlap']:.0%}"
+        console.print(
+            f"warning: the adapter was trained on another catalog (item overlap {overlap}): p is uncalibrated "
+            "here and the threshold is not a probability (marked so in the output)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    edited = sum(result.summary["edits"].values())
+    if does_little(edited, result.summary["scored"], share["used"]):
+        console.print(
+            f"{'nothing' if not edited else 'little'} reaches --threshold {threshold:g}: "
+            f"{outlook_line(result.summary['outlook'], threshold)}",
+            highlight=False,
+            soft_wrap=True,
+        )

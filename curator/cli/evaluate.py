@@ -12,6 +12,7 @@ from rich.table import Table
 
 from curator.cli.output import console as output_console
 from curator.cli.output import precision
+from curator.denoise.config import BASELINE_NAMES
 
 console = output_console()
 
@@ -21,9 +22,12 @@ def evaluate(
     labels: Annotated[Path, typer.Option(help="The dataset that was denoised, with labels/noise.parquet.")],
     report: Annotated[Path, typer.Option(help="Folder to create, for report.json and reliability.png.")],
     baselines: Annotated[
-        Optional[str], typer.Option(help="Comma-separated baselines to compute in the same run (default: all).")
+        Optional[str],
+        typer.Option(
+            help=f"Comma-separated baselines to compute in the same run, of {', '.join(BASELINE_NAMES)} (default: all)."
+        ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the random baseline.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the random and id-model baselines.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --report folder.")] = False,
 ):
     """Precision / recall / F1 at 0.5, 0.7, 0.9, AUROC, ECE, a reliability plot and replacement accuracy."""

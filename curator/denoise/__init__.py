@@ -11,6 +11,8 @@ item_states.py    item texts through the LLM's layers (the item vectors)
 context.py        the collaborative features (leave-one-user-out co-occurrence, cross-fitted factors)
 corruption.py     the self-made swaps the denoiser learns and is calibrated on
 calibration.py    the isotonic calibration of the noise logits
+catalog.py        the catalog an adapter was trained on, and the check that an input is of it
+outlook.py        what the gate would edit at other thresholds, at what expected precision
 noise_share.py    the data's share of noise, estimated, and p restated at it
 vector_cache.py   item vectors kept in the user cache between runs
 card.py           the adapter's README card

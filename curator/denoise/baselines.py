@@ -10,6 +10,9 @@ interaction, the higher the more suspect, computed from training interactions on
     factor-window   (1 - mean cosine)/2 of the item's low-rank factors with the LOCAL_WINDOW items' on either
                     side, factors cross-fitted without the user's fold: the denoiser's strongest single
                     collaborative feature, alone
+    id-model        the discriminator's p(swapped) of an item-id transformer trained on the data's own
+                    sequences with self-made swaps, cross-fitted over users (curator.denoise.id_model): the
+                    "ID-model outlier"
     text-embedding  1 - mean cosine of the item's text embedding (MiniLM by default, of the same item
                     text the LLM reads) with those of the LOCAL_WINDOW items on either side
 
@@ -28,8 +31,9 @@ from curator.data.collaborative import TrainingInteractions, item_popularity, tr
 from curator.data.dataset import Dataset
 
 # The window and the factors: as the denoiser reads them.
-from curator.denoise.config import DEFAULT_FACTOR_RANK
+from curator.denoise.config import BASELINE_NAMES, DEFAULT_FACTOR_RANK, TEXT_BASELINE, IdModelConfig
 from curator.denoise.context import LOCAL_WINDOW, CollaborativeStats
+from curator.denoise.id_model import id_model_scores
 from curator.denoise.item_states import item_texts
 from curator.denoise.scores import score_table
 from curator.errors import OptionError
@@ -104,11 +108,8 @@ BASELINES: dict[str, Callable[[TrainingInteractions, int], np.ndarray]] = {
     "cooccurrence": lambda train, seed: cooccurrence_scores(train),
     "cooccurrence-window": lambda train, seed: cooccurrence_scores(train, window=LOCAL_WINDOW),
     "factor-window": lambda train, seed: factor_scores(train),
+    "id-model": lambda train, seed: id_model_scores(train, IdModelConfig(seed=seed)),
 }
-
-
-TEXT_BASELINE = "text-embedding"  # needs the items' text embedded, so it is not in BASELINES
-BASELINE_NAMES = (*BASELINES, TEXT_BASELINE)
 
 
 def baseline_scores(dataset: Dataset, name: str, seed: int = 0, embedder: TextEmbedder | None = None) -> pa.Table:

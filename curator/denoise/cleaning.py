@@ -12,7 +12,10 @@ Work is planned in chunks of CHUNK_USERS users; each finished chunk (its scores,
 to the work folder, so a killed run resumes, and a shard (`--shard K/N`) scores every N-th chunk. Once
 every chunk is scored, the share is estimated, the decisions are taken and the output is written: the
 cleaned dataset, its ledger (input + ledger = output, exactly) and `scores.parquet`, one row per training
-interaction. The item vectors are kept in the user cache (curator.denoise.vector_cache), so a resumed run,
+interaction. Before anything is loaded, the adapter's catalog is compared with the input's
+(curator.denoise.catalog): another catalog is refused unless allowed, and then p is marked uncalibrated.
+The output's JSON also holds what lower thresholds would edit (curator.denoise.outlook). The item vectors
+are kept in the user cache (curator.denoise.vector_cache), so a resumed run,
 or a second run with another threshold, does not encode the catalog again.
 """
 
@@ -30,10 +33,12 @@ import pyarrow.parquet as pq
 from curator.data.dataset import Dataset
 from curator.data.ledger import Edit, build_ledger, ledger_counts, write_curated
 from curator.denoise.calibration import Calibration
+from curator.denoise.catalog import check_catalog
 from curator.denoise.config import DenoiseConfig
 from curator.denoise.denoiser import denoiser_meta
 from curator.denoise.inference import DenoiseRun, load_run
 from curator.denoise.noise_share import estimate_share, restate
+from curator.denoise.outlook import gate_outlook
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
 from curator.run.progress import Progress
@@ -82,6 +87,10 @@ class Cleaning:
         self.dataset, self.config, self.engine_config = dataset, config, engine_config
         self.work, self.progress = work, progress
         self.chunks = chunk_plan(len(dataset.users))
+        # Before anything is loaded: an adapter made for another catalog is refused unless allowed.
+        self.catalog = check_catalog(
+            adapter_folder(config.adapter), dataset, allow_foreign=config.allow_foreign_adapter
+        )
         self._run: DenoiseRun | None = None
 
     def model(self) -> DenoiseRun:
@@ -154,17 +163,23 @@ class Cleaning:
             model=self.meta().get("base_model"),
             adapter=self.config.adapter,
         )
+        found = {
+            "share_of_noise": asdict(share),
+            "adapter_catalog": self.catalog.to_dict(),
+            "outlook": gate_outlook(p_of_user, self.config.max_edits),
+        }
         write_curated(
             folder,
             self.dataset,
             ledger,
             "denoise",
-            {**asdict(self.config), "share_of_noise": asdict(share), "engine": self.engine_config.to_dict()},
+            {**asdict(self.config), **found, "engine": self.engine_config.to_dict()},
             command,
             name=name,
-            extra_files={SCORES_FILE: scores},
+            # The table says itself whether its scores are probabilities (not with a foreign adapter).
+            extra_files={SCORES_FILE: scores.replace_schema_metadata({"p": self.catalog.p_meaning()})},
         )
-        return {"edits": ledger_counts(ledger), "share_of_noise": asdict(share)}
+        return {"edits": ledger_counts(ledger), "scored": len(scores), **found}
 
     def meta(self) -> dict[str, Any]:
         """What `curator adapt` recorded in the adapter folder (its calibration, its base model)."""

@@ -17,7 +17,35 @@ DEFAULT_ADAPTER = "denoise-ml100k"  # the shipped adapter `curator denoise` uses
 DEFAULT_FACTOR_RANK = 32  # of the cross-fitted item factors (curator.denoise.context)
 # --noise-dist of `curator adapt`: (share of uniform draws among the training swaps, among the calibration swaps);
 # the rest are drawn in proportion to popularity (curator.denoise.corruption says why)
+# `curator evaluate`'s baselines (curator.denoise.baselines), named here so that its --help lists them cheaply
+TEXT_BASELINE = "text-embedding"  # the one that needs the items' text embedded
+BASELINE_NAMES = (
+    "random",
+    "least-popular",
+    "cooccurrence",
+    "cooccurrence-window",
+    "factor-window",
+    "id-model",
+    TEXT_BASELINE,
+)
 NOISE_MIXES = {"mixed": (0.5, 0.0), "uniform": (1.0, 1.0), "popularity": (0.0, 0.0)}
+
+
+@dataclass(frozen=True)
+class IdModelConfig:
+    """The ID model (recsys.models.item_electra) and its training (curator.denoise.id_model)."""
+
+    hidden: int = 64
+    layers: int = 2
+    heads: int = 2
+    max_len: int = 64  # items per window: longer sequences are read in consecutive windows
+    steps: int = 400
+    batch_windows: int = 64
+    learning_rate: float = 2e-3
+    mask_rate: float = 0.15  # of the unswapped positions masked for the cloze head
+    uniform_share: float = 0.5  # of the swaps drawn uniformly, the rest by popularity (as `--noise-dist mixed`)
+    folds: int = 2  # scores are cross-fitted: each fold of users is read by a model trained on the others
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,6 +114,7 @@ class DenoiseConfig:
     adapter: str = DEFAULT_ADAPTER
     candidates: int = 10  # ranked candidates kept in the score table for each edited position
     noise_share: float | str = "auto"  # the data's share of noise that p is restated at; "auto": estimated
+    allow_foreign_adapter: bool = False  # score with an adapter trained on another catalog (p is then uncalibrated)
 
     def stated_share(self) -> float | None:
         """The share given as --noise-share; None for "auto"."""

@@ -7,6 +7,7 @@ An adapter folder made by `curator adapt --task denoise` holds, next to peft's o
     denoiser.json               DenoiserConfig, the calibration, the base model (where it comes from:
                                 base_model_source) and quantization trained on
     README.md                   the card: data, budget, learning curve, held-out metrics, command
+    catalog.json                the catalog trained on, which inputs are checked against (curator.denoise.catalog)
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ from curator.data.collaborative import training_interactions
 from curator.data.dataset import Dataset
 from curator.denoise.calibration import Calibration
 from curator.denoise.card import write_card
+from curator.denoise.catalog import write_catalog
 from curator.denoise.config import NOISE_MIXES, AdaptConfig, DenoiserConfig
 from curator.denoise.context import CollaborativeStats, sequence_features
 from curator.denoise.corruption import Corrupted, Corrupter
@@ -108,6 +109,7 @@ def train_adapter(
         "heldout": report,
     }
     save_adapter(folder, trainee.model, denoiser, adapter_meta(trainee.engine, dataset, config, command, figures))
+    write_catalog(folder, dataset)  # what `curator denoise` checks its input against
     return figures
 
 

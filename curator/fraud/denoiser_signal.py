@@ -18,10 +18,12 @@ import numpy as np
 
 from curator.data.collaborative import training_interactions
 from curator.data.dataset import Dataset
+from curator.denoise.catalog import check_catalog
 from curator.denoise.context import CollaborativeStats
 from curator.denoise.inference import DenoiseRun, encode_items, load_model
 from curator.errors import InputError
 from curator.fraud.features import per_user_mean_and_max
+from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
 from curator.run.progress import Progress, Silent
 
@@ -37,6 +39,7 @@ class DenoiserSignal:
 
     def _load(self):
         if self.loaded is None:
+            check_catalog(adapter_folder(self.adapter, "--denoiser"), self.dataset, allow_foreign=False)
             engine, denoiser = load_model(self.adapter, self.engine_config)
             # Every item, not only those real users hold: a simulated fake may draw any catalog item.
             vectors = encode_items(self.dataset, engine, denoiser, np.arange(len(self.items)), self.progress)
