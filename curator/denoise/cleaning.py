@@ -9,7 +9,10 @@ already in the sequence, never free text) when the ranker's confidence in it is 
 else removed. Validation and test targets are never scored nor touched.
 
 Work is planned in chunks of CHUNK_USERS users; each finished chunk (its scores, then its decisions) goes
-to the work folder, so a killed run resumes, and a shard (`--shard K/N`) scores every N-th chunk. Once
+to the work folder, so a killed run resumes, and a shard (`--shard K/N`) scores every N-th chunk. The
+chunks are computed by an executor (curator.run.executor: this process, or Ray actors with `--engine ray`)
+from what the driver computed once and shares with every worker (ScorePass, DecidePass); a chunk's result
+depends on its number and those only, so every engine, shard and worker count writes the same bytes. Once
 every chunk is scored, the share is estimated, the decisions are taken and the output is written: the
 cleaned dataset, its ledger (input + ledger = output, exactly) and `scores.parquet`, one row per training
 interaction. The item vectors are kept in the user cache (curator.denoise.vector_cache), so a resumed run,
@@ -36,6 +39,7 @@ from curator.denoise.inference import DenoiseRun, load_run
 from curator.denoise.noise_share import estimate_share, restate
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
+from curator.run.executor import ChunkJob, Executor
 from curator.run.progress import Progress
 from curator.run.sharding import Shard
 from curator.run.workfolder import WorkFolder
@@ -77,16 +81,22 @@ class Cleaning:
     is loaded only when a pass has a chunk left to compute."""
 
     def __init__(
-        self, dataset: Dataset, config: DenoiseConfig, engine_config: EngineConfig, work: WorkFolder, progress: Progress
+        self,
+        dataset: Dataset,
+        config: DenoiseConfig,
+        engine_config: EngineConfig,
+        work: WorkFolder,
+        progress: Progress,
+        executor: Executor,
     ):
         self.dataset, self.config, self.engine_config = dataset, config, engine_config
-        self.work, self.progress = work, progress
+        self.work, self.progress, self.executor = work, progress, executor
         self.chunks = chunk_plan(len(dataset.users))
         self._run: DenoiseRun | None = None
 
     def model(self) -> DenoiseRun:
         if self._run is None:
-            self._run = load_run(self.dataset, self.config.adapter, self.engine_config, self.progress)
+            self._run = load_run(self.dataset, self.config.adapter, self.engine_config, self.progress, self.executor)
         return self._run
 
     def score(self, shard: Shard) -> int:
@@ -101,13 +111,10 @@ class Cleaning:
             total=sum(len(self.chunks[k]) for k in owned),
             done=sum(len(self.chunks[k]) for k in owned if k not in mine),
         )
-        for k in mine:
-            p = [self.model().probabilities(user) for user in self.chunks[k]]
-            users = np.repeat(np.arange(self.chunks[k].start, self.chunks[k].stop), [len(q) for q in p])
-            self.work.write_chunk(
-                "scores", k, pa.table({"user": users.astype(np.int32), "p": np.concatenate(p)}, schema=FITTED_SCHEMA)
-            )
-            self.progress.advance("users", len(self.chunks[k]))
+        if mine:
+            for k, table in self.executor.run(ChunkJob(ScorePass(self._run, self.chunks), ChunkScores), mine):
+                self.work.write_chunk("scores", k, table)
+                self.progress.advance("users", len(self.chunks[k]))
         return self.chunks_scored()
 
     def chunks_scored(self) -> int:
@@ -134,12 +141,12 @@ class Cleaning:
             total=len(self.dataset.users),
             done=sum(len(self.chunks[k]) for k in range(len(self.chunks)) if k not in undecided),
         )
-        for k in undecided:
-            rows = [
-                row for user in self.chunks[k] for row in decide_user(self.model(), user, p_of_user[user], self.config)
-            ]
-            self.work.write_chunk("decisions", k, pa.Table.from_pylist(rows, schema=SCORES_SCHEMA))
-            self.progress.advance("decisions", len(self.chunks[k]))
+        if undecided:
+            starts = np.cumsum([0, *(len(p) for p in p_of_user)])
+            shared = DecidePass(self._run, self.chunks, np.concatenate(p_of_user), starts, self.config)
+            for k, table in self.executor.run(ChunkJob(shared, ChunkDecisions), undecided):
+                self.work.write_chunk("decisions", k, table)
+                self.progress.advance("decisions", len(self.chunks[k]))
         return pa.concat_tables([self.work.read_chunk("decisions", k) for k in range(len(self.chunks))])
 
     def write(self, folder: Path, *, name: str, command: list[str]) -> dict[str, Any]:
@@ -169,6 +176,54 @@ class Cleaning:
     def meta(self) -> dict[str, Any]:
         """What `curator adapt` recorded in the adapter folder (its calibration, its base model)."""
         return denoiser_meta(adapter_folder(self.config.adapter))
+
+
+@dataclass(frozen=True)
+class ScorePass:
+    """What every worker of the score pass shares."""
+
+    run: DenoiseRun
+    chunks: list[range]
+
+
+class ChunkScores:
+    """A worker of the score pass: the p (fitted share) of chunk k's users, FITTED_SCHEMA."""
+
+    def __init__(self, shared: ScorePass):
+        self.run, self.chunks = shared.run, shared.chunks
+
+    def __call__(self, k: int) -> pa.Table:
+        p = [self.run.probabilities(user) for user in self.chunks[k]]
+        users = np.repeat(np.arange(self.chunks[k].start, self.chunks[k].stop), [len(q) for q in p])
+        return pa.table({"user": users.astype(np.int32), "p": np.concatenate(p)}, schema=FITTED_SCHEMA)
+
+
+@dataclass(frozen=True)
+class DecidePass:
+    """What every worker of the decide pass shares: the restated p of every user, flat (user u's are
+    p[starts[u]:starts[u + 1]])."""
+
+    run: DenoiseRun
+    chunks: list[range]
+    p: np.ndarray
+    starts: np.ndarray
+    config: DenoiseConfig
+
+
+class ChunkDecisions:
+    """A worker of the decide pass: chunk k's rows of the score table, SCORES_SCHEMA."""
+
+    def __init__(self, shared: DecidePass):
+        self.shared = shared
+
+    def __call__(self, k: int) -> pa.Table:
+        run, p, starts = self.shared.run, self.shared.p, self.shared.starts
+        rows = [
+            row
+            for user in self.shared.chunks[k]
+            for row in decide_user(run, user, p[starts[user] : starts[user + 1]], self.shared.config)
+        ]
+        return pa.Table.from_pylist(rows, schema=SCORES_SCHEMA)
 
 
 def decide_user(run: DenoiseRun, user: int, p: np.ndarray, config: DenoiseConfig) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ import numpy as np
 from curator.data.collaborative import training_interactions
 from curator.data.dataset import Dataset
 from curator.denoise.context import CollaborativeStats
-from curator.denoise.inference import DenoiseRun, encode_items, load_model
+from curator.denoise.inference import DenoiseRun, encode_items, load_model, with_adapter
 from curator.errors import InputError
 from curator.fraud.features import per_user_mean_and_max
 from curator.llm.config import EngineConfig
@@ -33,23 +33,25 @@ class DenoiserSignal:
         self.dataset, self.adapter, self.engine_config = dataset, adapter, engine_config
         self.progress = progress or Silent()
         self.items = dataset.items["item_id"].combine_chunks()
-        self.loaded = None  # (engine, denoiser, item vectors)
+        self.loaded = None  # (denoiser, item vectors)
 
     def _load(self):
         if self.loaded is None:
             engine, denoiser = load_model(self.adapter, self.engine_config)
             # Every item, not only those real users hold: a simulated fake may draw any catalog item.
-            vectors = encode_items(self.dataset, engine, denoiser, np.arange(len(self.items)), self.progress)
-            self.loaded = engine, denoiser, vectors
+            rows = np.arange(len(self.items))
+            config = with_adapter(self.engine_config, self.adapter)
+            vectors = encode_items(self.dataset, engine, config, denoiser, rows, self.progress)
+            self.loaded = denoiser, vectors
         return self.loaded
 
     def __call__(self, dataset: Dataset) -> dict[str, np.ndarray]:
         if not dataset.items["item_id"].combine_chunks().equals(self.items):
             raise InputError("the denoiser signal was set up for another catalog (the items differ)")
-        engine, denoiser, vectors = self._load()
+        denoiser, vectors = self._load()
         train = training_interactions(dataset)
         stats = CollaborativeStats.of(train, denoiser.config.factor_rank)
-        run = DenoiseRun(dataset, engine, denoiser, train, stats, vectors)
+        run = DenoiseRun(dataset, denoiser, train, stats, vectors)
         probabilities = [run.probabilities(user) for user in range(train.num_users)]
         user_of_row = np.repeat(np.arange(train.num_users), [len(p) for p in probabilities])
         values = np.concatenate(probabilities) if probabilities else np.zeros(0)
