@@ -149,3 +149,13 @@ def test_the_local_engine_never_imports_ray(setup):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_defend_with_the_denoiser_signal_on_ray_writes_the_bytes_of_the_local_run(setup, local_ray):
+    def defend(out, *engine):
+        options = ("--simulate", "random", "--budgets", "0.05", "--no-text", "--denoiser", setup / "adapter")
+        result = run("defend", setup / "noisy", *options, "--model", setup / "tiny", "--out", setup / out, *engine)
+        assert result.exit_code == 0, result.output
+        return {name: (setup / out / name).read_bytes() for name in ("user_scores.parquet", "ledger.parquet")}
+
+    assert defend("defended-ray", "--engine", "ray", "--ray-workers", "2") == defend("defended-local")

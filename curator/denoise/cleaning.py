@@ -35,7 +35,7 @@ from curator.data.ledger import Edit, build_ledger, ledger_counts, write_curated
 from curator.denoise.calibration import Calibration
 from curator.denoise.config import DenoiseConfig
 from curator.denoise.denoiser import denoiser_meta
-from curator.denoise.inference import DenoiseRun, load_run
+from curator.denoise.inference import ChunkScores, DenoiseRun, ScorePass, chunk_plan, load_run
 from curator.denoise.noise_share import estimate_share, restate
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
@@ -45,7 +45,6 @@ from curator.run.sharding import Shard
 from curator.run.workfolder import WorkFolder
 
 SCORES_FILE = "scores.parquet"
-CHUNK_USERS = 64
 
 SCORES_SCHEMA = pa.schema(
     [
@@ -59,8 +58,6 @@ SCORES_SCHEMA = pa.schema(
         pa.field("candidate_confidences", pa.list_(pa.float64())),
     ]
 )
-# a chunk's scores before the decisions: p at the share the calibration was fitted on, users in order
-FITTED_SCHEMA = pa.schema([pa.field("user", pa.int32()), pa.field("p", pa.float64())])
 
 
 @dataclass(frozen=True)
@@ -68,11 +65,6 @@ class NoiseShare:
     fitted: float  # the share of noise the adapter's calibration was fitted on
     used: float  # the share p was restated at
     estimated: bool  # `used` was estimated from the data (--noise-share auto)
-
-
-def chunk_plan(users: int) -> list[range]:
-    """The users of each chunk, in order: the same plan in every shard and every resumed run."""
-    return [range(start, min(start + CHUNK_USERS, users)) for start in range(0, users, CHUNK_USERS)]
 
 
 class Cleaning:
@@ -176,26 +168,6 @@ class Cleaning:
     def meta(self) -> dict[str, Any]:
         """What `curator adapt` recorded in the adapter folder (its calibration, its base model)."""
         return denoiser_meta(adapter_folder(self.config.adapter))
-
-
-@dataclass(frozen=True)
-class ScorePass:
-    """What every worker of the score pass shares."""
-
-    run: DenoiseRun
-    chunks: list[range]
-
-
-class ChunkScores:
-    """A worker of the score pass: the p (fitted share) of chunk k's users, FITTED_SCHEMA."""
-
-    def __init__(self, shared: ScorePass):
-        self.run, self.chunks = shared.run, shared.chunks
-
-    def __call__(self, k: int) -> pa.Table:
-        p = [self.run.probabilities(user) for user in self.chunks[k]]
-        users = np.repeat(np.arange(self.chunks[k].start, self.chunks[k].stop), [len(q) for q in p])
-        return pa.table({"user": users.astype(np.int32), "p": np.concatenate(p)}, schema=FITTED_SCHEMA)
 
 
 @dataclass(frozen=True)

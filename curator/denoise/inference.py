@@ -35,6 +35,9 @@ from curator.run.executor import ChunkJob, Executor, LocalExecutor
 from curator.run.progress import Progress
 
 ITEM_CHUNK = 512  # items encoded per chunk: the unit of work of a worker, fixed so that every engine agrees
+CHUNK_USERS = 64  # users scored per chunk (and a killed run's unit of progress)
+# a chunk's scores: p at the share the calibration was fitted on, users in order
+FITTED_SCHEMA = pa.schema([pa.field("user", pa.int32()), pa.field("p", pa.float64())])
 
 
 class DenoiseRun:
@@ -163,3 +166,36 @@ def load_run(
     rows = np.flatnonzero(stats.users_of > 0)
     vectors = encode_items(dataset, engine, with_adapter(engine_config, adapter), denoiser, rows, progress, executor)
     return DenoiseRun(dataset, denoiser, train, stats, vectors)
+
+
+def chunk_plan(users: int) -> list[range]:
+    """The users of each chunk, in order: the same plan in every shard, engine and resumed run."""
+    return [range(start, min(start + CHUNK_USERS, users)) for start in range(0, users, CHUNK_USERS)]
+
+
+@dataclass(frozen=True)
+class ScorePass:
+    """What every worker of the score pass shares."""
+
+    run: DenoiseRun
+    chunks: list[range]
+
+
+class ChunkScores:
+    """A worker of the score pass: the p (fitted share) of chunk k's users, FITTED_SCHEMA."""
+
+    def __init__(self, shared: ScorePass):
+        self.run, self.chunks = shared.run, shared.chunks
+
+    def __call__(self, k: int) -> pa.Table:
+        p = [self.run.probabilities(user) for user in self.chunks[k]]
+        users = np.repeat(np.arange(self.chunks[k].start, self.chunks[k].stop), [len(q) for q in p])
+        return pa.table({"user": users.astype(np.int32), "p": np.concatenate(p)}, schema=FITTED_SCHEMA)
+
+
+def user_probabilities(run: DenoiseRun, executor: Executor) -> pa.Table:
+    """Every user's p (FITTED_SCHEMA, users in order), scored in chunks by `executor`."""
+    chunks = chunk_plan(len(run.sequences))
+    tables = dict(executor.run(ChunkJob(ScorePass(run, chunks), ChunkScores), range(len(chunks))))
+    parts = [tables[k] for k in range(len(chunks))]
+    return pa.concat_tables(parts) if parts else FITTED_SCHEMA.empty_table()

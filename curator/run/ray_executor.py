@@ -98,7 +98,7 @@ class RayExecutor(Executor):
             ChunkActor,
             fn_constructor_args=(job.worker, [shared], self.config.threads),
             batch_size=1,
-            concurrency=min(self.workers(), len(chunks)),
+            compute=ray.data.ActorPoolStrategy(size=min(self.workers(), len(chunks))),
             num_cpus=self.config.threads,
         )
         for batch in tables.iter_batches(batch_size=None, batch_format="numpy"):

@@ -6,19 +6,28 @@ The output is a run folder:
     RUN/metrics.json           all seeds, mean ± std, options, data hash, timing
 While the run is going, the seed folders live in the work folder (RUN.partial/): a killed run continues
 from the last epoch of the seed it was training with `--resume`. The device is not part of a run's
-identity: a run killed on a GPU can be continued on a CPU.
+identity: a run killed on a GPU can be continued on a CPU. Under torchrun this stage runs on rank 0, which
+tells the other ranks (`group`) to train in step with it once it starts training (curator.training).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from curator.data.dataset import Dataset
 from curator.run.stage import Stage, StageRun
-from curator.training import METRICS_FILE, TrainOptions, run_summary, seed_folder, train_seeds, write_json
+from curator.training import (
+    METRICS_FILE,
+    ProcessGroup,
+    TrainOptions,
+    run_summary,
+    seed_folder,
+    train_seeds,
+    write_json,
+)
 
 
 @dataclass
@@ -29,6 +38,7 @@ class TrainStage(Stage):
     data: Dataset
     config: TrainOptions
     out: Path
+    group: ProcessGroup = field(default_factory=ProcessGroup)
 
     def inputs(self) -> dict[str, Dataset]:
         return {"data": self.data}
@@ -39,6 +49,7 @@ class TrainStage(Stage):
         return options
 
     def produce(self, run: StageRun) -> dict[str, Any]:
+        self.group.tell(trains=True)
         results, split = train_seeds(self.data, self.config, run.work.path, run.progress)
         for seed in self.config.seeds:
             os.rename(seed_folder(run.work.path, seed), seed_folder(run.folder, seed))
