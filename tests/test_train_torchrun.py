@@ -31,7 +31,7 @@ def test_two_process_ddp_train_equals_one_process(movielens, tmp_path):
     data = first_users(movielens, 130, tmp_path / "ml-slice").path
     one = train(sys.executable, data=data, out=tmp_path / "one")
     torchrun = str(Path(sys.executable).parent / "torchrun")
-    two = train(torchrun, "--nproc-per-node", "2", "--master-port", "29533", data=data, out=tmp_path / "two")
+    two = train(torchrun, "--standalone", "--nproc-per-node", "2", data=data, out=tmp_path / "two")
     assert [e["loss"] for e in two["history"]] == pytest.approx([e["loss"] for e in one["history"]], rel=1e-5)
     assert two["result"]["test"] == pytest.approx(one["result"]["test"], abs=1e-9)
     assert not (tmp_path / "two.partial").exists()  # rank 0 published, nobody else wrote beside it
