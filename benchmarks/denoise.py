@@ -36,6 +36,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from curator.data.collaborative import training_interactions
 from curator.data.dataset import Dataset, read_dataset
 from curator.data.import_config import ImportConfig
 from curator.data.ledger import read_ledger
@@ -46,7 +47,7 @@ from curator.denoise.calibration import Calibration
 from curator.denoise.cleaning import read_scores
 from curator.denoise.config import DEFAULT_ADAPTER, AdaptConfig, DenoiseConfig, DenoiserConfig, IdModelConfig
 from curator.denoise.denoiser import denoiser_meta, trained_quant
-from curator.denoise.inference import load_run
+from curator.denoise.inference import load_model
 from curator.denoise.report import evaluate_denoising
 from curator.denoise.scores import noise_truth
 from curator.evaluation.detection import DEFAULT_THRESHOLDS, detection_report
@@ -54,7 +55,6 @@ from curator.inject.config import NOISE_LABELS, InjectConfig
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
 from curator.llm.generation import DecodingSettings
-from curator.run.progress import Silent
 from curator.run.stage import run_stage
 from curator.stages.adapt import AdaptStage
 from curator.stages.data_import import ImportStage
@@ -274,21 +274,22 @@ def generation_detector_users_per_second(noisy: Dataset, adapter: str, users: in
     then ground it to the window item with the closest title. Timed on `users` users."""
     from difflib import SequenceMatcher
 
-    run = load_run(noisy, adapter, engine_for(adapter), Silent())
+    engine, _ = load_model(adapter, engine_for(adapter))
+    sequences = training_interactions(noisy).sequences()
     titles = noisy.items["title"].to_pylist()
     prompts, windows = [], []
     for user in range(users):
-        window = run.sequences[user][-10:]
+        window = sequences[user][-10:]
         listing = "\n".join(f"{k + 1}. {titles[item]}" for k, item in enumerate(window))
         prompts.append(
-            run.engine.chat_prompt(
+            engine.chat_prompt(
                 "You find the odd item in a list.", GENERATION_PROMPT.format(n=len(window), items=listing)
             )
         )
         windows.append(window)
     started = time.perf_counter()
-    with run.engine.adapter(None):
-        answers = run.engine.generate(prompts, DecodingSettings(max_new_tokens=32), batch_size=batch_size)
+    with engine.adapter(None):
+        answers = engine.generate(prompts, DecodingSettings(max_new_tokens=32), batch_size=batch_size)
     grounded = [
         max(w, key=lambda item: SequenceMatcher(None, titles[item], a.text).ratio()) for w, a in zip(windows, answers)
     ]

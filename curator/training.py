@@ -1,5 +1,10 @@
 """Training on a dataset folder: its leave-one-out split, one recsys run per seed, mean ± std over seeds.
 
+Under `torchrun --nproc-per-node N` the seeds train data-parallel (recsys.train: DDP, the same result as one
+process for the same global batch). Rank 0 runs the stage (work folder, output) and tells the other ranks,
+when it starts training, to train in step with it (`ProcessGroup`); they read rank 0's checkpoints to resume
+and write nothing.
+
 `train_seeds` trains every seed in a folder of its own, `seeds_dir/seed-S/`: `checkpoint.pt` (the latest
 state, written every epoch: what a killed run resumes from) and `metrics.json` (the seed's result and its
 history, written when it finishes; a seed that has one is not trained again). `run_summary` is the
@@ -8,6 +13,7 @@ stage: curator.stages.train.)
 """
 
 import json
+import os
 import resource
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -165,18 +171,65 @@ class SeedProgress:
         )
 
 
+@dataclass
+class ProcessGroup:
+    """The processes of a `torchrun` run (one, without torchrun) and rank 0's word to the others: whether it
+    trains (it may find the run already done, or refuse its options, and then they must not wait for it)."""
+
+    rank: int = 0
+    size: int = 1
+    device: str = "cpu"
+    told: bool = False
+
+    @classmethod
+    def join(cls, device: str) -> "ProcessGroup":
+        """Join torchrun's process group (gloo on the CPU, nccl on CUDA) when WORLD_SIZE > 1."""
+        size = int(os.environ.get("WORLD_SIZE", "1"))
+        device = resolve_device(device)
+        if size < 2:
+            return cls(device=device)
+        import torch.distributed as dist
+
+        if device == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if device == "cuda" else "gloo")
+        return cls(dist.get_rank(), dist.get_world_size(), device)
+
+    def tell(self, trains: bool) -> None:
+        """Rank 0: say once whether it trains."""
+        if self.size > 1 and not self.told:
+            self._broadcast(int(trains))
+            self.told = True
+
+    def hear(self) -> bool:
+        """The other ranks: whether rank 0 trains."""
+        return bool(self._broadcast(0))
+
+    def _broadcast(self, value: int) -> int:
+        import torch.distributed as dist
+
+        word = torch.tensor([value], device=self.device)
+        dist.broadcast(word, src=0)
+        return int(word.item())
+
+
 def train_seeds(
-    dataset: Dataset, options: TrainOptions, seeds_dir: Path, progress: Progress | None = None
+    dataset: Dataset,
+    options: TrainOptions,
+    seeds_dir: Path,
+    progress: Progress | None = None,
+    writes: bool = True,
 ) -> tuple[list[SeedResult], LeaveOneOut]:
     """Train one model per seed of `options` on the leave-one-out split of `dataset`, each in its folder
-    under `seeds_dir`: a seed with a result there is read back, one with a checkpoint resumes from it."""
+    under `seeds_dir`: a seed with a result there is read back, one with a checkpoint resumes from it.
+    `writes`: False on the ranks other than 0 of a torchrun run (they only train in step with it)."""
     progress = progress or Silent()
     device = resolve_device(options.device)
     data = user_sequences(dataset)
     weights = data.weights if options.use_weights else np.ones_like(data.weights)
     split = LeaveOneOut(data.sequences, data.num_items, weights)
     return [
-        _train_seed(options, split, data.num_items, seed, seed_folder(seeds_dir, seed), device, progress)
+        _train_seed(options, split, data.num_items, seed, seed_folder(seeds_dir, seed), device, progress, writes)
         for seed in options.seeds
     ], split
 
@@ -189,6 +242,7 @@ def _train_seed(
     seed_dir: Path,
     device: str,
     progress: Progress,
+    writes: bool,
 ) -> SeedResult:
     done = seed_dir / METRICS_FILE
     if done.exists():  # finished before a kill: not trained again
@@ -217,7 +271,8 @@ def _train_seed(
         peak_gpu_memory_mib(device),
         device,
     )
-    write_json(done, {"result": asdict(result), "history": [asdict(e) for e in fit_result.history]})
+    if writes:
+        write_json(done, {"result": asdict(result), "history": [asdict(e) for e in fit_result.history]})
     return result
 
 

@@ -4,6 +4,14 @@ A checkpoint is written after every epoch and holds everything the next epoch de
 optimizer, the shuffling generator, torch's RNGs, the early-stopping state), so a killed run continued
 with `resume=True` on the same device ends exactly where an uninterrupted one would. A run may also be
 continued on another device (the checkpoint is moved there); it then follows another random stream.
+
+Data-parallel (DDP) when torch.distributed is initialised (e.g. under `torchrun --nproc-per-node N`): every
+process draws the same global batch (same seed, same shuffling generator), takes rows rank, rank + N, ...
+of it, and weighs its loss by its share of the global batch's weight, so that DDP's averaged gradient is
+the one-process gradient of the whole batch: the same training up to float rounding (without dropout,
+whose masks each process draws for its own rows). Every process evaluates (the weights are the same
+everywhere, so are the early-stopping decisions); only rank 0 writes the checkpoint, and every process
+resumes from it.
 """
 
 import os
@@ -14,7 +22,9 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
 
 from recsys.data import LeaveOneOut, num_train_batches, train_batches
 from recsys.loss import projected_cross_entropy
@@ -72,16 +82,37 @@ class FitResult:
 ProgressCallback = Callable[[str, int, int], None]  # (phase, done, total)
 
 
-def full_ce_loss(model: nn.Module, inputs, targets, weights) -> torch.Tensor:
+def full_ce_loss(model: nn.Module, inputs, targets, weights, forward: nn.Module | None = None) -> torch.Tensor:
     """Cross-entropy over all items at every non-padding position, weighted per user.
 
     Only real positions are projected onto the catalog: with short sequences most of a padded batch is
-    padding.
+    padding. `forward`: the module to run the batch through (a DDP wrapper of `model`); under DDP the loss
+    is this process's rows' part of the global batch's loss, times the number of processes (DDP averages).
     """
-    hidden = model(inputs)  # (B, L, D)
+    hidden = (forward or model)(inputs)  # (B, L, D)
     real = targets > 0  # (B, L)
     position_weights = weights[:, None].expand_as(targets)[real]  # (P,)
-    return projected_cross_entropy(hidden[real], model.item_embedding.weight, targets[real], position_weights)
+    loss = projected_cross_entropy(hidden[real], model.item_embedding.weight, targets[real], position_weights)
+    if not dist.is_initialized():
+        return loss
+    local_weight = position_weights.sum().detach()
+    global_weight = local_weight.clone()
+    dist.all_reduce(global_weight)
+    return loss * local_weight / global_weight * dist.get_world_size()
+
+
+def global_mean(value: torch.Tensor) -> float:
+    """`value` averaged over the processes (itself on one): under DDP, the global batch's loss."""
+    if dist.is_initialized():
+        value = value.clone()
+        dist.all_reduce(value)
+        value /= dist.get_world_size()
+    return value.item()
+
+
+def rank_and_size() -> tuple[int, int]:
+    """This process's rank and the number of processes (0, 1 without torch.distributed)."""
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 
 def evaluate(
@@ -144,6 +175,8 @@ def fit(
     checkpoint_path = run_dir / CHECKPOINT
     device = torch.device(config.device)
     model.to(device)  # before the optimizer exists, so its state lives on the same device
+    rank, size = rank_and_size()
+    forward = DistributedDataParallel(model) if size > 1 else model
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
@@ -169,11 +202,13 @@ def fit(
         started = time.perf_counter()
         losses = []
         for i, batch in enumerate(train_batches(train, split.user_weights, config.batch_size, config.max_len, rng)):
-            loss = full_ce_loss(model, batch.inputs.to(device), batch.targets.to(device), batch.weights.to(device))
+            rows = slice(rank, None, size)  # this process's rows of the global batch (all of them on one)
+            inputs, targets, weights = (part[rows].to(device) for part in (batch.inputs, batch.targets, batch.weights))
+            loss = full_ce_loss(model, inputs, targets, weights, forward)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            losses.append(loss.item())
+            losses.append(global_mean(loss.detach()))
             if progress:
                 progress(f"epoch {epoch}", i + 1, total_batches)
         seconds = time.perf_counter() - started
@@ -188,18 +223,19 @@ def fit(
                 best_valid=valid,
                 best_model={k: v.clone() for k, v in model.state_dict().items()},
             )
-        _save(
-            checkpoint_path,
-            {
-                "config": config.identity(),
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "rng": rng.bit_generator.state,
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
-                "state": state,
-            },
-        )
+        if rank == 0:
+            _save(
+                checkpoint_path,
+                {
+                    "config": config.identity(),
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
+                    "state": state,
+                },
+            )
         if on_epoch:
             on_epoch(log)
 

@@ -452,7 +452,7 @@ def test_when_little_reaches_the_threshold_denoise_says_what_lower_ones_would_do
     result = denoise(setup, "unreached", "--threshold", 1.0, "--max-edits", 2)
     assert result.exit_code == 0, result.output
     p = pq.read_table(setup / "unreached" / "scores.parquet").to_pandas()
-    config = load_dataset(setup / "unreached").manifest["config"]
+    config = read_dataset(setup / "unreached").manifest["config"]
     outlook = config["outlook"]
     # The adapter was trained on this very data: its catalog, so p is calibrated.
     assert config["adapter_catalog"] == {"item_overlap": 1.0, "foreign": False, "calibrated": True}
@@ -462,7 +462,7 @@ def test_when_little_reaches_the_threshold_denoise_says_what_lower_ones_would_do
     # Expected precision at a threshold: the mean p of what the gate would edit there, two per user at most.
     edited = p[p["score"] >= 0.05].sort_values("score", ascending=False).groupby("user_id").head(2)
     assert denoise(setup, "lower", "--threshold", 0.05, "--max-edits", 2).exit_code == 0
-    assert len(read_ledger(load_dataset(setup / "lower"))) == len(edited)
+    assert len(read_ledger(read_dataset(setup / "lower"))) == len(edited)
     for threshold, at in outlook["at"].items():
         taken = p[p["score"] >= float(threshold)].sort_values("score", ascending=False).groupby("user_id").head(2)
         assert at["edits"] == len(taken)
@@ -472,7 +472,7 @@ def test_when_little_reaches_the_threshold_denoise_says_what_lower_ones_would_do
 
 
 def test_an_adapter_of_another_catalog_is_refused_unless_allowed(setup):
-    retitled(load_dataset(setup / "noisy"), setup / "foreign")
+    retitled(read_dataset(setup / "noisy"), setup / "foreign")
     options = ("--model", setup / "tiny", "--adapter", setup / "adapter", "--threshold", 0.3)
     refused = run("denoise", setup / "foreign", *options, "--out", setup / "foreign-clean")
     assert refused.exit_code == 2 and "another catalog: 0% of foreign's items" in refused.output
@@ -480,7 +480,7 @@ def test_an_adapter_of_another_catalog_is_refused_unless_allowed(setup):
     allowed = run("denoise", setup / "foreign", *options, "--allow-foreign-adapter", "--out", setup / "foreign-clean")
     assert allowed.exit_code == 0, allowed.output
     assert "p is uncalibrated here" in allowed.output
-    manifest = load_dataset(setup / "foreign-clean").manifest["config"]["adapter_catalog"]
+    manifest = read_dataset(setup / "foreign-clean").manifest["config"]["adapter_catalog"]
     assert manifest == {"item_overlap": 0.0, "foreign": True, "calibrated": False}
     scores = pq.read_table(setup / "foreign-clean" / "scores.parquet")
     assert scores.schema.metadata[b"p"] == b"uncalibrated (foreign adapter)"

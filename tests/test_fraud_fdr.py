@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from curator.data.dataset import load_dataset
+from curator.data.dataset import read_dataset
 from curator.data.ledger import read_ledger
 from curator.fraud.actions import defense_edits, doubt_factor
 from curator.fraud.config import DefenseConfig
@@ -124,7 +124,7 @@ def test_cli_acts_at_the_fdr_by_default_says_what_it_promises_and_checks_it_on_t
     acted = scores["action"] != "keep"
     assert acted.sum() == summary["flagged"] == kept["fakes_acted_on"] + kept["real_acted_on"]
     assert (acted == (scores["q_value"] <= 0.05)).all()
-    assert set(read_ledger(load_dataset(tmp_path / "out"))["threshold"].to_pylist()) == {None}
+    assert set(read_ledger(read_dataset(tmp_path / "out"))["threshold"].to_pylist()) == {None}
 
     again = run("defend", attacked.path, "--out", tmp_path / "out", *options)  # same work: the recorded summary
     assert again.exit_code == 0, again.output

@@ -193,7 +193,7 @@ COMMAND_OPTIONS = {
     "train": ["--seed", "--seeds", "--epochs", "--patience", "--batch-size", "--lr", "--max-len", "--hidden",
               "--layers", "--heads", "--dropout", "--model", "--device"],
     "denoise": ["--threshold", "--max-edits", "--replace-threshold", "--noise-share", "--shard", "--quant", "--dtype",
-                "--device", "--adapter"],
+                "--device", "--adapter", "--engine", "--ray-address", "--ray-cpus", "--ray-workers", "--ray-threads"],
     "inject": ["--noise", "--noise-dist", "--attack", "--fake-users", "--targets", "--seed"],
     "profile": ["--stage", "--users", "--items", "--limit", "--shard", "--batch-size", "--max-new-tokens", "--recent",
                 "--seed", "--quant", "--dtype", "--device"],

@@ -8,7 +8,17 @@ from typing import Annotated, Optional
 import typer
 
 from curator.cli.choices import choices
-from curator.cli.engine_options import MODEL_HELP, Device
+from curator.cli.engine_options import (
+    ENGINE_HELP,
+    MODEL_HELP,
+    RAY_ADDRESS_HELP,
+    RAY_CPUS_HELP,
+    RAY_THREADS_HELP,
+    RAY_WORKERS_HELP,
+    Device,
+    EngineKind,
+    execution,
+)
 from curator.cli.output import console as output_console
 from curator.errors import OptionError
 from curator.fraud.config import (
@@ -88,6 +98,11 @@ def defend(
     ] = None,
     model: Annotated[Optional[str], typer.Option(help=f"The --denoiser's base model: {MODEL_HELP}")] = None,
     device: Annotated[Device, typer.Option(help="Where the --denoiser's model runs.")] = "auto",
+    engine: Annotated[EngineKind, typer.Option(help=f"For the --denoiser signal. {ENGINE_HELP}")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(help=RAY_ADDRESS_HELP)] = None,
+    ray_cpus: Annotated[Optional[int], typer.Option(help=RAY_CPUS_HELP)] = None,
+    ray_workers: Annotated[Optional[int], typer.Option(help=RAY_WORKERS_HELP)] = None,
+    ray_threads: Annotated[int, typer.Option(help=RAY_THREADS_HELP)] = 1,
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
@@ -115,6 +130,7 @@ def defend(
         denoiser=denoiser,
     )
     config.validate()  # before reading the data: a bad option costs nothing
+    executor = execution(engine, ray_address, ray_cpus, ray_workers, ray_threads)
     # Loaded once the options are known to be good (torch, scikit-learn, the data's libraries).
     from curator.cli.progress import cli_progress
     from curator.data.dataset import read_dataset
@@ -122,7 +138,8 @@ def defend(
     from curator.run.stage import run_stage
     from curator.stages.defend import DefendStage
 
-    stage = DefendStage(read_dataset(data), config, out, _denoiser_engine(denoiser, model, Device(device).value))
+    denoiser_engine = _denoiser_engine(denoiser, model, Device(device).value)
+    stage = DefendStage(read_dataset(data), config, out, denoiser_engine, execution=executor)
     with cli_progress() as progress:
         result = run_stage(stage, overwrite=overwrite, progress=progress, command=["curator", *sys.argv[1:]])
     summary = {"out": str(out), **result.summary}

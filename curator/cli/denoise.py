@@ -9,7 +9,21 @@ from typing import Annotated, Optional
 
 import typer
 
-from curator.cli.engine_options import DEVICE_HELP, DTYPE_HELP, MODEL_HELP, Device, Dtype, Quant
+from curator.cli.engine_options import (
+    DEVICE_HELP,
+    DTYPE_HELP,
+    ENGINE_HELP,
+    MODEL_HELP,
+    RAY_ADDRESS_HELP,
+    RAY_CPUS_HELP,
+    RAY_THREADS_HELP,
+    RAY_WORKERS_HELP,
+    Device,
+    Dtype,
+    EngineKind,
+    Quant,
+    execution,
+)
 from curator.cli.output import console as output_console
 from curator.denoise.config import DEFAULT_ADAPTER, DenoiseConfig
 from curator.llm.config import EngineConfig
@@ -48,6 +62,11 @@ def denoise(
         Optional[str],
         typer.Option(help="Part K/N of the users, e.g. 2/4; the shard that finishes last writes the output."),
     ] = None,
+    engine: Annotated[EngineKind, typer.Option(help=ENGINE_HELP)] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(help=RAY_ADDRESS_HELP)] = None,
+    ray_cpus: Annotated[Optional[int], typer.Option(help=RAY_CPUS_HELP)] = None,
+    ray_workers: Annotated[Optional[int], typer.Option(help=RAY_WORKERS_HELP)] = None,
+    ray_threads: Annotated[int, typer.Option(help=RAY_THREADS_HELP)] = 1,
     model: Annotated[Optional[str], typer.Option(help=MODEL_HELP)] = None,
     quant: Annotated[
         Optional[Quant], typer.Option(help="Base quantization (default: what the adapter was trained with).")
@@ -68,6 +87,7 @@ def denoise(
     )
     config.validate()  # before loading anything: a bad option costs nothing
     part = Shard.parse(shard)
+    executor = execution(engine, ray_address, ray_cpus, ray_workers, ray_threads)
     # Loaded once the options are known to be good (torch, the data's libraries).
     from curator.cli.progress import cli_progress
     from curator.data.dataset import read_dataset
@@ -78,13 +98,13 @@ def denoise(
     from curator.run.stage import run_stage
     from curator.stages.denoise import DenoiseStage
 
-    engine = EngineConfig(
+    engine_config = EngineConfig(
         model=model,
         quant=Quant(quant).value if quant else trained_quant(adapter_folder(adapter)),
         dtype=Dtype(dtype).value,
         device=Device(device).value,
     )
-    stage = DenoiseStage(read_dataset(data), config, out, engine, shard=part)
+    stage = DenoiseStage(read_dataset(data), config, out, engine_config, shard=part, execution=executor)
     with cli_progress() as progress:
         # Shards share one work folder: each joins it as a resumed run.
         result = run_stage(

@@ -84,8 +84,9 @@ def train(
     from curator.cli.progress import cli_progress
     from curator.data.dataset import read_dataset
     from curator.run.stage import run_stage
+    from curator.run.workfolder import work_folder_for
     from curator.stages.train import TrainStage
-    from curator.training import TrainOptions
+    from curator.training import ProcessGroup, TrainOptions, train_seeds
 
     options = TrainOptions(
         model=model.value,
@@ -107,14 +108,22 @@ def train(
     tracking.validate()
     dataset = read_dataset(data)
     run_dir = out or Path("runs") / f"{dataset.name}-{model.value}"
+    group = ProcessGroup.join(options.device)  # under torchrun: data-parallel over its processes
+    if group.rank > 0:  # trains in step with rank 0, in rank 0's work folder, and writes nothing
+        if group.hear():
+            train_seeds(dataset, options, work_folder_for(run_dir), writes=False)
+        return
     with cli_progress() as progress:
-        result = run_stage(
-            TrainStage(dataset, options, run_dir, tracking),
-            resume=resume,
-            overwrite=overwrite,
-            progress=progress,
-            command=["curator", *sys.argv[1:]],
-        )
+        try:
+            result = run_stage(
+                TrainStage(dataset, options, run_dir, tracking, group),
+                resume=resume,
+                overwrite=overwrite,
+                progress=progress,
+                command=["curator", *sys.argv[1:]],
+            )
+        finally:
+            group.tell(trains=False)  # the run was done already, or failed before training: nobody waits
     summary = result.summary
     if as_json:
         print(json.dumps(summary, indent=2))

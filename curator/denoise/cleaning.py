@@ -9,7 +9,10 @@ already in the sequence, never free text) when the ranker's confidence in it is 
 else removed. Validation and test targets are never scored nor touched.
 
 Work is planned in chunks of CHUNK_USERS users; each finished chunk (its scores, then its decisions) goes
-to the work folder, so a killed run resumes, and a shard (`--shard K/N`) scores every N-th chunk. Once
+to the work folder, so a killed run resumes, and a shard (`--shard K/N`) scores every N-th chunk. The
+chunks are computed by an executor (curator.run.executor: this process, or Ray actors with `--engine ray`)
+from what the driver computed once and shares with every worker (ScorePass, DecidePass); a chunk's result
+depends on its number and those only, so every engine, shard and worker count writes the same bytes. Once
 every chunk is scored, the share is estimated, the decisions are taken and the output is written: the
 cleaned dataset, its ledger (input + ledger = output, exactly) and `scores.parquet`, one row per training
 interaction. Before anything is loaded, the adapter's catalog is compared with the input's
@@ -36,17 +39,17 @@ from curator.denoise.calibration import Calibration
 from curator.denoise.catalog import check_catalog
 from curator.denoise.config import DenoiseConfig
 from curator.denoise.denoiser import denoiser_meta
-from curator.denoise.inference import DenoiseRun, load_run
+from curator.denoise.inference import ChunkScores, DenoiseRun, ScorePass, chunk_plan, load_run
 from curator.denoise.noise_share import estimate_share, restate
 from curator.denoise.outlook import gate_outlook
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
+from curator.run.executor import ChunkJob, Executor
 from curator.run.progress import Progress
 from curator.run.sharding import Shard
 from curator.run.workfolder import WorkFolder
 
 SCORES_FILE = "scores.parquet"
-CHUNK_USERS = 64
 
 SCORES_SCHEMA = pa.schema(
     [
@@ -60,8 +63,6 @@ SCORES_SCHEMA = pa.schema(
         pa.field("candidate_confidences", pa.list_(pa.float64())),
     ]
 )
-# a chunk's scores before the decisions: p at the share the calibration was fitted on, users in order
-FITTED_SCHEMA = pa.schema([pa.field("user", pa.int32()), pa.field("p", pa.float64())])
 
 
 @dataclass(frozen=True)
@@ -71,21 +72,22 @@ class NoiseShare:
     estimated: bool  # `used` was estimated from the data (--noise-share auto)
 
 
-def chunk_plan(users: int) -> list[range]:
-    """The users of each chunk, in order: the same plan in every shard and every resumed run."""
-    return [range(start, min(start + CHUNK_USERS, users)) for start in range(0, users, CHUNK_USERS)]
-
-
 class Cleaning:
     """One `curator denoise` run over its work folder: the score pass (a shard's chunks), then, once every
     chunk is scored, p restated at the data's share of noise, the decide pass and the output. The denoiser
     is loaded only when a pass has a chunk left to compute."""
 
     def __init__(
-        self, dataset: Dataset, config: DenoiseConfig, engine_config: EngineConfig, work: WorkFolder, progress: Progress
+        self,
+        dataset: Dataset,
+        config: DenoiseConfig,
+        engine_config: EngineConfig,
+        work: WorkFolder,
+        progress: Progress,
+        executor: Executor,
     ):
         self.dataset, self.config, self.engine_config = dataset, config, engine_config
-        self.work, self.progress = work, progress
+        self.work, self.progress, self.executor = work, progress, executor
         self.chunks = chunk_plan(len(dataset.users))
         # Before anything is loaded: an adapter made for another catalog is refused unless allowed.
         self.catalog = check_catalog(
@@ -95,7 +97,7 @@ class Cleaning:
 
     def model(self) -> DenoiseRun:
         if self._run is None:
-            self._run = load_run(self.dataset, self.config.adapter, self.engine_config, self.progress)
+            self._run = load_run(self.dataset, self.config.adapter, self.engine_config, self.progress, self.executor)
         return self._run
 
     def score(self, shard: Shard) -> int:
@@ -110,13 +112,10 @@ class Cleaning:
             total=sum(len(self.chunks[k]) for k in owned),
             done=sum(len(self.chunks[k]) for k in owned if k not in mine),
         )
-        for k in mine:
-            p = [self.model().probabilities(user) for user in self.chunks[k]]
-            users = np.repeat(np.arange(self.chunks[k].start, self.chunks[k].stop), [len(q) for q in p])
-            self.work.write_chunk(
-                "scores", k, pa.table({"user": users.astype(np.int32), "p": np.concatenate(p)}, schema=FITTED_SCHEMA)
-            )
-            self.progress.advance("users", len(self.chunks[k]))
+        if mine:
+            for k, table in self.executor.run(ChunkJob(ScorePass(self._run, self.chunks), ChunkScores), mine):
+                self.work.write_chunk("scores", k, table)
+                self.progress.advance("users", len(self.chunks[k]))
         return self.chunks_scored()
 
     def chunks_scored(self) -> int:
@@ -143,12 +142,12 @@ class Cleaning:
             total=len(self.dataset.users),
             done=sum(len(self.chunks[k]) for k in range(len(self.chunks)) if k not in undecided),
         )
-        for k in undecided:
-            rows = [
-                row for user in self.chunks[k] for row in decide_user(self.model(), user, p_of_user[user], self.config)
-            ]
-            self.work.write_chunk("decisions", k, pa.Table.from_pylist(rows, schema=SCORES_SCHEMA))
-            self.progress.advance("decisions", len(self.chunks[k]))
+        if undecided:
+            starts = np.cumsum([0, *(len(p) for p in p_of_user)])
+            shared = DecidePass(self._run, self.chunks, np.concatenate(p_of_user), starts, self.config)
+            for k, table in self.executor.run(ChunkJob(shared, ChunkDecisions), undecided):
+                self.work.write_chunk("decisions", k, table)
+                self.progress.advance("decisions", len(self.chunks[k]))
         return pa.concat_tables([self.work.read_chunk("decisions", k) for k in range(len(self.chunks))])
 
     def write(self, folder: Path, *, name: str, command: list[str]) -> dict[str, Any]:
@@ -184,6 +183,34 @@ class Cleaning:
     def meta(self) -> dict[str, Any]:
         """What `curator adapt` recorded in the adapter folder (its calibration, its base model)."""
         return denoiser_meta(adapter_folder(self.config.adapter))
+
+
+@dataclass(frozen=True)
+class DecidePass:
+    """What every worker of the decide pass shares: the restated p of every user, flat (user u's are
+    p[starts[u]:starts[u + 1]])."""
+
+    run: DenoiseRun
+    chunks: list[range]
+    p: np.ndarray
+    starts: np.ndarray
+    config: DenoiseConfig
+
+
+class ChunkDecisions:
+    """A worker of the decide pass: chunk k's rows of the score table, SCORES_SCHEMA."""
+
+    def __init__(self, shared: DecidePass):
+        self.shared = shared
+
+    def __call__(self, k: int) -> pa.Table:
+        run, p, starts = self.shared.run, self.shared.p, self.shared.starts
+        rows = [
+            row
+            for user in self.shared.chunks[k]
+            for row in decide_user(run, user, p[starts[user] : starts[user + 1]], self.shared.config)
+        ]
+        return pa.Table.from_pylist(rows, schema=SCORES_SCHEMA)
 
 
 def decide_user(run: DenoiseRun, user: int, p: np.ndarray, config: DenoiseConfig) -> list[dict[str, Any]]:

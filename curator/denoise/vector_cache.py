@@ -24,7 +24,8 @@ from curator.data.atomic import atomic_write_file
 from curator.llm.config import EngineInfo
 from curator.llm.models import cache_root, file_digest
 
-FORMAT = 1  # bump when what a vector means changes without any of the digested inputs changing
+FORMAT = 2  # bump when what a vector means changes without any of the digested inputs changing (2: encoded in
+# fixed chunks of items, curator.denoise.inference.ITEM_CHUNK)
 
 
 def cache_folder() -> Path:

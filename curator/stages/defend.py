@@ -4,12 +4,14 @@ defense.
 Every user's p(fake) and suspicion score come from the detector (curator.fraud.detector: collaborative
 evidence, the LLM-derived text and denoiser signals, a calibrator fitted on simulated attacks of the data
 itself); the users the decision picks (BH at --fdr, or p(fake) >= --user-threshold) are dropped or
-down-weighted through the ledger (curator.fraud.defense).
+down-weighted through the ledger (curator.fraud.defense). With `--denoiser`, the
+denoiser signal's per-user scoring (and its catalog encoding) runs on `execution`'s engine (`--engine ray`:
+Ray workers); `execution` is not part of the identity, since every engine gives the same bytes.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from curator.fraud.detector import detect
 from curator.inject.config import FAKE_USERS_LABELS
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
+from curator.run.executor import Executor, ExecutorConfig, open_executor
 from curator.run.stage import Stage, StageRun
 
 
@@ -32,6 +35,11 @@ class DefendStage(Stage):
     config: DefendConfig
     out: Path
     denoiser_engine: EngineConfig | None = None  # the --denoiser's base model, where one is used
+    execution: ExecutorConfig = field(default_factory=ExecutorConfig)  # where the denoiser signal's chunks run
+
+    def validate(self) -> None:
+        self.config.validate()
+        self.execution.validate()
 
     def inputs(self) -> dict[str, Dataset | Path]:
         # the fake-user labels of an injected attack are not in the data's content hash; the output reports on them
@@ -49,8 +57,9 @@ class DefendStage(Stage):
 
     def produce(self, run: StageRun) -> dict[str, Any]:
         vectors, embedding_model = self._item_vectors()
-        signals = self._signals(run)
-        detection = detect(self.data, self.config.detector, vectors, signals, run.progress)
+        with open_executor(self.execution) as executor:
+            signals = self._signals(run, executor)
+            detection = detect(self.data, self.config.detector, vectors, signals, run.progress)
         written = write_defended(
             run.folder,
             self.data,
@@ -78,9 +87,9 @@ class DefendStage(Stage):
         embedder = TextEmbedder(self.config.embedding_model)
         return item_vectors(self.data, embedder), embedder.name
 
-    def _signals(self, run: StageRun) -> tuple:
+    def _signals(self, run: StageRun, executor: Executor) -> tuple:
         if not self.config.denoiser:
             return ()
         from curator.fraud.denoiser_signal import DenoiserSignal
 
-        return (DenoiserSignal(self.data, self.config.denoiser, self.denoiser_engine, run.progress),)
+        return (DenoiserSignal(self.data, self.config.denoiser, self.denoiser_engine, run.progress, executor),)

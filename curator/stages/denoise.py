@@ -2,10 +2,11 @@
 the confident ones, and write the cleaned dataset with its ledger and score table (the work:
 curator.denoise.cleaning).
 
-Resumable, and shardable: `shard` is not part of the identity, since every shard works on the same plan of
-chunks in the one work folder (a shard joins it as a resumed run). A shard that leaves chunks unscored
-returns Pending; the one that scores the last chunk writes the output. The adapter's files are part of the
-identity (a retrained adapter of the same name is new work).
+Resumable, and shardable: neither `execution` (the engine that computes the chunks: every engine gives the
+same output, so a run killed on one resumes on another) nor `shard` is part of the identity, since every
+shard works on the same plan of chunks in the one work folder (a shard joins it as a resumed run).
+A shard that leaves chunks unscored returns Pending; the one that scores the last chunk writes the output.
+The adapter's files are part of the identity (a retrained adapter of the same name is new work).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from curator.denoise.cleaning import Cleaning
 from curator.denoise.config import DenoiseConfig
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
+from curator.run.executor import ExecutorConfig, open_executor
 from curator.run.sharding import Shard
 from curator.run.stage import Pending, Stage, StageRun
 
@@ -34,6 +36,11 @@ class DenoiseStage(Stage):
     out: Path
     engine: EngineConfig = field(default_factory=EngineConfig)
     shard: Shard = Shard(1, 1)  # this process's part of the chunks
+    execution: ExecutorConfig = field(default_factory=ExecutorConfig)
+
+    def validate(self) -> None:
+        self.config.validate()
+        self.execution.validate()
 
     def inputs(self) -> dict[str, Dataset]:
         return {"data": self.data}
@@ -45,8 +52,9 @@ class DenoiseStage(Stage):
         return {"adapter": path_digest(adapter_folder(self.config.adapter))}
 
     def produce(self, run: StageRun) -> dict[str, Any] | Pending:
-        cleaning = Cleaning(self.data, self.config, self.engine, run.work, run.progress)
-        done = cleaning.score(self.shard)
-        if done < len(cleaning.chunks):
-            return Pending({"chunks_done": done, "chunks": len(cleaning.chunks)})
-        return cleaning.write(run.folder, name=self.out.name, command=run.command)
+        with open_executor(self.execution) as executor:
+            cleaning = Cleaning(self.data, self.config, self.engine, run.work, run.progress, executor)
+            done = cleaning.score(self.shard)
+            if done < len(cleaning.chunks):
+                return Pending({"chunks_done": done, "chunks": len(cleaning.chunks)})
+            return cleaning.write(run.folder, name=self.out.name, command=run.command)

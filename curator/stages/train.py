@@ -7,7 +7,8 @@ The output is a run folder:
     RUN/tensorboard/seed-S/    the seed's curves as TensorBoard event files (or under --log-dir; curator.run.tracking)
 While the run is going, the seed folders live in the work folder (RUN.partial/): a killed run continues
 from the last epoch of the seed it was training with `--resume`. The device is not part of a run's
-identity: a run killed on a GPU can be continued on a CPU.
+identity: a run killed on a GPU can be continued on a CPU. Under torchrun this stage runs on rank 0, which
+tells the other ranks (`group`) to train in step with it once it starts training (curator.training).
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ from typing import Any
 from curator.data.dataset import Dataset
 from curator.run.stage import Stage, StageRun
 from curator.run.tracking import TrackingConfig, track
-from curator.training import METRICS_FILE, TrainOptions, run_summary, seed_curves, seed_folder, train_seeds, write_json
+from curator.training import (
+    METRICS_FILE,
+    ProcessGroup,
+    TrainOptions,
+    run_summary,
+    seed_curves,
+    seed_folder,
+    train_seeds,
+    write_json,
+)
 
 
 @dataclass
@@ -32,6 +42,7 @@ class TrainStage(Stage):
     config: TrainOptions
     out: Path
     tracking: TrackingConfig = field(default_factory=TrackingConfig)  # where the curves go: not part of the run
+    group: ProcessGroup = field(default_factory=ProcessGroup)  # under torchrun: the other ranks
 
     def validate(self) -> None:
         self.config.validate()
@@ -46,6 +57,7 @@ class TrainStage(Stage):
         return options
 
     def produce(self, run: StageRun) -> dict[str, Any]:
+        self.group.tell(trains=True)
         results, split = train_seeds(self.data, self.config, run.work.path, run.progress)
         for seed in self.config.seeds:
             os.rename(seed_folder(run.work.path, seed), seed_folder(run.folder, seed))
