@@ -97,8 +97,9 @@ class PipelineRun:
         facts = data_facts(self.source)
         fit = adapter_fit(self.spec.denoise.adapter, facts) if self.spec.denoise.enabled else None
         plan = make_plan(self.spec, facts, fit, imported)
-        if imported:
-            plan.step("data").status, plan.step("data").out = step.status, step.out
+        source = plan.step("data")
+        source.status = step.status if imported else "done"
+        source.out = step.out if imported else str(path.resolve())  # an existing folder: where it is
         return plan
 
     # running

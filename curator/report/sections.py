@@ -46,8 +46,8 @@ class RunOutputs:
         return self._read_by("train-curated")
 
     def _read_by(self, step: str) -> Path:
-        source = self.steps[step]["reads"][0]
-        return self.folder(source) or Path(self.plan["data"]["path"])
+        """The dataset folder `step` read (an absolute `out`, for data given as a folder, stays as it is)."""
+        return self.folder(self.steps[step]["reads"][0])
 
     def labels_folder(self) -> Path | None:
         """The folder holding the ground truth: the inject step's output, or the data's own labels."""
