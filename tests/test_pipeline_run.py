@@ -7,9 +7,10 @@ import re
 
 import pyarrow.compute as pc
 import pytest
-from conftest import run_cli
 
 from curator.data.dataset import write_dataset
+
+from conftest import run_cli
 
 pytestmark = pytest.mark.e2e
 
