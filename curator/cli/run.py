@@ -18,7 +18,7 @@ from curator.cli.output import console as output_console
 
 console = output_console()
 
-MARKS = {"done": "✓", "reused": "✓", "running": "▶", "waiting": "·", "skipped": "–"}
+MARKS = {"done": "✓", "reused": "✓", "given": "✓", "running": "▶", "waiting": "·", "skipped": "–"}
 
 
 def plan_table(plan) -> Table:
@@ -55,6 +55,10 @@ class PipelineView:
     def started(self, step) -> None:
         if self.live is None:
             self.progress.console.print(f"{step.name}: running ({step.stage})", markup=False)
+        else:  # the bars shown are the running stage's only
+            for task in list(self.progress.bar.task_ids):
+                self.progress.bar.remove_task(task)
+            self.progress.tasks.clear()
         self._refresh()
 
     def finished(self, step) -> None:

@@ -50,7 +50,7 @@ def _denoise(summary: dict, out: Path, threshold: float) -> list[str]:
         counts = ", ".join(f"{count:,} {action}" for action, count in edits.items())
         findings.append(f"edits at p(noise) >= {threshold:g}: {counts}")
         return findings
-    p = pq.read_table(out / SCORES, columns=["p"])["p"].to_numpy()
+    p = pq.read_table(out / SCORES, columns=["score"])["score"].to_numpy()
     findings.append(f"the gate at {threshold:g} passes no interaction: {_lower(p, threshold, 'interactions')}")
     return findings
 

@@ -28,7 +28,7 @@ class Step:
     reads: list[str] = field(default_factory=list)  # the steps whose outputs it reads
     settings: dict[str, Any] = field(default_factory=dict)  # what it runs with (adapter, thresholds, ...)
     out: str | None = None  # its output folder, relative to the run folder, once known
-    status: str = "waiting"  # waiting | running | done | reused | skipped
+    status: str = "waiting"  # waiting | running | done | reused (recorded by an earlier run) | skipped | given
     summary: dict[str, Any] | None = None
     findings: list[str] = field(default_factory=list)
     seconds: float | None = None

@@ -98,7 +98,7 @@ class PipelineRun:
         fit = adapter_fit(self.spec.denoise.adapter, facts) if self.spec.denoise.enabled else None
         plan = make_plan(self.spec, facts, fit, imported)
         source = plan.step("data")
-        source.status = step.status if imported else "done"
+        source.status = step.status if imported else "given"
         source.out = step.out if imported else str(path.resolve())  # an existing folder: where it is
         return plan
 

@@ -52,9 +52,10 @@ padding-bottom: 4px; } .sub { color: #5a6375; margin: 0 0 16px; }
 nav { background: #eef1f7; border-radius: 8px; padding: 8px 14px; margin: 12px 0 20px; font-size: 14px; }
 nav a { margin-right: 14px; color: #2a4fb5; text-decoration: none; }
 table { border-collapse: collapse; margin: 8px 0 16px; font-size: 14px; background: white; }
-th, td { border: 1px solid #dde1ea; padding: 4px 10px; text-align: left; vertical-align: top; }
+th, td { border: 1px solid #dde1ea; padding: 4px 10px; text-align: left; vertical-align: top; white-space: nowrap; }
+td:last-child { white-space: normal; }
 th { background: #eef1f7; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-caption { caption-side: top; text-align: left; color: #5a6375; padding-bottom: 4px; }
+p.cap { color: #5a6375; margin: 12px 0 0; font-size: 14px; }
 figure { display: inline-block; margin: 8px 16px 16px 0; vertical-align: top; }
 figure img { max-width: 500px; border: 1px solid #dde1ea; background: white; }
 figcaption { color: #5a6375; font-size: 13px; max-width: 500px; }
@@ -102,9 +103,8 @@ def to_html(title: str, subtitle: str, sections: list[Section]) -> str:
 
 
 def _html_table(table: Table) -> str:
-    rows = ["<table>"]
-    if table.caption:
-        rows.append(f"<caption>{html.escape(table.caption)}</caption>")
+    rows = [f"<p class='cap'>{html.escape(table.caption)}</p>"] if table.caption else []
+    rows.append("<table>")
     rows.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in table.header) + "</tr>")
     for row in table.rows:
         cells = "".join(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from curator.evaluation.detection import reliability_diagram
 
@@ -32,6 +33,7 @@ def distributions(series: Mapping[str, np.ndarray], xlabel: str, title: str, log
         axes.hist(data, bins=bins, histtype="step", linewidth=1.8, label=name, color=COLORS.get(name))
     if log:
         axes.set_xscale("log")
+        axes.xaxis.set_minor_formatter(NullFormatter())  # the decades only: minor labels overlap
     axes.set(xlabel=xlabel, ylabel="count", title=title)
     axes.legend()
     return _png(figure)

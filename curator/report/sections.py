@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curator.evaluation.detection import detection_report
@@ -35,7 +37,7 @@ class RunOutputs:
 
     def folder(self, step: str) -> Path | None:
         entry = self.steps.get(step)
-        if not entry or not entry.get("out") or entry["status"] not in ("done", "reused"):
+        if not entry or not entry.get("out") or entry["status"] not in ("done", "reused", "given"):
             return None
         return self.run / entry["out"]
 
@@ -91,15 +93,24 @@ def plan_section(outputs: RunOutputs) -> Section:
         + (" and " if data["noise_labels"] and data["fake_user_labels"] else "")
         + ("fake users" if data["fake_user_labels"] else "")
         + ("" if data["noise_labels"] or data["fake_user_labels"] else "none in the data itself")
+        + (
+            "; simulated noise and attacks with known truth come from the inject step"
+            if outputs.folder("inject")
+            else ""
+        )
         + "."
     )
     rows = []
     for step in outputs.plan["steps"]:
-        why = " ".join(s.rstrip(".") + "." for s in step["reasons"] + step["findings"])
+        why = " ".join(_sentence(s) for s in step["reasons"] + step["findings"])
         seconds = "" if step["seconds"] is None else f"{step['seconds']:.1f} s"
         rows.append([step["name"], "yes" if step["runs"] else "no", step["status"], seconds, why])
     section.table(["step", "runs", "status", "time", "why (and what it found)"], rows)
     return section
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:].rstrip(".") + "."
 
 
 def data_section(outputs: RunOutputs) -> Section:
@@ -134,9 +145,17 @@ def _head_share(popularity: np.ndarray) -> float:
 
 
 def ledger_rows(outputs: RunOutputs) -> dict[str, np.ndarray] | None:
-    """The curated dataset's ledger (every edit of every curation stage, in one table)."""
-    file = outputs.curated_folder() / "ledger.parquet"
-    return _table(file.parent, file.name) if file.is_file() else None
+    """Every edit of the run's curation steps, in one table (each step's ledger holds the rows its stage wrote)."""
+    parts = []
+    for step in ("defend", "denoise"):
+        folder = outputs.folder(step)
+        if folder is not None and (folder / "ledger.parquet").is_file():
+            table = pq.read_table(folder / "ledger.parquet")
+            parts.append(table.filter(pc.equal(table["stage"], outputs.steps[step]["stage"])))
+    if not parts:
+        return None
+    table = pa.concat_tables(parts)
+    return {column: table[column].to_numpy(zero_copy_only=False) for column in table.column_names}
 
 
 def ledger_section(outputs: RunOutputs, ledger: dict[str, np.ndarray]) -> Section:
@@ -184,7 +203,7 @@ def scores_section(outputs: RunOutputs) -> Section | None:
     denoise, defend = outputs.folder("denoise"), outputs.folder("defend")
     pipeline = outputs.plan["pipeline"]
     if denoise is not None:
-        p = _table(denoise, "scores.parquet", ["p"])["p"].astype(float)
+        p = _table(denoise, "scores.parquet", ["score"])["score"].astype(float)
         threshold = pipeline["denoise"]["threshold"]
         png = plots.probability_histogram(p, threshold, "p(noise)", "p(noise) of every training interaction")
         passed = f"{(p >= threshold).sum():,} at or above the threshold"
@@ -206,11 +225,11 @@ def detection_section(outputs: RunOutputs) -> Section | None:
     rows = []
     denoise, defend = outputs.folder("denoise"), outputs.folder("defend")
     if denoise is not None and (labels / NOISE_LABELS).is_file():
-        scores = _table(denoise, "scores.parquet", ["user_id", "position", "p"])
+        scores = _table(denoise, "scores.parquet", ["user_id", "position", "score"])
         noise = _table(labels, NOISE_LABELS, ["user_id", "position"])
         noisy = set(zip(noise["user_id"], noise["position"].astype(int)))
         truth = np.array([(u, int(p)) in noisy for u, p in zip(scores["user_id"], scores["position"])])
-        p = scores["p"].astype(float)
+        p = scores["score"].astype(float)
         rows += _detection_rows("noisy interactions", truth, p)
         section.figure("reliability_noise", plots.reliability(truth, p, "p(noise)"), "Reliability of p(noise)")
     if defend is not None and (labels / FAKE_LABELS).is_file():
