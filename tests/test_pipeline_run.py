@@ -15,7 +15,7 @@ from conftest import run_cli
 pytestmark = pytest.mark.e2e
 
 USERS = 80
-SECTIONS = ("plan", "data", "ledger", "scores", "detection", "training", "groups")
+SECTIONS = ("summary", "plan", "data", "ledger", "scores", "detection", "training", "groups")
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,15 @@ def test_the_report_has_every_section_and_figure(finished):
     assert all(base64.b64decode(image).startswith(b"\x89PNG") for image in images)
     assert "http" not in page.replace("http-equiv", "")  # self-contained: nothing fetched
     markdown = (root / "run" / "report.md").read_text()
-    for title in ("Plan and reasons", "Data card", "Ledger", "Detection quality", "Training", "Per user group"):
+    for title in (
+        "Summary",
+        "Plan and reasons",
+        "Data card",
+        "Ledger",
+        "Detection quality",
+        "Training",
+        "Per user group",
+    ):
         assert f"## {title}" in markdown
     linked = re.findall(r"\]\((report_files/[^)]+\.png)\)", markdown)
     assert len(linked) == 7 and all((root / "run" / link).is_file() for link in linked)

@@ -18,7 +18,7 @@ def build_sections(run: Path) -> tuple[str, str, list[Section]]:
         raise InputError(f"{run}: not a `curator run` folder (no plan.json)")
     outputs = build.RunOutputs(run)
     ledger = build.ledger_rows(outputs)
-    parts = [build.plan_section(outputs), build.data_section(outputs)]
+    parts = [build.summary_section(outputs, ledger), build.plan_section(outputs), build.data_section(outputs)]
     if ledger is not None:
         parts.append(build.ledger_section(outputs, ledger))
     parts += [build.scores_section(outputs), build.detection_section(outputs)]

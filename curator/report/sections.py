@@ -83,6 +83,34 @@ def _mean_std(values) -> str:
     return f"{values.mean():.4f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.4f}"
 
 
+def summary_section(outputs: RunOutputs, ledger: dict[str, np.ndarray] | None) -> Section:
+    """The headline: the training effect, what was edited, and how the edits match the labels."""
+    section = Section("summary", "Summary")
+    runs = {name: outputs.folder(f"train-{name}") for name in ("input", "curated")}
+    if None not in runs.values():
+        seeds = {
+            name: {r["seed"]: r["test"]["NDCG@10"] for r in json.loads((f / "metrics.json").read_text())["seeds"]}
+            for name, f in runs.items()
+        }
+        common = sorted(set(seeds["input"]) & set(seeds["curated"]))
+        before, after = [seeds["input"][s] for s in common], [seeds["curated"][s] for s in common]
+        section.text(
+            f"Test NDCG@10: input {_mean_std(before)} → curated {_mean_std(after)}; difference "
+            f"{_mean_std(np.subtract(after, before))} (paired over seeds {', '.join(map(str, common))})."
+        )
+    if ledger is not None:
+        counts = Counter(ledger["action"])
+        users = {a: len(set(ledger["user_id"][ledger["action"] == a])) for a in ("drop-user", "reweight")}
+        section.text(
+            f"Edits: {counts.get('remove', 0):,} interactions removed, {counts.get('replace', 0):,} replaced; "
+            f"{users['drop-user']:,} users dropped, {users['reweight']:,} down-weighted."
+        )
+    findings = [f for name in ("defend", "denoise") if name in outputs.steps for f in outputs.steps[name]["findings"]]
+    if findings:
+        section.text("Found: " + "; ".join(findings) + ".")
+    return section
+
+
 def plan_section(outputs: RunOutputs) -> Section:
     section = Section("plan", "Plan and reasons")
     data = outputs.plan["data"]
@@ -110,7 +138,7 @@ def plan_section(outputs: RunOutputs) -> Section:
 
 
 def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:].rstrip(".") + "."
+    return text.rstrip(".") + "."  # not capitalised: a reason may start with a name (sasrec, ml-100k)
 
 
 def data_section(outputs: RunOutputs) -> Section:
