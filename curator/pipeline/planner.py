@@ -44,9 +44,6 @@ class Plan:
     def step(self, name: str) -> Step:
         return next(step for step in self.steps if step.name == name)
 
-    def running(self) -> list[Step]:
-        return [step for step in self.steps if step.runs]
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "pipeline": self.pipeline,
@@ -70,7 +67,7 @@ def make_plan(spec: PipelineSpec, facts: DataFacts, fit: AdapterFit | None, impo
     defend = _defend(spec, facts, data)
     steps.append(defend)
     denoised_from = "defend" if defend.runs else data
-    steps.append(_denoise(spec, fit, adapt, denoised_from))
+    steps.append(_denoise(spec, adapt, denoised_from))
     curated = "denoise" if spec.denoise.enabled else denoised_from
     if curated == data:
         raise PipelineError("nothing curates the data: enable defend and/or denoise in the pipeline")
@@ -212,7 +209,7 @@ def _defend(spec: PipelineSpec, facts: DataFacts, data: str) -> Step:
     return Step("defend", "defend", True, reasons, [data], settings)
 
 
-def _denoise(spec: PipelineSpec, fit: AdapterFit | None, adapt: Step, reads: str) -> Step:
+def _denoise(spec: PipelineSpec, adapt: Step, reads: str) -> Step:
     s = spec.denoise
     if not s.enabled:
         return Step("denoise", "denoise", False, ["not asked (denoise.enabled: false)"], [reads])
