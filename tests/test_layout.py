@@ -11,9 +11,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # curator's parts, by tier: a module may import its own part, any lower tier, and the other parts of its own
 # tier as long as no two parts import each other (a stage never imports another stage: tested apart).
 TIERS = {
-    "__main__": 6,
-    "cli": 5,
+    "__main__": 7,
+    "cli": 6,
+    "pipeline": 5,  # the orchestrator: plans and runs the stages
     "stages": 4,
+    "report": 3,  # reads a run's outputs; knows no stage
     "profile": 3,
     "inject": 3,
     "denoise": 3,

@@ -95,6 +95,7 @@ from curator.cli import denoise as _denoise  # noqa: E402  (registers `curator d
 from curator.cli import evaluate as _evaluate  # noqa: E402  (registers `curator evaluate`)
 from curator.cli import inject as _inject  # noqa: E402  (registers `curator inject`)
 from curator.cli import profile as _profile  # noqa: E402  (registers `curator profile`, `curator profile-merge`)
+from curator.cli import run as _run  # noqa: E402  (registers `curator run`, `curator report`)
 from curator.cli import train as _train  # noqa: E402  (registers `curator train`)
 
 app.add_typer(_data.app, name="data")
@@ -105,6 +106,8 @@ app.command("evaluate")(_evaluate.evaluate)
 app.command("inject")(_inject.inject)
 app.command("profile")(_profile.profile)
 app.command("profile-merge")(_profile.merge)
+app.command("report")(_run.report)
+app.command("run")(_run.run)
 app.command("train")(_train.train)
 
 

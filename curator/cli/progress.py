@@ -113,6 +113,12 @@ def cli_progress() -> Iterator[CliProgress]:
     if not console.is_terminal:
         yield CliProgress(console, None)
         return
+    with cli_bar(console) as bar:
+        yield CliProgress(console, bar)
+
+
+def cli_bar(console: Console) -> Progress:
+    """The bars of a terminal (not started: `with` starts them, or a Live that shows them among other things)."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -120,5 +126,4 @@ def cli_progress() -> Iterator[CliProgress]:
         TimeRemainingColumn(),
         TextColumn("{task.fields[rate]}"),
     )
-    with Progress(*columns, console=console) as bar:
-        yield CliProgress(console, bar)
+    return Progress(*columns, console=console)

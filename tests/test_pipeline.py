@@ -1,0 +1,158 @@
+"""`curator run`'s pipeline files (checked, with positions), overrides, and the planner's decisions on real and
+tiny data. The end-to-end run and its report: test_pipeline_run.py."""
+
+import json
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from curator.data.dataset import write_dataset
+from curator.pipeline import plan, spec_for
+from curator.pipeline.facts import adapter_fit, data_facts
+from curator.pipeline.findings import _lower
+from curator.pipeline.planner import make_plan
+from curator.pipeline.spec import PipelineError, default_spec, load_spec
+
+from builders import first_users, tiny_dataset
+from conftest import run_cli
+
+
+def write(tmp_path, text, name="p.yaml"):
+    file = tmp_path / name
+    file.write_text(text)
+    return file
+
+
+def test_a_pipeline_file_sets_each_section(tmp_path):
+    file = write(
+        tmp_path,
+        "data: movielens-100k\nseed: 4\ndenoise:\n  threshold: 0.7\ntrain:\n  seeds: [3, 5]\n  epochs: 2\n"
+        "defend:\n  budgets: [0.02]\n",
+    )
+    spec = load_spec(file)
+    assert (spec.seed, spec.denoise.threshold, spec.train.seeds, spec.train.epochs) == (4, 0.7, (3, 5), 2)
+    assert spec.defend.budgets == (0.02,) and spec.defend.fdr == 0.05  # the rest keeps its default
+
+
+BAD_FILES = [
+    ("data: movielens-100k\ndenoise:\n  treshold: 0.7\n", "p.yaml:3:3: unknown key 'denoise.treshold' (did you mean"),
+    ("data: movielens-100k\ndenoize:\n  threshold: 0.7\n", "p.yaml:2:1: unknown key 'denoize' (did you mean"),
+    ("data: movielens-100k\ntrain:\n  epochs: many\n", "p.yaml:3:11: 'train.epochs' must be an integer, got 'many'"),
+    ("data: movielens-100k\ntrain:\n  seeds: 3\n", "p.yaml:3:10: 'train.seeds' must be a list of integers, got '3'"),
+    ("data: movielens-100k\ndefend: [1, 2]\n", "p.yaml:2:9: 'defend' must be a mapping of keys"),
+    ("data: no/such/folder\n", "p.yaml:1:1: 'data' no/such/folder: no such dataset folder"),
+    ("data: [movielens\n", "p.yaml:2:1: not valid YAML"),
+    ("seed: 1\nseed: 2\n", "p.yaml:2:1: 'seed' is given twice"),
+]
+
+
+@pytest.mark.parametrize("text, expected", BAD_FILES)
+def test_a_bad_pipeline_file_names_the_key_and_its_position(tmp_path, text, expected):
+    with pytest.raises(PipelineError) as error:
+        load_spec(write(tmp_path, text))
+    assert expected in str(error.value)
+
+
+def test_overrides_set_keys_and_refuse_unknown_ones():
+    spec = default_spec("movielens-100k", ["denoise.threshold=0.8", "train.seeds=[1, 2]", "inject.enabled=true"])
+    assert (spec.denoise.threshold, spec.train.seeds, spec.inject.enabled) == (0.8, (1, 2), True)
+    with pytest.raises(PipelineError, match=r"--set denoise.treshold: unknown key 'treshold' \(did you mean"):
+        default_spec("movielens-100k", ["denoise.treshold=0.8"])
+    with pytest.raises(PipelineError, match="--set train.epochs: 'train.epochs' must be an integer, got 'x'"):
+        default_spec("movielens-100k", ["train.epochs=x"])
+    with pytest.raises(PipelineError, match="expected section.key=value"):
+        default_spec("movielens-100k", ["denoise.threshold"])
+
+
+def test_a_bad_value_of_a_stage_option_names_its_section():
+    with pytest.raises(PipelineError, match="pipeline section 'denoise': --threshold 1.5 is not a probability"):
+        plan("movielens-100k", ["denoise.threshold=1.5"])
+
+
+def test_the_command_refuses_a_bad_file_with_one_line_and_writes_nothing(tmp_path):
+    file = write(tmp_path, "data: movielens-100k\ndenoise:\n  treshold: 0.7\n")
+    result = run_cli("run", file, "--out", tmp_path / "run")
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "p.yaml:3:3: unknown key 'denoise.treshold'" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_shipped_pipelines_are_valid():
+    from importlib.resources import files
+
+    shipped = sorted(p for p in (files("curator.pipeline") / "pipelines").iterdir() if p.name.endswith(".yaml"))
+    assert len(shipped) >= 3
+    for file in shipped:
+        spec = spec_for(str(file))
+        assert spec.data == "movielens-100k", file.name
+
+
+def test_the_shipped_adapter_fits_movielens_and_what_derives_from_it(tmp_path, movielens):
+    assert adapter_fit("denoise-ml100k", data_facts(movielens)).fits
+    users = movielens.users.slice(0, 50)
+    interactions = movielens.interactions.filter(pc.is_in(movielens.interactions["user_id"], users["user_id"]))
+    child = write_dataset(
+        tmp_path / "child", interactions, movielens.items, users, name="child", source=None, command=[], config={},
+        parent=movielens,
+    )  # fmt: skip
+    fit = adapter_fit("denoise-ml100k", data_facts(child))
+    assert fit.fits and "an ancestor of this data" in fit.reason
+    orphan = first_users(movielens, 50, tmp_path / "orphan")  # the same rows, no recorded parent
+    fit = adapter_fit("denoise-ml100k", data_facts(orphan))
+    assert not fit.fits and "made for another catalog" in fit.reason
+
+
+def test_the_plan_adapts_first_for_another_catalog(tmp_path, movielens):
+    orphan = first_users(movielens, 50, tmp_path / "orphan")
+    facts = data_facts(orphan)
+    steps = make_plan(default_spec(str(orphan.path)), facts, adapter_fit("denoise-ml100k", facts), False).steps
+    names = [step.name for step in steps if step.runs]
+    assert names == [
+        "adapt", "defend", "denoise", "train-input", "ranks-input", "train-curated", "ranks-curated", "report"
+    ]  # fmt: skip
+    adapt = next(step for step in steps if step.name == "adapt")
+    assert any("adapted on this data's own training sequences" in reason for reason in adapt.reasons)
+    denoise = next(step for step in steps if step.name == "denoise")
+    assert denoise.reads == ["defend", "adapt"]  # fake users are screened first; the adapted denoiser scores
+
+
+def test_without_item_text_the_text_stages_are_skipped_and_said_so(tmp_path):
+    sequences = {f"u{u}": [f"i{(u * 7 + k) % 40}" for k in range(12)] for u in range(30)}
+    data = tiny_dataset(tmp_path / "tiny", sequences)
+    table = data.tables
+    untitled = pa.table({"item_id": table.items["item_id"], "title": pa.nulls(table.items.num_rows, pa.string())})
+    data = write_dataset(
+        tmp_path / "untitled", table.interactions, untitled, table.users, name="untitled", source=None, command=[],
+        config={},
+    )  # fmt: skip
+    facts = data_facts(data)
+    assert not facts.has_text
+    spec = default_spec(str(data.path), ["profile.enabled=true"])
+    steps = {step.name: step for step in make_plan(spec, facts, adapter_fit("denoise-ml100k", facts), False).steps}
+    assert not steps["profile"].runs and "have a title" in steps["profile"].reasons[0]
+    assert steps["adapt"].runs and steps["adapt"].settings["use_text"] is False
+    assert steps["defend"].settings["use_text"] is False
+    assert any("collaborative signals only" in reason for reason in steps["defend"].reasons)
+
+
+def test_the_plan_needs_something_that_curates():
+    with pytest.raises(PipelineError, match="nothing curates the data"):
+        plan("movielens-100k", ["defend.enabled=false", "denoise.enabled=false"])
+
+
+def test_a_dry_run_writes_nothing_and_reads_an_existing_folder_as_it_is(tmp_path, movielens):
+    planned = plan(str(movielens.path), ["inject.enabled=true"])
+    data = planned.step("data")
+    assert not data.runs and "already a dataset folder" in data.reasons[0]
+    assert planned.step("inject").runs and planned.step("adapt").runs is False
+    assert json.loads(json.dumps(planned.to_dict()))["data"]["users"] == 943
+
+
+def test_a_gate_that_passes_nothing_says_what_lower_thresholds_would_pass():
+    import numpy as np
+
+    said = _lower(np.array([0.05, 0.2, 0.35, 0.6]), 0.9, "users")
+    assert said.startswith("at 0.7 it would pass 0 users, at 0.5 it would pass 1 users, at 0.3 it would pass 2 users")
+    assert "highest p: 0.600" in said
