@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from recsys.models.sasrec import Block
+from recsys.models.sasrec import Block, SASRec
 
 
 @dataclass
@@ -45,14 +45,7 @@ class ItemElectra(nn.Module):
         self.ln_f = nn.LayerNorm(config.hidden)
         self.discriminator = nn.Linear(config.hidden, 1)
         self.cloze_bias = nn.Parameter(torch.zeros(config.num_items))
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(module: nn.Module):
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
+        self.apply(SASRec._init_weights)  # the same initialisation as the blocks' own model
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
         """(B, L) right-padded item indices -> (B, L, D) hidden states (zero at padding)."""
