@@ -5,6 +5,8 @@ ledger, same seed -> same decisions, bad options -> one line and exit code 2."""
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import scipy.sparse as sp
+from scipy.stats import poisson
 from sklearn.metrics import roc_auc_score
 
 from curator.data.collaborative import training_interactions
@@ -33,7 +35,7 @@ from curator.fraud.evidence import (
     user_evidence,
 )
 from curator.fraud.features import FeatureTable, per_user_mean_and_max
-from curator.fraud.features_collaborative import PAIR_TOP, collaborative_features
+from curator.fraud.features_collaborative import PAIR_TOP, PARTNERS, collaborative_features, partner_excess
 from curator.fraud.features_text import text_features
 from curator.inject.config import FAKE_USERS_LABELS, InjectConfig
 from curator.run.stage import run_stage
@@ -219,15 +221,16 @@ def test_real_fakes_that_stand_out_less_than_the_simulated_ones_are_not_learnt_a
     quantile alone kept them as negatives, and the second fit learnt to tell them from the simulated fakes:
     their ratios fell and the estimated share of fakes with them, here to 0.0009, none found."""
     rng = np.random.default_rng(0)
+    inputs = SHARED_INPUTS[:5]  # the kind-agnostic model reads the shared inputs the evidence has
     real, data_fakes, simulated = 1000, 10, 50
-    simulated_shift = np.full(len(SHARED_INPUTS), 3.5)
+    simulated_shift = np.full(len(inputs), 3.5)
     data_shift = np.r_[simulated_shift[:-1], 1.5]
 
     def evidence(shifts: np.ndarray) -> Evidence:
-        table = FeatureTable(SHARED_INPUTS, rng.normal(size=shifts.shape) + shifts)
+        table = FeatureTable(inputs, rng.normal(size=shifts.shape) + shifts)
         return Evidence(table, table)
 
-    in_data = np.vstack([np.zeros((real, len(SHARED_INPUTS))), np.tile(data_shift, (data_fakes, 1))])
+    in_data = np.vstack([np.zeros((real, len(inputs))), np.tile(data_shift, (data_fakes, 1))])
     copies = [
         Simulation(
             "random",
@@ -330,6 +333,31 @@ def test_defense_edits_only_users_above_threshold_and_the_ledger_reverts(attacke
         expected = reweight_factor(np.array(sorted(p for p in detection.probability if p >= threshold)), threshold, 2.0)
         new = np.array(sorted(ledger["new_weight"].to_pylist(), reverse=True))
         assert np.allclose(new, expected, atol=1e-6)
+
+
+def test_partner_excess_finds_a_group_sharing_rare_items_and_follows_its_definition():
+    """Users holding popular items at random, and a group of 9 that also share 5 rare items: the group has the
+    highest values, although each member's history is as ordinary as anyone's."""
+    rng = np.random.default_rng(0)
+    users, items, group = 300, 400, np.arange(9)
+    chance = 0.6 / np.arange(1, items + 1) ** 0.7  # popularity falls with the item's rank
+    matrix = (rng.uniform(size=(users, items)) < chance).astype(np.float64)
+    rare = np.arange(items - 5, items)
+    matrix[:, rare] = 0.0
+    matrix[np.ix_(group, rare)] = 1.0  # 9 holders: rare at the 0.9 quantile of popularity here, not at the median
+    excess = partner_excess(sp.csr_matrix(matrix), 0.9)
+    assert set(np.argsort(-excess)[: len(group)]) == set(group)
+
+    # the definition, for a few users: -log P(Poisson >= shared) of the PARTNERS-th most surprising partner
+    popularity = matrix.sum(axis=0)
+    interacted = popularity > 0
+    is_rare = interacted & (popularity <= np.quantile(popularity[interacted], 0.9))
+    counts = matrix[:, is_rare].sum(axis=1)
+    for user in (0, 20, 40):
+        shared = matrix[:, is_rare] @ matrix[user, is_rare]
+        expected = (matrix[user, is_rare] * popularity[is_rare] / users).sum() * counts / counts.mean()
+        surprise = np.delete(-poisson.logsf(shared - 1, np.maximum(expected, 1e-6)), user)
+        assert excess[user] == pytest.approx(np.sort(surprise)[::-1][PARTNERS - 1])
 
 
 def test_pca_baseline_ranks_random_fakes_first(attacked):

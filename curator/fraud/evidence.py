@@ -16,6 +16,13 @@
                       towards the median user by HOLDER_PRIOR typical holders); the highest item, and
                       the mean of the PAIR_TOP highest. A target's other holders are mostly fakes, whatever
                       the kind of attack; a real user's rare item is held by ordinary users
+    partner_excess_q50, partner_excess_q75
+                      a group sharing rare items (features_collaborative.partner_excess): how unlikely by
+                      chance the user's PARTNERS-th closest partner shares so many of its rare items, rare
+                      meaning at most the median (q50) or the 75% quantile (q75) of item popularity. Fakes
+                      whose histories are real ones (template) or walks along real transitions (sequential)
+                      stand out in nothing else: the distances above read them as real users, and so does
+                      the holder anomaly, which rests on those distances
 
 The distances are relative to the dataset's own users, so inputs computed on different datasets (the
 data, and its copies with simulated fakes) are on one scale.
@@ -34,7 +41,7 @@ from curator.errors import InputError
 from curator.fraud.anomaly import log_distance, robust_z
 from curator.fraud.baselines import pca_suspicion
 from curator.fraud.features import FeatureTable, UserSignal, per_user_mean_and_max
-from curator.fraud.features_collaborative import PAIR_TOP, collaborative_features
+from curator.fraud.features_collaborative import PAIR_TOP, collaborative_features, partner_excess
 from curator.fraud.features_text import text_features
 from curator.seeds import derive_seed
 
@@ -43,7 +50,11 @@ HOLDER_INPUTS = ("holder_anomaly_max", "holder_anomaly_top")
 HOLDER_PRIOR = 3.0  # typical (z = 0) holders added to every item's other holders: one odd co-holder is not a case
 # What every promotion attack shows whatever its kind: users unlike the data's own (direction-free) who
 # share targets with other users like them. The calibrator's kind-agnostic model reads only these.
-SHARED_INPUTS = ("collab_distance", *(f"{name}_z" for name in GROUP_FEATURES), *HOLDER_INPUTS)
+# partner_excess at each quantile of item popularity that counts as rare: a 1% attack's targets stay below the
+# median, a 5% attack's rise above it
+RARE_QUANTILES = (0.5, 0.75)
+GROUP_INPUTS = tuple(f"partner_excess_q{round(100 * q)}" for q in RARE_QUANTILES)
+SHARED_INPUTS = ("collab_distance", *(f"{name}_z" for name in GROUP_FEATURES), *HOLDER_INPUTS, *GROUP_INPUTS)
 TEXT_INPUT = "text_distance"  # the text features' input
 SIGNAL_INPUT = "signal_distance"  # the external signals' input
 
@@ -79,6 +90,8 @@ def user_evidence(
     group = robust_z(collaborative.select(GROUP_FEATURES).values)
     inputs.update({f"{name}_z": group[:, k] for k, name in enumerate(GROUP_FEATURES)})
     inputs.update(zip(HOLDER_INPUTS, holder_anomaly(dataset, inputs["collab_distance"])))
+    matrix = user_item_matrix(training_interactions(dataset))
+    inputs.update({name: partner_excess(matrix, q) for name, q in zip(GROUP_INPUTS, RARE_QUANTILES)})
     return Evidence(features, FeatureTable.from_columns(inputs, num_users))
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.stats import poisson
 
 from curator.data.collaborative import (
     TrainingInteractions,
@@ -37,6 +38,9 @@ from curator.fraud.features import FeatureTable
 TOP_SHARE = 0.1  # "the most popular items": this fraction of the catalog
 NEIGHBOURS = 10
 PAIR_TOP = 3  # pairs averaged by pair_lift_top: three targets already make three pairs
+# partner_excess reads the user's this-many-th closest partner: a 1% attack on MovieLens-100K has 9 fakes, each
+# with 8 partners holding the same targets; a real user's few closest neighbours are its taste
+PARTNERS = 4
 USER_BLOCK = 2048  # users per block of the user-user products: bounds memory at USER_BLOCK x users
 
 
@@ -174,3 +178,35 @@ def _rating_features(dataset: Dataset, train: TrainingInteractions) -> dict[str,
         "rating_dev": mean(np.abs(ratings - item_mean)),
         "top_rating_share": mean((ratings == ratings.max()).astype(np.float64)),
     }
+
+
+def partner_excess(matrix: sp.csr_matrix, rare_quantile: float) -> np.ndarray:
+    """(users,) how unlikely by chance it is that the user's PARTNERS-th closest partner shares so many of its
+    rare items: -log of the Poisson upper tail, rare items being those whose popularity is at most the
+    `rare_quantile` quantile of the interacted items'.
+
+    A promotion attack's fakes all hold its targets, so each has many partners that share the same rare
+    items, whatever its fillers are (a copied real history, a walk along real transitions). Over the pairs
+    (u, v), the count of rare items both hold is compared with what v would share with u by chance, holding
+    each item i with probability n_i / users scaled by v's rare-item count over the mean. One close
+    neighbour is taste, several are a group. Rare items only: real users of one taste share popular items
+    far beyond chance. The quantile matters: a large attack makes its targets popular.
+    """
+    num_users = matrix.shape[0]
+    popularity = np.asarray(matrix.sum(axis=0)).ravel()
+    interacted = popularity > 0
+    rare = interacted & (popularity <= np.quantile(popularity[interacted], rare_quantile))
+    rare_matrix = matrix[:, rare].tocsr()
+    counts = rare_matrix.getnnz(axis=1).astype(np.float64)
+    relative_count = counts / max(counts.mean(), 1.0)
+    expected = rare_matrix @ (popularity[rare] / num_users)  # (users,) shared with a partner of mean count
+    k = min(PARTNERS, num_users - 1)
+    excess = np.zeros(num_users)
+    for start in range(0, num_users, USER_BLOCK):
+        block = np.arange(start, min(start + USER_BLOCK, num_users))
+        shared = (rare_matrix[block] @ rare_matrix.T).toarray()  # (block, users)
+        chance = np.maximum(np.outer(expected[block], relative_count), 1e-6)
+        surprise = -poisson.logsf(shared - 1.0, chance)  # -log P(at least `shared` by chance)
+        surprise[np.arange(len(block)), block] = -np.inf
+        excess[block] = -np.partition(-surprise, k - 1, axis=1)[:, k - 1] if k > 0 else 0.0
+    return excess
