@@ -146,7 +146,8 @@ def fit_calibrator(simulations: Sequence[Simulation], seed: int) -> Calibrator:
         attack: ([s for s in simulations if s.attack == attack], every_input)
         for attack in dict.fromkeys(s.attack for s in simulations)
     }
-    kinds[ANY_KIND] = (list(simulations), SHARED_INPUTS)
+    # the shared inputs the evidence has (an ablation may leave some out)
+    kinds[ANY_KIND] = (list(simulations), tuple(name for name in SHARED_INPUTS if name in every_input))
     models, negatives = {}, 0
     for kind, (mine, inputs) in kinds.items():
         values = np.vstack([s.evidence.inputs.select(inputs).values for s in mine])
