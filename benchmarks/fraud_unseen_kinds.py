@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+from scipy.special import logsumexp
 
 from curator.data.dataset import Dataset
 from curator.data.importers import ImportConfig
 from curator.evaluation.detection import auroc
-from curator.fraud.calibrator import Simulation, fit_calibrator, simulate_attacks
-from curator.fraud.config import DetectorConfig
-from curator.fraud.detector import judged as judged_by
-from curator.fraud.evidence import TEXT_INPUT, Evidence, user_evidence
+from curator.fraud.calibrator import Simulation, fit_calibrator, fit_mixture, posterior, simulate_attacks
+from curator.fraud.config import SIMULATED_ATTACKS, DetectorConfig
+from curator.fraud.evidence import GROUP_INPUTS, TEXT_INPUT, Evidence, user_evidence
 from curator.fraud.fdr import NULL_QUANTILE, fdr_decision
 from curator.fraud.features import FeatureTable
 from curator.fraud.features_text import item_vectors
@@ -50,8 +50,11 @@ GATE = 0.5  # the p(fake) threshold of `curator defend --user-threshold`
 FDRS = (0.05, 0.1)
 NULL_QUANTILES = (0.75, 0.85, 0.9)  # candidates for curator.fraud.fdr.NULL_QUANTILE, chosen on seeds 1-3
 DEVELOPMENT_SEEDS = (1, 2, 3)  # the decision rule was chosen on these; 4-6 are held out
-# the detector with every input, and without its LLM-derived one (the text of the items)
-VARIANTS = {"ours": (), "ours-no-text": (TEXT_INPUT,)}
+# the detector with every input, without its LLM-derived one (the text of the items), and without the group
+# inputs (partner_excess; the detector before them)
+VARIANTS = {"ours": (), "ours-no-text": (TEXT_INPUT,), "ours-no-group": GROUP_INPUTS}
+DEFAULT_KINDS = "default"  # held_out of the rows judged as `curator defend` does: the default kinds simulated
+SHIPPED_VARIANTS = ("ours", "ours-no-group")
 
 
 def _save_inputs(path: Path, inputs: FeatureTable, **arrays: np.ndarray) -> None:
@@ -74,7 +77,7 @@ def _evidence(inputs: FeatureTable) -> Evidence:
 class Cache:
     """Datasets and calibrator inputs under `work`, each computed once."""
 
-    def __init__(self, work: Path):
+    def __init__(self, work: Path, use_text: bool = True):
         self.work = work
         self.clean = run_stage(
             ImportStage("movielens-100k", ImportConfig(), work / "data" / "ml-100k"), command=sys.argv
@@ -82,7 +85,7 @@ class Cache:
         vectors_file = work / "item_vectors.npy"
         if not vectors_file.exists():
             np.save(vectors_file, item_vectors(self.clean, TextEmbedder()))
-        self.vectors = np.load(vectors_file)
+        self.vectors = np.load(vectors_file) if use_text else None
 
     def simulations(self, seed: int) -> list[Simulation]:
         """Every kind at every budget, simulated on the clean data with the detector's seeds."""
@@ -150,30 +153,60 @@ def _without(evidence: Evidence, names: tuple[str, ...]) -> Evidence:
     return _evidence(evidence.inputs.select([n for n in evidence.inputs.names if n not in names]))
 
 
-def judged(simulations: list[Simulation], held_out: str, evidence: Evidence, without: tuple[str, ...], seed: int):
-    """(p(fake), suspicion, estimated share) of the users of `evidence` by a calibrator that learned from every
-    simulated kind but `held_out`, not reading the inputs `without`."""
-    kept = [
-        Simulation(s.attack, s.budget, _without(s.evidence, without), s.is_fake)
-        for s in simulations
-        if s.attack != held_out
-    ]
-    return judged_by(fit_calibrator(kept, seed), _without(evidence, without))
+def judgement(cache: Cache, seed: int, dataset: str, held_out: str, variant: str) -> dict[str, np.ndarray]:
+    """The calibrator's judgement of the users of `dataset` ("clean" or an attacked dataset's name), cached: it
+    learnt from every simulated kind but `held_out` (DEFAULT_KINDS: the four that `curator defend` simulates by
+    default), not reading the inputs VARIANTS[variant]. Arrays: truth, p_fake, share, log_ratios (users, kinds),
+    proportions (kinds,)."""
+    path = cache.work / "judged" / f"s{seed}-{dataset}-h{held_out}-{variant}.npz"
+    if not path.exists():
+        if dataset == "clean":
+            evidence, truth = cache.clean_evidence(seed), None
+        else:
+            attack, budget = dataset.rsplit("-", 1)
+            evidence, truth = cache.attacked(seed, float(budget), attack)
+        truth = np.zeros(len(evidence.inputs.values), bool) if truth is None else truth
+        without = VARIANTS[variant]
+        kinds = SIMULATED_ATTACKS if held_out == DEFAULT_KINDS else [k for k in ATTACKS if k != held_out]
+        kept = [
+            Simulation(s.attack, s.budget, _without(s.evidence, without), s.is_fake)
+            for s in cache.simulations(seed)
+            if s.attack in kinds
+        ]
+        calibrator = fit_calibrator(kept, seed)
+        evidence = _without(evidence, without)
+        ratios = calibrator.likelihood_ratios(evidence)
+        share, proportions = fit_mixture(ratios, calibrator.prior_users())
+        arrays = {
+            "truth": truth,
+            "p_fake": posterior(ratios @ proportions, share),
+            "share": np.array(share),
+            "log_ratios": calibrator.log_likelihood_ratios(evidence),
+            "proportions": proportions,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(path)
+    return dict(np.load(path))
 
 
-def decisions(p_fake: np.ndarray, suspicion: np.ndarray) -> dict[str, np.ndarray]:
+def decisions(judged: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Each decision rule's users acted on: the p(fake) gate, and BH at each false-discovery rate."""
-    rules = {f"p>={GATE:g}": p_fake >= GATE}
+    rules = {f"p>={GATE:g}": judged["p_fake"] >= GATE}
+    suspicion = logsumexp(judged["log_ratios"] + np.log(judged["proportions"]), axis=1)
     for alpha in FDRS:
         for quantile in NULL_QUANTILES:
             rules[f"fdr{alpha:g}-q{quantile:g}"] = fdr_decision(suspicion, alpha, quantile).act
     return rules
 
 
-def scored(truth: np.ndarray, p_fake: np.ndarray, suspicion: np.ndarray, share: float) -> dict:
+def scored(judged: dict[str, np.ndarray]) -> dict:
     """AUROC, the estimated share, and per decision rule: users acted on, real ones, recall, precision."""
-    out = {"auroc": auroc(truth, p_fake), "estimated_share": share, "rules": {}}
-    for rule, act in decisions(p_fake, suspicion).items():
+    truth, p_fake = judged["truth"].astype(bool), judged["p_fake"]
+    out = {"auroc": auroc(truth, p_fake) if truth.any() else None, "estimated_share": float(judged["share"])}
+    out["rules"] = {}
+    for rule, act in decisions(judged).items():
         fakes, real = int((act & truth).sum()), int((act & ~truth).sum())
         out["rules"][rule] = {
             "acted_on": int(act.sum()),
@@ -185,28 +218,24 @@ def scored(truth: np.ndarray, p_fake: np.ndarray, suspicion: np.ndarray, share: 
 
 
 def evaluate(cache: Cache, seed: int) -> list[dict]:
-    """The rows of one data seed (cached: remove --work/rows after changing the detector or the rules)."""
-    path = cache.work / "rows" / f"s{seed}.json"
-    if path.exists():
-        return json.loads(path.read_text())
+    """The rows of one data seed, from the cached judgements (remove --work/judged after changing the detector)."""
     rows = []
-    simulations = cache.simulations(seed)
-    clean = cache.clean_evidence(seed)
-    no_fakes = np.zeros(len(clean.inputs.values), bool)
     for attack in ATTACKS:
-        for variant, without in VARIANTS.items():
-            p, suspicion, share = judged(simulations, attack, clean, without, seed)
+        for variant in VARIANTS:
             row = {"seed": seed, "budget": 0.0, "attack": "none", "held_out": attack, "variant": variant}
-            rows.append(row | scored(no_fakes, p, suspicion, share))
+            rows.append(row | scored(judgement(cache, seed, "clean", attack, variant)))
         for budget in BUDGETS:
+            name = f"{attack}-{budget:g}"
             evidence, truth = cache.attacked(seed, budget, attack)
             pca = evidence.inputs.values[:, evidence.inputs.names.index("pca_suspicion")]
-            for variant, without in VARIANTS.items():
-                p, suspicion, share = judged(simulations, attack, evidence, without, seed)
-                row = {"seed": seed, "budget": budget, "attack": attack, "held_out": attack, "variant": variant}
-                rows.append(row | scored(truth, p, suspicion, share) | {"pca_varselect_auroc": auroc(truth, pca)})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rows))
+            for held_out, variants in ((attack, VARIANTS), (DEFAULT_KINDS, SHIPPED_VARIANTS)):
+                for variant in variants:
+                    row = {"seed": seed, "budget": budget, "attack": attack, "held_out": held_out, "variant": variant}
+                    judged = judgement(cache, seed, name, held_out, variant)
+                    rows.append(row | scored(judged) | {"pca_varselect_auroc": auroc(truth, pca)})
+    for variant in SHIPPED_VARIANTS:
+        row = {"seed": seed, "budget": 0.0, "attack": "none", "held_out": DEFAULT_KINDS, "variant": variant}
+        rows.append(row | scored(judgement(cache, seed, "clean", DEFAULT_KINDS, variant)))
     print(f"seed {seed} evaluated", flush=True)
     return rows
 
@@ -221,23 +250,29 @@ def _values(rows: list[dict], *path: str) -> list[float]:
     return values
 
 
+def _key(row: dict) -> tuple:
+    return (
+        row["seed"] in DEVELOPMENT_SEEDS,
+        row["held_out"] == DEFAULT_KINDS,
+        row["variant"],
+        row["budget"],
+        row["attack"],
+    )
+
+
 def summarize(rows: list[dict]) -> list[dict]:
-    """Per seed set (development 1-3, held out 4-6), variant, budget and attack (clean: "none", over every
-    held-out kind's calibrator): means, and the worst value of what the goals bound."""
+    """Per seed set (development 1-3, held out 4-6), protocol (leave-one-kind-out, or the default kinds simulated),
+    variant, budget and attack (clean: "none", over every held-out kind's calibrator): means, and the worst value
+    of what the goals bound."""
     out = []
     keys = sorted(
-        {(r["seed"] in DEVELOPMENT_SEEDS, r["variant"], r["budget"], r["attack"]) for r in rows},
-        key=lambda k: (not k[0], k[1], k[2], (("none",) + ATTACKS).index(k[3])),
+        {_key(r) for r in rows}, key=lambda k: (not k[0], k[1], k[2], k[3], (("none",) + ATTACKS).index(k[4]))
     )
-    for development, variant, budget, attack in keys:
-        group = [
-            r
-            for r in rows
-            if (r["seed"] in DEVELOPMENT_SEEDS, r["variant"], r["budget"], r["attack"])
-            == (development, variant, budget, attack)
-        ]
+    for development, shipped, variant, budget, attack in keys:
+        group = [r for r in rows if _key(r) == (development, shipped, variant, budget, attack)]
         summary = {
             "seeds": "1-3" if development else "4-6 (held out)",
+            "simulated": "the default kinds" if shipped else "the other kinds",
             "variant": variant,
             "budget": budget,
             "attack": attack,
@@ -291,8 +326,9 @@ def print_summary(summaries: list[dict]) -> None:
 
 
 def markdown_tables(summaries: list[dict], rules: tuple[str, ...]) -> str:
-    """docs/fraud.md's tables: per seed set, budget and kind, the detector with every input under `rules`; then
-    the ablation (without the text input) on AUROC and the first rule's recall and real users acted on."""
+    """docs/fraud.md's tables: per seed set, budget and kind held out, the detector with every input under `rules`;
+    then the ablations (without the text input, without the group inputs) on AUROC and the last rule's recall and
+    real users acted on, leave-one-kind-out and with the default kinds simulated (as `curator defend` runs)."""
 
     def rule_cells(s: dict, rule: str) -> list[str]:
         r = s[rule]
@@ -305,6 +341,10 @@ def markdown_tables(summaries: list[dict], rules: tuple[str, ...]) -> str:
             cells.append(f"{r['real_share_mean']:.0%} ({r['runs_within_rate']} of {s['runs']})")
         return cells
 
+    def budget_cells(s: dict) -> list[str]:
+        return [s["seeds"], f"{s['budget']:.0%}" if s["budget"] else "clean", s["attack"] if s["budget"] else "(none)"]
+
+    by_key = {(s["seeds"], s["simulated"], s["variant"], s["budget"], s["attack"]): s for s in summaries}
     lines = []
     header = ["seeds", "budget", "kind held out", "AUROC mean / min", "est. share"]
     for rule in rules:
@@ -313,9 +353,10 @@ def markdown_tables(summaries: list[dict], rules: tuple[str, ...]) -> str:
             header.append(f"{rule} real share of acted on, mean (runs within the rate)")
     header.append("PCA-VarSelect AUROC")
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    ours = {(s["seeds"], s["budget"], s["attack"]): s for s in summaries if s["variant"] == "ours"}
-    for (seeds, budget, attack), s in ours.items():
-        cells = [seeds, f"{budget:.0%}" if budget else "clean", attack if budget else "(each)"]
+    for (_, simulated, variant, _, _), s in by_key.items():
+        if variant != "ours" or simulated != "the other kinds":
+            continue
+        cells = budget_cells(s)
         cells.append(f"{s['auroc_mean']:.3f} / {s['auroc_min']:.3f}" if "auroc_mean" in s else "")
         cells.append(f"{s['estimated_share_mean']:.3f}")
         for rule in rules:
@@ -323,21 +364,24 @@ def markdown_tables(summaries: list[dict], rules: tuple[str, ...]) -> str:
         cells.append(f"{s['pca_varselect_auroc_mean']:.3f}" if "pca_varselect_auroc_mean" in s else "")
         lines.append("| " + " | ".join(cells) + " |")
     rule = rules[-1]
-    lines += [
-        "",
-        f"| seeds | budget | kind held out | AUROC with / without text | {rule} recall with / without | "
-        f"{rule} real acted on with / without |",
-        "|---|---|---|---|---|---|",
-    ]
-    for s in summaries:
-        if s["variant"] != "ours-no-text":
-            continue
-        base = ours[(s["seeds"], s["budget"], s["attack"])]
-        auroc_cells = f"{base['auroc_mean']:.3f} / {s['auroc_mean']:.3f}" if "auroc_mean" in s else ""
-        recall = f"{base[rule]['recall_mean']:.2f} / {s[rule]['recall_mean']:.2f}" if "recall_mean" in s[rule] else ""
-        real = f"{base[rule]['real_acted_on_mean']:.1f} / {s[rule]['real_acted_on_mean']:.1f}"
-        budget = f"{s['budget']:.0%}" if s["budget"] else "clean"
-        lines.append(f"| {s['seeds']} | {budget} | {s['attack']} | {auroc_cells} | {recall} | {real} |")
+    for simulated in ("the other kinds", "the default kinds"):
+        variants = [v for v in VARIANTS if any(key[1:3] == (simulated, v) for key in by_key)]
+        names = " / ".join(variants)
+        lines += [
+            "",
+            f"Simulated: {simulated}. Variants: {names}.",
+            "",
+            f"| seeds | budget | kind | AUROC | {rule} recall | {rule} real acted on |",
+            "|---|---|---|---|---|---|",
+        ]
+        for (seeds, sim, variant, budget, attack), s in by_key.items():
+            if sim != simulated or variant != "ours":
+                continue
+            group = [by_key[(seeds, sim, v, budget, attack)] for v in variants]
+            auroc_cells = " / ".join(f"{g['auroc_mean']:.3f}" for g in group) if "auroc_mean" in s else ""
+            recall = " / ".join(f"{g[rule]['recall_mean']:.2f}" for g in group) if "recall_mean" in s[rule] else ""
+            real = " / ".join(f"{g[rule]['real_acted_on_mean']:.1f}" for g in group)
+            lines.append("| " + " | ".join([*budget_cells(s), auroc_cells, recall, real]) + " |")
     return "\n".join(lines)
 
 
@@ -345,12 +389,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="1,2,3,4,5,6")
     parser.add_argument("--prepare-only", action="store_true", help="only the cached datasets and evidence")
+    parser.add_argument(
+        "--no-text", action="store_true", help="evidence without the text input (cheaper; use its own --work)"
+    )
     parser.add_argument("--markdown", type=Path, default=None, help="also write docs/fraud.md's tables here")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-fraud-unseen")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fraud_unseen_kinds.json")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    cache = Cache(args.work)
+    cache = Cache(args.work, use_text=not args.no_text)
+    if args.no_text:  # the evidence has no text input to ablate
+        del VARIANTS["ours-no-text"]
     if args.prepare_only:
         prepare(cache, seeds)
         return
