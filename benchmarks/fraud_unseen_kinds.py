@@ -91,7 +91,7 @@ class Cache:
         """Every kind at every budget, simulated on the clean data with the detector's seeds."""
         path = self.work / "simulations" / f"s{seed}.npz"
         if not path.exists():
-            config = DetectorConfig(attacks=ATTACKS, budgets=BUDGETS, targets=TARGETS, seed=seed)
+            config = DetectorConfig(attacks=ATTACKS, budgets=BUDGETS, targets=TARGETS, seed=seed, group_inputs=True)
             made = simulate_attacks(self.clean, config, self.vectors)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.stem + ".tmp.npz")
@@ -135,7 +135,7 @@ class Cache:
         return _evidence(_load_inputs(path)[0])
 
     def _inputs(self, dataset: Dataset, seed: int) -> FeatureTable:
-        return user_evidence(dataset, self.vectors, (), seed).inputs
+        return user_evidence(dataset, self.vectors, (), seed, group_inputs=True).inputs
 
 
 def prepare(cache: Cache, seeds: list[int]) -> None:

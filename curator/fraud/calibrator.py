@@ -135,7 +135,11 @@ def simulate_attacks(
         for budget in config.budgets:
             rng = np.random.default_rng(derive_seed(config.seed, "fraud", "simulate", attack, budget))
             copy, is_fake = with_simulated_attack(dataset, attack, budget, config.targets, rng)
-            simulations.append(Simulation(attack, budget, user_evidence(copy, vectors, signals, config.seed), is_fake))
+            simulations.append(
+                Simulation(
+                    attack, budget, user_evidence(copy, vectors, signals, config.seed, config.group_inputs), is_fake
+                )
+            )
             progress.advance(SIMULATIONS_TASK)
     return simulations
 

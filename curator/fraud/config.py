@@ -20,6 +20,7 @@ class DetectorConfig:
     budgets: tuple[float, ...] = (0.01, 0.05)  # simulated fakes, as fractions of the users: one copy each
     targets: int = 5  # target items of each simulated attack
     use_text: bool = True  # False: collaborative signals only (the ablation)
+    group_inputs: bool = False  # evidence.GROUP_INPUTS (partner_excess): measured, not on by default (docs/fraud.md)
     seed: int = 0
 
     def validate(self) -> None:

@@ -50,7 +50,7 @@ def detect(
     config.validate()
     vectors = vectors if config.use_text else None
     calibrator = fit_calibrator(simulate_attacks(dataset, config, vectors, signals, progress), config.seed)
-    return judge(dataset, calibrator, user_evidence(dataset, vectors, signals, config.seed))
+    return judge(dataset, calibrator, user_evidence(dataset, vectors, signals, config.seed, config.group_inputs))
 
 
 def judge(dataset: Dataset, calibrator: Calibrator, evidence: Evidence) -> Detection:

@@ -66,7 +66,11 @@ class Evidence:
 
 
 def user_evidence(
-    dataset: Dataset, vectors: np.ndarray | None, signals: Sequence[UserSignal] = (), seed: int = 0
+    dataset: Dataset,
+    vectors: np.ndarray | None,
+    signals: Sequence[UserSignal] = (),
+    seed: int = 0,
+    group_inputs: bool = False,
 ) -> Evidence:
     """Features and calibrator inputs of every user of `dataset`; text features only when item `vectors`
     are given (one row per item)."""
@@ -90,8 +94,9 @@ def user_evidence(
     group = robust_z(collaborative.select(GROUP_FEATURES).values)
     inputs.update({f"{name}_z": group[:, k] for k, name in enumerate(GROUP_FEATURES)})
     inputs.update(zip(HOLDER_INPUTS, holder_anomaly(dataset, inputs["collab_distance"])))
-    matrix = user_item_matrix(training_interactions(dataset))
-    inputs.update({name: partner_excess(matrix, q) for name, q in zip(GROUP_INPUTS, RARE_QUANTILES)})
+    if group_inputs:  # off by default: measured to cost the default kinds' 5% recall (docs/fraud.md)
+        matrix = user_item_matrix(training_interactions(dataset))
+        inputs.update({name: partner_excess(matrix, q) for name, q in zip(GROUP_INPUTS, RARE_QUANTILES)})
     return Evidence(features, FeatureTable.from_columns(inputs, num_users))
 
 
