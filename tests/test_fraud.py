@@ -27,6 +27,7 @@ from curator.fraud.config import DefendConfig, DefenseConfig, DetectorConfig
 from curator.fraud.defense import USER_SCORES_FILE
 from curator.fraud.detector import detect
 from curator.fraud.evidence import (
+    GROUP_INPUTS,
     HOLDER_PRIOR,
     SHARED_INPUTS,
     SIGNAL_INPUT,
@@ -254,7 +255,8 @@ def test_one_calibrator_model_per_simulated_kind(attacked):
     config = DetectorConfig(attacks=("random", "bandwagon"), budgets=(0.05,), use_text=False, seed=3)
     calibrator = fit_calibrator(simulate_attacks(dataset, config, None), config.seed)
     assert list(calibrator.models) == ["random", "bandwagon", ANY_KIND]
-    assert calibrator.models[ANY_KIND].inputs == SHARED_INPUTS
+    # the group inputs are opt-in (DetectorConfig.group_inputs): without them, the other shared inputs
+    assert calibrator.models[ANY_KIND].inputs == tuple(n for n in SHARED_INPUTS if n not in GROUP_INPUTS)
     assert calibrator.prior_users().tolist() == [KIND_PRIOR_USERS, KIND_PRIOR_USERS, ANY_PRIOR_USERS]
     ratios = calibrator.likelihood_ratios(user_evidence(dataset, None, (), config.seed))
     assert ratios.shape == (len(dataset.users), 3)
