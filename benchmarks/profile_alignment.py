@@ -24,21 +24,34 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
+from rich.console import Console
+from rich.table import Table
 
 from curator.data.dataset import Dataset, read_dataset
 from curator.data.import_config import ImportConfig
+from curator.data.sequences import user_sequences
 from curator.llm.config import EngineConfig, generation_defaults
 from curator.profile.config import PROFILE_FILE, STAGES, ProfileOptions
 from curator.profile.output import in_dataset_order, write_profiled
+from curator.run.progress import Silent
 from curator.run.stage import run_stage
 from curator.stages.data_import import ImportStage
 from curator.stages.profile import ProfileStage
+from curator.stages.train import TrainStage
+from curator.training import TrainOptions, seed_folder
+from recsys.data import LeaveOneOut
+from recsys.metrics import ranking_metrics
+from recsys.train import load_best, stage_ranks
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILED = "profiled"  # the profile run's output folder in --work (its work folder: profiled.partial)
@@ -107,16 +120,172 @@ def profiled_dataset(work: Path, dataset: Dataset) -> tuple[Dataset, dict]:
     return read_dataset(folder), {"partial": True, "coverage": coverage}
 
 
+VARIANTS = {  # name -> (the dataset it trains on: plain or profiled, TrainOptions' alignment fields)
+    "none": ("plain", {"align": "none"}),
+    "text": ("plain", {"align": "text"}),
+    "items": ("profiled", {"align": "profiles", "align_users": False}),
+    "items+users": ("profiled", {"align": "profiles", "align_users": True}),
+}
+
+
+def train_variant(name: str, dataset: Dataset, options: TrainOptions, work: Path) -> tuple[dict, Path]:
+    """One variant's `curator train` run over all seeds (cached and resumable in --work)."""
+    out = work / "runs" / name
+    progress = EpochLog(name)
+    return run_stage(TrainStage(dataset, options, out), resume=True, progress=progress, command=sys.argv).summary, out
+
+
+class EpochLog(Silent):
+    """One console line per epoch, with the variant's name."""
+
+    def __init__(self, name: str):
+        self.name, self.console = name, Console()
+
+    def log(self, line: str) -> None:
+        self.console.log(f"{self.name} {line}")
+
+
+def test_ranks(dataset: Dataset, options: TrainOptions, run_dir: Path) -> dict[int, np.ndarray]:
+    """seed -> each evaluated user's 0-based test rank under the seed's best weights."""
+    data = user_sequences(dataset)
+    split = LeaveOneOut(data.sequences, data.num_items, data.weights)
+    ranks = {}
+    for seed in options.seeds:
+        config = options.train_config(seed)
+        model = load_best(options.build_model(data.num_items, seed), seed_folder(run_dir, seed))
+        ranks[seed] = stage_ranks(model, split, "test", config)
+    return ranks
+
+
+def groups(dataset: Dataset, tail_items: int, tail_users: list[int]) -> dict[str, np.ndarray]:
+    """Group name -> which evaluated users (bool, in split.evaluated order) belong to it: all; users whose test
+    item has at most `tail_items` training interactions; users with at most each of `tail_users` training
+    interactions. Training interactions: every user's sequence without its validation and test items."""
+    data = user_sequences(dataset)
+    split = LeaveOneOut(data.sequences, data.num_items, data.weights)
+    train = split.train_sequences()
+    item_counts = np.bincount(np.concatenate(train), minlength=data.num_items + 1)
+    _, targets = split.histories_and_targets("test")
+    lengths = np.array([len(train[u]) for u in split.evaluated])
+    found = {"all": np.ones(len(targets), dtype=bool), f"items<={tail_items}": item_counts[targets] <= tail_items}
+    for limit in tail_users:
+        found[f"users<={limit}"] = lengths <= limit
+    return found
+
+
+def paired(ranks: dict[str, dict[int, np.ndarray]], members: dict[str, np.ndarray], seeds: list[int]) -> dict:
+    """Per group and variant: NDCG@10 and HR@10 per seed, mean ± std, and the paired difference to `none`."""
+    out = {}
+    for group, member in members.items():
+        out[group] = {"users": int(member.sum())}
+        if not member.any():
+            continue
+        per_seed = {
+            variant: {seed: ranking_metrics(by_seed[seed][member], (10,)) for seed in seeds}
+            for variant, by_seed in ranks.items()
+        }
+        for variant, metrics in per_seed.items():
+            entry = {}
+            for metric in ("NDCG@10", "HR@10"):
+                values = np.array([metrics[seed][metric] for seed in seeds])
+                base = np.array([per_seed["none"][seed][metric] for seed in seeds])
+                entry[metric] = {
+                    "per_seed": values.round(5).tolist(),
+                    "mean": float(values.mean()),
+                    "std": float(values.std()),
+                    "diff_to_none_mean": float((values - base).mean()),
+                    "diff_to_none_std": float((values - base).std()),
+                    "relative_to_none": float((values - base).mean() / base.mean()) if base.mean() else None,
+                    "seeds_above_none": int((values > base).sum()),
+                }
+            out[group][variant] = entry
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--phase", choices=("profiles", "train", "all"), default="all")
+    parser.add_argument("--seeds", default="1,2,3,4,5,6")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--model", choices=("sasrec", "gru4rec"), default="sasrec")
+    parser.add_argument("--align-kind", choices=("con", "gen"), default="con")
+    parser.add_argument("--align-weight", type=float, default=0.1)
+    parser.add_argument("--max-len", type=int, default=50)
+    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--tail-items", type=int, default=5)
+    parser.add_argument("--tail-users", default="10,30")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-profile-alignment")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
+    result: dict = {"command": " ".join(["python", *sys.argv])}
     if args.phase in ("profiles", "all"):
-        generated = generate_profiles(args.work)
-        print(json.dumps(generated, indent=2))
+        result["profile_run"] = generate_profiles(args.work)
+        print(json.dumps(result["profile_run"], indent=2))
+    if args.phase == "profiles":
+        return
+
+    seeds = [int(s) for s in args.seeds.split(",")]
+    variants = args.variants.split(",")
+    plain = movielens(args.work)
+    datasets = {"plain": plain}
+    if any(VARIANTS[v][0] == "profiled" for v in variants):
+        datasets["profiled"], result["profiles"] = profiled_dataset(args.work, plain)
+    base = TrainOptions(
+        model=args.model,
+        seeds=seeds,
+        max_epochs=args.epochs,
+        patience=args.patience,
+        max_len=args.max_len,
+        align_kind=args.align_kind,
+        align_weight=args.align_weight,
+        device="cpu",
+    )
+    summaries, ranks = {}, {}
+    for variant in variants:
+        folder, fields = VARIANTS[variant]
+        options = replace(base, **fields)
+        tag = f"{variant}-{args.model}-{args.align_kind}-w{args.align_weight}-len{args.max_len}-p{args.patience}"
+        if folder == "profiled":
+            tag += f"-{result['profiles']['coverage']['items']['profiled']}i"
+        summaries[variant], run_dir = train_variant(tag, datasets[folder], options, args.work)
+        ranks[variant] = test_ranks(datasets[folder], options, run_dir)
+    members = groups(plain, args.tail_items, [int(n) for n in args.tail_users.split(",")])
+    result["metrics"] = paired(ranks, members, seeds)
+    result["runs"] = {
+        variant: {key: summaries[variant][key] for key in ("options", "aligned_to", "seconds_per_epoch", "seeds")}
+        for variant in variants
+    }
+    result["machine"] = {
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "torch": torch.__version__,
+    }
+
+    table = Table(title=f"{args.model} on MovieLens-100K, test, mean ± std over seeds {args.seeds} (paired to none)")
+    for column in ("group", "users", "variant", "NDCG@10", "vs none", "HR@10", "vs none"):
+        table.add_column(column, justify="right")
+    for group, entry in result["metrics"].items():
+        for variant in variants:
+            if variant not in entry:
+                continue
+            cells = []
+            for metric in ("NDCG@10", "HR@10"):
+                m = entry[variant][metric]
+                relative = m["relative_to_none"]
+                cells += [
+                    f"{m['mean']:.4f} ± {m['std']:.4f}",
+                    f"{m['diff_to_none_mean']:+.4f} ± {m['diff_to_none_std']:.4f}"
+                    + (f" ({relative:+.1%}, {m['seeds_above_none']}/{len(seeds)})" if relative is not None else ""),
+                ]
+            table.add_row(group, str(entry["users"]), variant, *cells)
+    Console().print(table)
+    args.results.mkdir(parents=True, exist_ok=True)
+    out = args.results / f"profile_alignment-{args.model}-{args.align_kind}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
