@@ -114,3 +114,13 @@ def test_train_aligned_with_real_profiles_and_with_raw_text(movielens, tmp_path)
             assert record["users"]["profiles"] == 2
         else:
             assert record["items"]["embedding_model"] == "all-MiniLM-L6-v2" and "users" not in record
+
+
+def test_a_pipeline_file_sets_the_alignment_of_its_train_section():
+    from curator.pipeline.configs import train_options
+    from curator.pipeline.spec import PipelineError, default_spec
+
+    options = train_options(default_spec("movielens-100k", ["train.align=text", "train.align_weight=0.5"]))
+    assert (options.align, options.align_kind, options.align_weight) == ("text", "con", 0.5)
+    with pytest.raises(PipelineError, match="align"):
+        train_options(default_spec("movielens-100k", ["train.align=titles"]))
