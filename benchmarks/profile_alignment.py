@@ -70,19 +70,38 @@ def profile_engine() -> EngineConfig:
 
 
 def generate_profiles(work: Path) -> dict:
-    """`curator profile` on all of MovieLens-100K, resumed where an earlier invocation stopped; each
-    invocation's wall time is recorded (a finished run is a no-op and records nothing)."""
+    """`curator profile` on all of MovieLens-100K, resumed where an earlier invocation stopped. Each invocation
+    that has work to do records when it started and when it ended (a killed one: its last finished chunk)."""
     dataset = movielens(work)
-    times_file = work / TIMES
-    times = json.loads(times_file.read_text()) if times_file.is_file() else []
-    started = time.perf_counter()
-    result = run_stage(
-        ProfileStage(dataset, ProfileOptions(), profile_engine(), work / PROFILED), resume=True, command=sys.argv
-    )
+    stage = ProfileStage(dataset, ProfileOptions(), profile_engine(), work / PROFILED)
+    times = invocations(work)  # the killed ones' ends resolved now, while their chunks are in the work folder
+    invocation = {"started": time.time(), "ended": None}
+    if not (work / PROFILED / "stage.json").is_file():
+        (work / TIMES).write_text(json.dumps([*times, invocation]))
+    result = run_stage(stage, resume=True, command=sys.argv)
     if not result.already_done:
-        times.append(round(time.perf_counter() - started, 1))
-        times_file.write_text(json.dumps(times))
-    return {"counts": result.summary["counts"], "engine": result.summary["engine"], "seconds": times}
+        invocation["ended"] = time.time()
+        (work / TIMES).write_text(json.dumps([*times, invocation]))
+    return {"counts": result.summary["counts"], "engine": result.summary["engine"], **profile_time(work)}
+
+
+def invocations(work: Path) -> list[dict]:
+    """The profile run's invocations, {started, ended} in seconds since the epoch; one that was killed (or is
+    still running) ends at its last finished chunk."""
+    times = json.loads((work / TIMES).read_text()) if (work / TIMES).is_file() else []
+    written = sorted(f.stat().st_mtime for f in (work / f"{PROFILED}.partial").glob("*/chunk-*.parquet"))
+    for k, invocation in enumerate(times):
+        if invocation["ended"] is None:
+            before = times[k + 1]["started"] if k + 1 < len(times) else float("inf")
+            mine = [t for t in written if invocation["started"] <= t < before]
+            invocation["ended"] = max(mine, default=invocation["started"])
+    return times
+
+
+def profile_time(work: Path) -> dict:
+    """Wall time of the profile run, summed over its invocations."""
+    seconds = [round(i["ended"] - i["started"], 1) for i in invocations(work)]
+    return {"invocation_seconds": seconds, "wall_seconds": round(sum(seconds), 1)}
 
 
 def finished_chunks(work: Path, dataset: Dataset) -> dict[str, pa.Table]:
@@ -225,6 +244,8 @@ def main() -> None:
         print(json.dumps(result["profile_run"], indent=2))
     if args.phase == "profiles":
         return
+    if args.phase == "train":
+        result["profile_run"] = profile_time(args.work)
 
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = args.variants.split(",")
