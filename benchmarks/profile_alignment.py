@@ -235,6 +235,7 @@ def main() -> None:
     parser.add_argument("--max-len", type=int, default=50)
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--tail-items", default="5,20")
     parser.add_argument("--tail-users", default="10,30")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-profile-alignment")
@@ -261,6 +262,7 @@ def main() -> None:
         seeds=seeds,
         max_epochs=args.epochs,
         patience=args.patience,
+        lr=args.lr,
         max_len=args.max_len,
         align_kind=args.align_kind,
         align_weight=args.align_weight,
@@ -270,7 +272,8 @@ def main() -> None:
     for variant in variants:
         folder, fields = VARIANTS[variant]
         options = replace(base, **fields)
-        tag = f"{variant}-{args.model}-{args.align_kind}-w{args.align_weight}-len{args.max_len}-p{args.patience}"
+        tag = f"{variant}-{args.model}-{args.align_kind}-w{args.align_weight}-len{args.max_len}"
+        tag += f"-p{args.patience}-lr{args.lr}"
         if folder == "profiled":
             tag += f"-{result['profiles']['coverage']['items']['profiled']}i"
         summaries[variant], run_dir = train_variant(tag, datasets[folder], options, args.work)
