@@ -27,8 +27,11 @@ from curator.data.dataset import Dataset
 from curator.data.sequences import user_sequences
 from curator.devices import resolve_device
 from curator.errors import OptionError
+from curator.llm.embeddings import DEFAULT_EMBEDDING_MODEL
+from curator.profile.alignment import ALIGN_CHOICES, alignment_record, alignment_tables
 from curator.run.progress import Progress, Silent
 from curator.seeds import check_seed
+from recsys.align import KINDS, AlignConfig, AlignText, TextTable
 from recsys.data import LeaveOneOut
 from recsys.models import MODELS
 from recsys.train import CHECKPOINT, EpochLog, TrainConfig, fit
@@ -59,6 +62,14 @@ class TrainOptions:
     dropout: float = 0.1
     use_weights: bool = True  # apply users.weight to the loss
     device: str = "auto"  # cpu, cuda, or auto (CUDA when present); a run can resume on another device
+    # Alignment with fixed text embeddings (recsys.align): none, text (raw item text) or profiles (the folder's
+    # LLM profiles; user profiles too when the folder has them and align_users).
+    align: str = "none"
+    align_kind: str = "con"  # con (RLMRec-Con, contrastive) or gen (RLMRec-Gen, reconstruction)
+    align_weight: float = 0.1
+    align_users: bool = True
+
+    ALIGN_FIELDS = ("align", "align_kind", "align_weight", "align_users")
 
     def validate(self) -> None:
         if self.model not in MODELS:
@@ -77,8 +88,20 @@ class TrainOptions:
         if self.model == "sasrec" and self.hidden % self.heads:
             raise OptionError(f"--hidden {self.hidden} is not divisible by --heads {self.heads}")
         resolve_device(self.device)
+        if self.align not in ALIGN_CHOICES:
+            raise OptionError(f"--align: '{self.align}' is not one of {', '.join(ALIGN_CHOICES)}")
+        if self.align_kind not in KINDS:
+            raise OptionError(f"--align-kind: '{self.align_kind}' is not one of {', '.join(KINDS)}")
+        if not self.align_weight > 0:
+            raise OptionError(f"--align-weight must be above 0, got {self.align_weight}")
+        if self.align != "none" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise OptionError("--align does not run under torchrun yet: train aligned runs in one process")
 
-    def train_config(self, seed: int) -> TrainConfig:
+    def train_config(self, seed: int, align_users: bool = False) -> TrainConfig:
+        """recsys' config for `seed`; `align_users`: user text exists to align with."""
+        align = None
+        if self.align != "none":
+            align = AlignConfig(kind=self.align_kind, weight=self.align_weight, users=align_users)
         return TrainConfig(
             max_epochs=self.max_epochs,
             patience=self.patience,
@@ -86,6 +109,7 @@ class TrainOptions:
             lr=self.lr,
             max_len=self.max_len,
             seed=seed,
+            align=align,
             device=resolve_device(self.device),
         )
 
@@ -228,16 +252,34 @@ def train_seeds(
     data = user_sequences(dataset)
     weights = data.weights if options.use_weights else np.ones_like(data.weights)
     split = LeaveOneOut(data.sequences, data.num_items, weights)
+    text = align_text(dataset, data, options, progress)
     return [
-        _train_seed(options, split, data.num_items, seed, seed_folder(seeds_dir, seed), device, progress, writes)
+        _train_seed(options, split, text, seed, seed_folder(seeds_dir, seed), device, progress, writes)
         for seed in options.seeds
     ], split
+
+
+def align_text(dataset: Dataset, data, options: TrainOptions, progress: Progress) -> AlignText | None:
+    """The fixed text embeddings `options.align` names, in the split's order (None without alignment)."""
+    if options.align == "none":
+        return None
+    embed = None
+    if options.align == "text":
+        from curator.llm.embeddings import TextEmbedder
+
+        progress.log(f"embedding the items' text with {DEFAULT_EMBEDDING_MODEL}")
+        embed = TextEmbedder().embed
+    tables = alignment_tables(dataset, data, options.align, options.align_users, embed)
+    text = {
+        stage: TextTable(torch.from_numpy(rows), torch.from_numpy(present)) for stage, (rows, present) in tables.items()
+    }
+    return AlignText(text["items"], text.get("users"))
 
 
 def _train_seed(
     options: TrainOptions,
     split: LeaveOneOut,
-    num_items: int,
+    text: AlignText | None,
     seed: int,
     seed_dir: Path,
     device: str,
@@ -247,18 +289,19 @@ def _train_seed(
     done = seed_dir / METRICS_FILE
     if done.exists():  # finished before a kill: not trained again
         return SeedResult(**json.loads(done.read_text())["result"])
-    model = options.build_model(num_items, seed)
+    model = options.build_model(split.num_items, seed)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     callbacks = SeedProgress(progress, seed)
     fit_result = fit(
         model,
         split,
-        options.train_config(seed),
+        options.train_config(seed, align_users=text is not None and text.users is not None),
         seed_dir,
         resume=(seed_dir / CHECKPOINT).exists(),
         progress=callbacks,
         on_epoch=callbacks.epoch,
+        text=text,
     )
     result = SeedResult(
         seed,
@@ -286,6 +329,7 @@ def run_summary(
         "data": str(dataset.path),
         "data_hash": dataset.content_hash,
         "options": run_options,
+        "aligned_to": alignment_record(dataset, options.align, options.align_users, DEFAULT_EMBEDDING_MODEL),
         "protocol": "leave-one-out by time; full ranking over all items; seen items filtered; "
         "ties counted against the model; early stopping on validation NDCG@10",
         "users_evaluated": int(len(split.evaluated)),

@@ -53,6 +53,7 @@ class TrainBatch:
     inputs: torch.Tensor  # (B, L) items 0..N, left-padded
     targets: torch.Tensor  # (B, L) next item at each position, 0 where there is none
     weights: torch.Tensor  # (B,) per-user loss weight
+    users: torch.Tensor  # (B,) int64 index of each row's user in the sequences
 
 
 def train_batches(
@@ -73,6 +74,7 @@ def train_batches(
             inputs=left_pad([sequences[u][:-1] for u in users], length),
             targets=left_pad([sequences[u][1:] for u in users], length),
             weights=torch.from_numpy(user_weights[users].astype(np.float32)),
+            users=torch.from_numpy(users),
         )
 
 

@@ -26,6 +26,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
+from recsys.align import AlignConfig, Alignment, AlignText
 from recsys.data import LeaveOneOut, num_train_batches, train_batches
 from recsys.loss import projected_cross_entropy
 from recsys.metrics import DEFAULT_KS, ranking_metrics, target_ranks
@@ -50,12 +51,15 @@ class TrainConfig:
     seed: int = 0
     ks: tuple[int, ...] = DEFAULT_KS
     monitor: str = "NDCG@10"
+    align: AlignConfig | None = None  # an alignment term with fixed text embeddings (recsys.align), or none
     device: str = "cpu"  # where the model trains and scores; not part of a checkpoint's identity
 
     def identity(self) -> dict:
         """What a checkpoint must match to be resumed."""
         identity = asdict(self)
         del identity["device"]
+        if self.align is None:  # as checkpoints written before alignment existed recorded it
+            del identity["align"]
         return identity
 
 
@@ -82,14 +86,13 @@ class FitResult:
 ProgressCallback = Callable[[str, int, int], None]  # (phase, done, total)
 
 
-def full_ce_loss(model: nn.Module, inputs, targets, weights, forward: nn.Module | None = None) -> torch.Tensor:
-    """Cross-entropy over all items at every non-padding position, weighted per user.
+def full_ce_loss(model: nn.Module, hidden: torch.Tensor, targets, weights) -> torch.Tensor:
+    """Cross-entropy over all items at every non-padding position of `hidden` (B, L, D), weighted per user.
 
     Only real positions are projected onto the catalog: with short sequences most of a padded batch is
-    padding. `forward`: the module to run the batch through (a DDP wrapper of `model`); under DDP the loss
-    is this process's rows' part of the global batch's loss, times the number of processes (DDP averages).
+    padding. Under DDP the loss is this process's rows' part of the global batch's loss, times the number
+    of processes (DDP averages).
     """
-    hidden = (forward or model)(inputs)  # (B, L, D)
     real = targets > 0  # (B, L)
     position_weights = weights[:, None].expand_as(targets)[real]  # (P,)
     loss = projected_cross_entropy(hidden[real], model.item_embedding.weight, targets[real], position_weights)
@@ -169,15 +172,29 @@ def fit(
     resume: bool = False,
     progress: ProgressCallback | None = None,
     on_epoch: Callable[[EpochLog], None] | None = None,
+    text: AlignText | None = None,
 ) -> FitResult:
-    """Trains until validation `config.monitor` stops improving, then tests the best weights once."""
+    """Trains until validation `config.monitor` stops improving, then tests the best weights once.
+
+    With `config.align`, an alignment term with `text` (recsys.align) is added to the loss; its heads are
+    trained and checkpointed next to the model."""
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = run_dir / CHECKPOINT
     device = torch.device(config.device)
-    model.to(device)  # before the optimizer exists, so its state lives on the same device
     rank, size = rank_and_size()
+    alignment = None
+    if config.align is not None:
+        if text is None:
+            raise ValueError("config.align needs the text to align to")
+        if size > 1:
+            raise ValueError("alignment is not data-parallel: its heads are outside the DDP-wrapped model")
+        alignment = Alignment(config.align, model.item_embedding.weight.shape[1], text.items.embeddings.shape[1])
+        alignment.to(device)
+        text = text.to(device)
+    model.to(device)  # before the optimizer exists, so its state lives on the same device
     forward = DistributedDataParallel(model) if size > 1 else model
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    parameters = [*model.parameters(), *(alignment.parameters() if alignment is not None else [])]
+    optimizer = torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     state = {"epoch": 0, "best_epoch": 0, "best_score": -1.0, "best_valid": {}, "best_model": None, "history": []}
@@ -187,6 +204,8 @@ def fit(
         if saved["config"] != config.identity():
             raise CheckpointMismatch(f"{checkpoint_path} was written with another config; start a new run")
         model.load_state_dict(saved["model"])
+        if alignment is not None:
+            alignment.load_state_dict(saved["alignment"])
         optimizer.load_state_dict(saved["optimizer"])
         rng.bit_generator.state = saved["rng"]
         torch.set_rng_state(saved["torch_rng"].cpu())
@@ -203,8 +222,13 @@ def fit(
         losses = []
         for i, batch in enumerate(train_batches(train, split.user_weights, config.batch_size, config.max_len, rng)):
             rows = slice(rank, None, size)  # this process's rows of the global batch (all of them on one)
-            inputs, targets, weights = (part[rows].to(device) for part in (batch.inputs, batch.targets, batch.weights))
-            loss = full_ce_loss(model, inputs, targets, weights, forward)
+            inputs, targets, weights, users = (
+                part[rows].to(device) for part in (batch.inputs, batch.targets, batch.weights, batch.users)
+            )
+            hidden = forward(inputs)  # (B, L, D)
+            loss = full_ce_loss(model, hidden, targets, weights)
+            if alignment is not None:
+                loss = loss + alignment.loss(model.item_embedding.weight, hidden, inputs, targets, users, text)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -229,6 +253,7 @@ def fit(
                 {
                     "config": config.identity(),
                     "model": model.state_dict(),
+                    "alignment": alignment.state_dict() if alignment is not None else None,
                     "optimizer": optimizer.state_dict(),
                     "rng": rng.bit_generator.state,
                     "torch_rng": torch.get_rng_state(),

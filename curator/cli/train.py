@@ -23,6 +23,17 @@ class ModelName(str, Enum):
     gru4rec = "gru4rec"
 
 
+class AlignWith(str, Enum):
+    none = "none"
+    text = "text"
+    profiles = "profiles"
+
+
+class AlignKind(str, Enum):
+    con = "con"
+    gen = "gen"
+
+
 def parse_seeds(seeds: Optional[str], seed: int) -> list[int]:
     if seeds is None:
         return [seed]
@@ -73,6 +84,20 @@ def train(
     dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.1,
     weights: Annotated[bool, typer.Option(help="Weight each user's loss by users.weight.")] = True,
     device: Annotated[Device, typer.Option(help="Where the model trains (auto: CUDA when present).")] = "auto",
+    align: Annotated[
+        AlignWith,
+        typer.Option(
+            help="Align the item representations with text (RLMRec): the folder's LLM profiles (from "
+            "`curator profile`; users too where it has user profiles) or each item's raw text, embedded by MiniLM."
+        ),
+    ] = AlignWith.none,
+    align_kind: Annotated[
+        AlignKind, typer.Option(help="con: contrastive (InfoNCE); gen: reconstruct the text embedding.")
+    ] = AlignKind.con,
+    align_weight: Annotated[float, typer.Option(help="Weight of the alignment term in the loss.")] = 0.1,
+    align_users: Annotated[
+        bool, typer.Option(help="With --align profiles: also align with the user profiles, where there are.")
+    ] = True,
     resume: Annotated[bool, typer.Option(help="Continue a killed run (its work folder is OUT.partial).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run in --out.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
@@ -102,6 +127,10 @@ def train(
         dropout=dropout,
         use_weights=weights,
         device=Device(device).value,
+        align=align.value,
+        align_kind=align_kind.value,
+        align_weight=align_weight,
+        align_users=align_users,
     )
     tracking = TrackingConfig(log_dir=log_dir, mlflow=mlflow)
     options.validate()  # before reading the data: a bad option costs nothing

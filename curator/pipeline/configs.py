@@ -132,6 +132,9 @@ def train_options(spec: PipelineSpec) -> TrainOptions:
             max_len=s.max_len,
             batch_size=s.batch_size,
             device=spec.device,
+            align=s.align,
+            align_kind=s.align_kind,
+            align_weight=s.align_weight,
         ),
     )
 

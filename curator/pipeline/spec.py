@@ -87,6 +87,9 @@ class TrainSection:
     patience: int = 5
     max_len: int = 50
     batch_size: int = 128
+    align: str = "none"  # none | text | profiles (`curator train --align`)
+    align_kind: str = "con"
+    align_weight: float = 0.1
 
 
 @dataclass(frozen=True)

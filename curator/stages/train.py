@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from curator.data.dataset import Dataset
+from curator.llm.embeddings import DEFAULT_EMBEDDING_MODEL
+from curator.profile.alignment import alignment_record, check_alignment_input
 from curator.run.stage import Stage, StageRun
 from curator.run.tracking import TrackingConfig, track
 from curator.training import (
@@ -47,6 +49,7 @@ class TrainStage(Stage):
     def validate(self) -> None:
         self.config.validate()
         self.tracking.validate()
+        check_alignment_input(self.data, self.config.align)
 
     def inputs(self) -> dict[str, Dataset]:
         return {"data": self.data}
@@ -54,7 +57,15 @@ class TrainStage(Stage):
     def options(self) -> dict[str, Any]:
         options = asdict(self.config)
         del options["device"]  # where it trains does not change what a run is
+        if self.config.align == "none":  # the identity of runs from before alignment existed
+            for name in TrainOptions.ALIGN_FIELDS:
+                del options[name]
         return options
+
+    def versions(self) -> dict[str, Any]:
+        # The profiles are not part of the dataset's content hash: new profiles are a new run.
+        record = alignment_record(self.data, self.config.align, self.config.align_users, DEFAULT_EMBEDDING_MODEL)
+        return {"aligned_to": record} if record else {}
 
     def produce(self, run: StageRun) -> dict[str, Any]:
         self.group.tell(trains=True)
