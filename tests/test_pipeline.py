@@ -14,7 +14,7 @@ from curator.pipeline.findings import _lower
 from curator.pipeline.planner import make_plan
 from curator.pipeline.spec import PipelineError, default_spec, load_spec
 
-from builders import first_users, tiny_dataset
+from builders import first_users, retitled, tiny_dataset
 from conftest import run_cli
 
 
@@ -89,25 +89,40 @@ def test_the_shipped_pipelines_are_valid():
         assert spec.data == "movielens-100k", file.name
 
 
-def test_the_shipped_adapter_fits_movielens_and_what_derives_from_it(tmp_path, movielens):
-    assert adapter_fit("denoise-ml100k", data_facts(movielens)).fits
+def fit_of(dataset):
+    return adapter_fit("denoise-ml100k", dataset, data_facts(dataset))
+
+
+def test_the_shipped_adapter_fits_by_item_overlap_as_denoise_checks_it(tmp_path, movielens):
+    from curator.denoise.catalog import check_catalog
+    from curator.llm.adapters import adapter_folder
+
+    fit = fit_of(movielens)
+    assert fit.fits and fit.item_overlap == 1.0 and "100% of this data's items" in fit.reason
     users = movielens.users.slice(0, 50)
     interactions = movielens.interactions.filter(pc.is_in(movielens.interactions["user_id"], users["user_id"]))
     child = write_dataset(
         tmp_path / "child", interactions, movielens.items, users, name="child", source=None, command=[], config={},
         parent=movielens,
     )  # fmt: skip
-    fit = adapter_fit("denoise-ml100k", data_facts(child))
+    fit = fit_of(child)
     assert fit.fits and "an ancestor of this data" in fit.reason
-    orphan = first_users(movielens, 50, tmp_path / "orphan")  # the same rows, no recorded parent
-    fit = adapter_fit("denoise-ml100k", data_facts(orphan))
-    assert not fit.fits and "made for another catalog" in fit.reason
+    # The same rows without a recorded parent: still the adapter's catalog, which `curator denoise` accepts.
+    orphan = first_users(movielens, 50, tmp_path / "orphan")
+    assert fit_of(orphan).fits
+    assert not check_catalog(adapter_folder("denoise-ml100k"), orphan, allow_foreign=False).foreign
+    # The same ids and sequences under other titles: another catalog, for the planner as for denoise.
+    other = retitled(orphan, tmp_path / "other")
+    fit = fit_of(other)
+    assert not fit.fits and fit.item_overlap == 0.0
+    assert "made for another catalog" in fit.reason and "only 0% of this data's items" in fit.reason
+    assert check_catalog(adapter_folder("denoise-ml100k"), other, allow_foreign=True).foreign
 
 
 def test_the_plan_adapts_first_for_another_catalog(tmp_path, movielens):
-    orphan = first_users(movielens, 50, tmp_path / "orphan")
-    facts = data_facts(orphan)
-    steps = make_plan(default_spec(str(orphan.path)), facts, adapter_fit("denoise-ml100k", facts), False).steps
+    other = retitled(first_users(movielens, 50, tmp_path / "orphan"), tmp_path / "other")
+    facts = data_facts(other)
+    steps = make_plan(default_spec(str(other.path)), facts, fit_of(other), False).steps
     names = [step.name for step in steps if step.runs]
     assert names == [
         "adapt", "defend", "denoise", "train-input", "ranks-input", "train-curated", "ranks-curated", "report"
@@ -130,7 +145,7 @@ def test_without_item_text_the_text_stages_are_skipped_and_said_so(tmp_path):
     facts = data_facts(data)
     assert not facts.has_text
     spec = default_spec(str(data.path), ["profile.enabled=true"])
-    steps = {step.name: step for step in make_plan(spec, facts, adapter_fit("denoise-ml100k", facts), False).steps}
+    steps = {step.name: step for step in make_plan(spec, facts, fit_of(data), False).steps}
     assert not steps["profile"].runs and "have a title" in steps["profile"].reasons[0]
     assert steps["adapt"].runs and steps["adapt"].settings["use_text"] is False
     assert steps["defend"].settings["use_text"] is False
@@ -153,6 +168,6 @@ def test_a_dry_run_writes_nothing_and_reads_an_existing_folder_as_it_is(tmp_path
 def test_a_gate_that_passes_nothing_says_what_lower_thresholds_would_pass():
     import numpy as np
 
-    said = _lower(np.array([0.05, 0.2, 0.35, 0.6]), 0.9, "users")
-    assert said.startswith("at 0.7 it would pass 0 users, at 0.5 it would pass 1 users, at 0.3 it would pass 2 users")
+    said = _lower(np.array([0.05, 0.2, 0.35, 0.6]), 0.9, "user")
+    assert said.startswith("at 0.7 it would pass 0 users, at 0.5 it would pass 1 user, at 0.3 it would pass 2 users")
     assert "highest p: 0.600" in said
