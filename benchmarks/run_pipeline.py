@@ -7,7 +7,8 @@
 Measures, in one run and on one machine:
 - cold: a fresh run folder and an empty model/vector cache (CURATOR_CACHE points at a new folder: the GGUF is
   converted again, the item vectors computed again);
-- rerun: the same command on the finished cold run folder (every stage recorded: nothing should run);
+- rerun: the same command on the finished cold run folder (every stage and the report recorded: nothing should
+  run), also as a ratio to the reference workload below;
 - warm, with a kill -9: a fresh run folder, the caches filled by the cold run, killed with SIGKILL after
   --kill-after seconds and then run again to the end; its wall time is the two together, and its test metrics
   and curated tables must equal the cold run's (a kill changes nothing);
@@ -65,7 +66,10 @@ def outcome(run: Path) -> dict:
     """What must be equal between two runs of one pipeline: test metrics per seed and the tables' hashes."""
     plan = json.loads((run / "plan.json").read_text())
     steps = {step["name"]: step for step in plan["steps"]}
-    result = {"statuses": {name: step["status"] for name, step in steps.items()}}
+    result = {
+        "statuses": {name: step["status"] for name, step in steps.items()},
+        "seconds": {name: step["seconds"] for name, step in steps.items() if step["seconds"] is not None},
+    }
     for name in ("train-input", "train-curated"):
         metrics = json.loads((run / steps[name]["out"] / "metrics.json").read_text())
         result[name] = {seed["seed"]: seed["test"] for seed in metrics["seeds"]}
@@ -92,10 +96,12 @@ def main() -> None:
     seconds, code = curator_run(args.pipeline, cold, args.overrides, env)
     assert code == 0, f"cold run failed: see {cold}.log"
     figures["cold_seconds"] = round(seconds, 1)
+    figures["cold_step_seconds"] = outcome(cold)["seconds"]
     print(f"cold: {seconds:.0f} s", flush=True)
     seconds, code = curator_run(args.pipeline, cold, args.overrides, env)
     assert code == 0
     figures["rerun_seconds"] = round(seconds, 2)
+    figures["rerun_to_reference"] = round(seconds / reference_before, 1)
     figures["rerun_ran"] = sorted(name for name, status in outcome(cold)["statuses"].items() if status == "done")
     print(f"rerun: {seconds:.1f} s; steps that ran: {figures['rerun_ran']}", flush=True)
 

@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from curator.cli.run import PLAIN_WIDTH
 from curator.data.dataset import write_dataset
 from curator.pipeline import plan, spec_for
 from curator.pipeline.facts import adapter_fit, data_facts
@@ -171,3 +172,61 @@ def test_a_gate_that_passes_nothing_says_what_lower_thresholds_would_pass():
     said = _lower(np.array([0.05, 0.2, 0.35, 0.6]), 0.9, "user")
     assert said.startswith("at 0.7 it would pass 0 users, at 0.5 it would pass 1 user, at 0.3 it would pass 2 users")
     assert "highest p: 0.600" in said
+
+
+def test_the_dry_run_prints_the_plan_with_its_reasons_wrapped_where_stdout_is_not_a_terminal(tmp_path, movielens):
+    result = run_cli("run", movielens.path, "--out", tmp_path / "run", "--dry-run", "--set", "inject.enabled=true")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(map(len, lines)) <= PLAIN_WIDTH  # the reasons wrap inside the table's last column
+    table = " ".join(line.strip("│┃ ") for line in lines)
+    assert "fake users are screened before" in table and "train-curated" in table
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_live_view_shows_each_steps_state_and_the_running_stages_bar_with_its_eta(movielens):
+    import io
+    import re
+
+    from rich.console import Console
+    from rich.live import Live
+
+    from curator.cli.progress import CliProgress, cli_bar
+    from curator.cli.run import PipelineView
+
+    planned = plan(str(movielens.path), ["inject.enabled=true"])
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=140)
+    live = Live(console=terminal, auto_refresh=False)
+    view = PipelineView(live, CliProgress(terminal, cli_bar(terminal)))
+    view.planned(planned)
+    planned.step("inject").status, planned.step("inject").seconds = "done", 2.0
+    view.finished(planned.step("inject"))
+    planned.step("defend").status = "running"
+    view.started(planned.step("defend"))
+    view.progress.start("defend: users", total=10)
+    view.progress.advance("defend: users", 4)
+    screen = Console(file=io.StringIO(), width=140, color_system=None)
+    screen.print(live.renderable)
+    text = screen.file.getvalue()
+    assert re.search(r"✓\s+inject\s+done\s+2 s", text)
+    assert re.search(r"▶\s+defend\s+running", text) and re.search(r"·\s+denoise\s+waiting", text)
+    assert re.search(r"–\s+profile\s+skipped", text)
+    assert re.search(r"defend: users .* 4/10 .*(\d+:\d\d:\d\d|-:--:--)", text)  # the bar, its count and its ETA
+
+
+def test_a_run_folder_is_written_by_one_live_run_at_a_time(tmp_path):
+    from curator.errors import OutputError
+    from curator.report.state import run_is_live, run_lock
+
+    run = tmp_path / "run"
+    assert not run_is_live(run)
+    with run_lock(run):
+        assert run_is_live(run)
+        with pytest.raises(OutputError, match="another `curator run` is writing this run folder"):
+            with run_lock(run):
+                pass
+    assert not run_is_live(run) and run.is_dir()
+    with pytest.raises(PipelineError):  # a run that fails before writing anything leaves no folder
+        with run_lock(tmp_path / "failed"):
+            raise PipelineError("nothing curates the data")
+    assert not (tmp_path / "failed").exists()

@@ -26,7 +26,9 @@ WORK_SUFFIX = ".partial"  # curator.run.workfolder: a resumable stage's work fol
 @contextmanager
 def run_lock(run: Path) -> Iterator[None]:
     """Hold the lock of run folder `run` (made if need be) while a `curator run` writes it; the system drops it
-    when the process ends, however it ends. A second live run of the same folder is refused."""
+    when the process ends, however it ends. A second live run of the same folder is refused. A run that fails
+    before writing anything leaves no folder behind."""
+    made = not run.exists()
     run.mkdir(parents=True, exist_ok=True)
     lock = os.open(run, os.O_RDONLY)
     try:
@@ -35,6 +37,10 @@ def run_lock(run: Path) -> Iterator[None]:
         except BlockingIOError:
             raise OutputError(f"{run}: another `curator run` is writing this run folder; wait for it") from None
         yield
+    except BaseException:
+        if made and not any(run.iterdir()):
+            run.rmdir()
+        raise
     finally:
         os.close(lock)
 
