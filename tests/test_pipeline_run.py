@@ -78,7 +78,7 @@ def test_the_plan_records_what_ran_and_why(finished):
     assert "report: " in output and "curated dataset: " in output
     # Not a terminal: a plain line as each step starts and ends, and the stages' own progress lines with an ETA.
     assert "defend: running (defend)" in output and re.search(r"denoise: done in [\d.]+ s", output)
-    assert re.search(r"\d+/\d+ \(\d+%\), .*(ETA \d+:\d\d:\d\d|done in)", output)
+    assert re.search(r"[\d,]+/[\d,]+ \(\d+%\), .*(ETA \d+:\d\d:\d\d|done in)", output)
 
 
 def test_the_report_has_every_section_and_figure(finished):
