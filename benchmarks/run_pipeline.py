@@ -3,6 +3,7 @@
 
     python -P benchmarks/run_pipeline.py                                  # everything below
     python -P benchmarks/run_pipeline.py --set train.epochs=3 --kill-after 60
+    python -P benchmarks/run_pipeline.py --rerun-of RUN   # only the rerun no-op of a finished run folder, 3 times
 
 Measures, in one run and on one machine:
 - cold: a fresh run folder and an empty model/vector cache (CURATOR_CACHE points at a new folder: the GGUF is
@@ -78,6 +79,34 @@ def outcome(run: Path) -> dict:
     return result
 
 
+def rerun_only(args) -> None:
+    """The rerun no-op of a finished run folder, three times between two timings of the reference workload, to
+    benchmarks/results/run_pipeline_rerun.json (the caches are the user's: a rerun reads no model)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    reference_before = reference_seconds()
+    seconds = []
+    for _ in range(3):
+        took, code = curator_run(args.pipeline, args.rerun_of, args.overrides, env)
+        assert code == 0, f"the rerun failed: see {args.rerun_of}.log"
+        seconds.append(round(took, 2))
+    reference_after = reference_seconds()
+    ran = sorted(name for name, status in outcome(args.rerun_of)["statuses"].items() if status == "done")
+    record = {
+        "command": [Path(sys.executable).name, *sys.argv],
+        "machine": {"cpus": os.cpu_count(), "load_average_at_end": os.getloadavg()},
+        "result": {
+            "rerun_seconds": seconds,
+            "rerun_ran": ran,
+            "reference_seconds": {"before": round(reference_before, 2), "after": round(reference_after, 2)},
+            "rerun_to_reference": round(min(seconds) / max(reference_before, reference_after), 2),
+        },
+    }
+    results = args.results.with_name("run_pipeline_rerun.json")
+    results.write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record["result"], indent=2))
+    print(f"wrote {results}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pipeline", type=Path, default=DEFAULT_PIPELINE)
@@ -85,7 +114,11 @@ def main() -> None:
     parser.add_argument("--kill-after", type=float, default=200.0, help="seconds before the kill -9")
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: a temporary one)")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "run_pipeline.json")
+    parser.add_argument("--rerun-of", type=Path, default=None, help="a finished run folder: time its rerun only")
     args = parser.parse_args()
+    if args.rerun_of is not None:
+        rerun_only(args)
+        return
     work = args.work or Path(tempfile.mkdtemp(prefix="curator-run-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CURATOR_CACHE": str(work / "cache"), "PYTHONPATH": str(ROOT)}
