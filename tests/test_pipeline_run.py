@@ -104,6 +104,12 @@ def test_the_report_has_every_section_and_figure(finished):
         assert f"## {title}" in markdown
     linked = re.findall(r"\]\((report_files/[^)]+\.png)\)", markdown)
     assert len(linked) == 7 and all((root / "run" / link).is_file() for link in linked)
+    # One std over seeds (the sample std) in the plan's findings and in the report: the same numbers read the same.
+    steps = {step["name"]: step for step in json.loads((root / "run" / "plan.json").read_text())["steps"]}
+    for variant in ("input", "curated"):
+        said = re.search(r"test NDCG@10 (\d\.\d{4} ± \d\.\d{4})", " ".join(steps[f"train-{variant}"]["findings"]))
+        assert f"{variant} {said.group(1)}" in markdown
+    assert "Detection against the labels: noisy interactions: AUROC of p(noise)" in markdown  # beside the effect
 
 
 def test_a_rerun_runs_nothing_and_a_changed_option_reruns_only_what_depends_on_it(finished):
