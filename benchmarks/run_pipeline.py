@@ -3,11 +3,13 @@
 
     python -P benchmarks/run_pipeline.py                                  # everything below
     python -P benchmarks/run_pipeline.py --set train.epochs=3 --kill-after 60
+    python -P benchmarks/run_pipeline.py --rerun-of RUN   # only the rerun no-op of a finished run folder, 3 times
 
 Measures, in one run and on one machine:
 - cold: a fresh run folder and an empty model/vector cache (CURATOR_CACHE points at a new folder: the GGUF is
   converted again, the item vectors computed again);
-- rerun: the same command on the finished cold run folder (every stage recorded: nothing should run);
+- rerun: the same command on the finished cold run folder (every stage and the report recorded: nothing should
+  run), also as a ratio to the reference workload below;
 - warm, with a kill -9: a fresh run folder, the caches filled by the cold run, killed with SIGKILL after
   --kill-after seconds and then run again to the end; its wall time is the two together, and its test metrics
   and curated tables must equal the cold run's (a kill changes nothing);
@@ -65,13 +67,44 @@ def outcome(run: Path) -> dict:
     """What must be equal between two runs of one pipeline: test metrics per seed and the tables' hashes."""
     plan = json.loads((run / "plan.json").read_text())
     steps = {step["name"]: step for step in plan["steps"]}
-    result = {"statuses": {name: step["status"] for name, step in steps.items()}}
+    result = {
+        "statuses": {name: step["status"] for name, step in steps.items()},
+        "seconds": {name: step["seconds"] for name, step in steps.items() if step["seconds"] is not None},
+    }
     for name in ("train-input", "train-curated"):
         metrics = json.loads((run / steps[name]["out"] / "metrics.json").read_text())
         result[name] = {seed["seed"]: seed["test"] for seed in metrics["seeds"]}
     curated = steps["train-curated"]["reads"][0]
     result["curated_hash"] = json.loads((run / steps[curated]["out"] / "manifest.json").read_text())["content_hash"]
     return result
+
+
+def rerun_only(args) -> None:
+    """The rerun no-op of a finished run folder, three times between two timings of the reference workload, to
+    benchmarks/results/run_pipeline_rerun.json (the caches are the user's: a rerun reads no model)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    reference_before = reference_seconds()
+    seconds = []
+    for _ in range(3):
+        took, code = curator_run(args.pipeline, args.rerun_of, args.overrides, env)
+        assert code == 0, f"the rerun failed: see {args.rerun_of}.log"
+        seconds.append(round(took, 2))
+    reference_after = reference_seconds()
+    ran = sorted(name for name, status in outcome(args.rerun_of)["statuses"].items() if status == "done")
+    record = {
+        "command": [Path(sys.executable).name, *sys.argv],
+        "machine": {"cpus": os.cpu_count(), "load_average_at_end": os.getloadavg()},
+        "result": {
+            "rerun_seconds": seconds,
+            "rerun_ran": ran,
+            "reference_seconds": {"before": round(reference_before, 2), "after": round(reference_after, 2)},
+            "rerun_to_reference": round(min(seconds) / max(reference_before, reference_after), 2),
+        },
+    }
+    results = args.results.with_name("run_pipeline_rerun.json")
+    results.write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record["result"], indent=2))
+    print(f"wrote {results}")
 
 
 def main() -> None:
@@ -81,7 +114,11 @@ def main() -> None:
     parser.add_argument("--kill-after", type=float, default=200.0, help="seconds before the kill -9")
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: a temporary one)")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "run_pipeline.json")
+    parser.add_argument("--rerun-of", type=Path, default=None, help="a finished run folder: time its rerun only")
     args = parser.parse_args()
+    if args.rerun_of is not None:
+        rerun_only(args)
+        return
     work = args.work or Path(tempfile.mkdtemp(prefix="curator-run-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CURATOR_CACHE": str(work / "cache"), "PYTHONPATH": str(ROOT)}
@@ -92,10 +129,12 @@ def main() -> None:
     seconds, code = curator_run(args.pipeline, cold, args.overrides, env)
     assert code == 0, f"cold run failed: see {cold}.log"
     figures["cold_seconds"] = round(seconds, 1)
+    figures["cold_step_seconds"] = outcome(cold)["seconds"]
     print(f"cold: {seconds:.0f} s", flush=True)
     seconds, code = curator_run(args.pipeline, cold, args.overrides, env)
     assert code == 0
     figures["rerun_seconds"] = round(seconds, 2)
+    figures["rerun_to_reference"] = round(seconds / reference_before, 1)
     figures["rerun_ran"] = sorted(name for name, status in outcome(cold)["statuses"].items() if status == "done")
     print(f"rerun: {seconds:.1f} s; steps that ran: {figures['rerun_ran']}", flush=True)
 

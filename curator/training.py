@@ -143,11 +143,12 @@ class SeedResult:
 
 
 def summarize(results: list[SeedResult]) -> dict[str, dict[str, float]]:
-    """{metric: {"mean": ..., "std": ...}} over seeds (population std; 0 for one seed)."""
+    """{metric: {"mean": ..., "std": ...}} over seeds; the sample std (ddof=1: a few seeds drawn from many), 0 for
+    one seed. The report's mean ± std are the same definition."""
     return {
         name: {
             "mean": float(np.mean([r.test[name] for r in results])),
-            "std": float(np.std([r.test[name] for r in results])),
+            "std": float(np.std([r.test[name] for r in results], ddof=1)) if len(results) > 1 else 0.0,
         }
         for name in results[0].test
     }

@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from curator.cli.run import PLAIN_WIDTH
 from curator.data.dataset import write_dataset
 from curator.pipeline import plan, spec_for
 from curator.pipeline.facts import adapter_fit, data_facts
@@ -14,7 +15,7 @@ from curator.pipeline.findings import _lower
 from curator.pipeline.planner import make_plan
 from curator.pipeline.spec import PipelineError, default_spec, load_spec
 
-from builders import first_users, tiny_dataset
+from builders import first_users, retitled, tiny_dataset
 from conftest import run_cli
 
 
@@ -89,25 +90,40 @@ def test_the_shipped_pipelines_are_valid():
         assert spec.data == "movielens-100k", file.name
 
 
-def test_the_shipped_adapter_fits_movielens_and_what_derives_from_it(tmp_path, movielens):
-    assert adapter_fit("denoise-ml100k", data_facts(movielens)).fits
+def fit_of(dataset):
+    return adapter_fit("denoise-ml100k", dataset, data_facts(dataset))
+
+
+def test_the_shipped_adapter_fits_by_item_overlap_as_denoise_checks_it(tmp_path, movielens):
+    from curator.denoise.catalog import check_catalog
+    from curator.llm.adapters import adapter_folder
+
+    fit = fit_of(movielens)
+    assert fit.fits and fit.item_overlap == 1.0 and "100% of this data's items" in fit.reason
     users = movielens.users.slice(0, 50)
     interactions = movielens.interactions.filter(pc.is_in(movielens.interactions["user_id"], users["user_id"]))
     child = write_dataset(
         tmp_path / "child", interactions, movielens.items, users, name="child", source=None, command=[], config={},
         parent=movielens,
     )  # fmt: skip
-    fit = adapter_fit("denoise-ml100k", data_facts(child))
+    fit = fit_of(child)
     assert fit.fits and "an ancestor of this data" in fit.reason
-    orphan = first_users(movielens, 50, tmp_path / "orphan")  # the same rows, no recorded parent
-    fit = adapter_fit("denoise-ml100k", data_facts(orphan))
-    assert not fit.fits and "made for another catalog" in fit.reason
+    # The same rows without a recorded parent: still the adapter's catalog, which `curator denoise` accepts.
+    orphan = first_users(movielens, 50, tmp_path / "orphan")
+    assert fit_of(orphan).fits
+    assert not check_catalog(adapter_folder("denoise-ml100k"), orphan, allow_foreign=False).foreign
+    # The same ids and sequences under other titles: another catalog, for the planner as for denoise.
+    other = retitled(orphan, tmp_path / "other")
+    fit = fit_of(other)
+    assert not fit.fits and fit.item_overlap == 0.0
+    assert "made for another catalog" in fit.reason and "only 0% of this data's items" in fit.reason
+    assert check_catalog(adapter_folder("denoise-ml100k"), other, allow_foreign=True).foreign
 
 
 def test_the_plan_adapts_first_for_another_catalog(tmp_path, movielens):
-    orphan = first_users(movielens, 50, tmp_path / "orphan")
-    facts = data_facts(orphan)
-    steps = make_plan(default_spec(str(orphan.path)), facts, adapter_fit("denoise-ml100k", facts), False).steps
+    other = retitled(first_users(movielens, 50, tmp_path / "orphan"), tmp_path / "other")
+    facts = data_facts(other)
+    steps = make_plan(default_spec(str(other.path)), facts, fit_of(other), False).steps
     names = [step.name for step in steps if step.runs]
     assert names == [
         "adapt", "defend", "denoise", "train-input", "ranks-input", "train-curated", "ranks-curated", "report"
@@ -130,7 +146,7 @@ def test_without_item_text_the_text_stages_are_skipped_and_said_so(tmp_path):
     facts = data_facts(data)
     assert not facts.has_text
     spec = default_spec(str(data.path), ["profile.enabled=true"])
-    steps = {step.name: step for step in make_plan(spec, facts, adapter_fit("denoise-ml100k", facts), False).steps}
+    steps = {step.name: step for step in make_plan(spec, facts, fit_of(data), False).steps}
     assert not steps["profile"].runs and "have a title" in steps["profile"].reasons[0]
     assert steps["adapt"].runs and steps["adapt"].settings["use_text"] is False
     assert steps["defend"].settings["use_text"] is False
@@ -153,6 +169,64 @@ def test_a_dry_run_writes_nothing_and_reads_an_existing_folder_as_it_is(tmp_path
 def test_a_gate_that_passes_nothing_says_what_lower_thresholds_would_pass():
     import numpy as np
 
-    said = _lower(np.array([0.05, 0.2, 0.35, 0.6]), 0.9, "users")
-    assert said.startswith("at 0.7 it would pass 0 users, at 0.5 it would pass 1 users, at 0.3 it would pass 2 users")
+    said = _lower(np.array([0.05, 0.2, 0.35, 0.6]), 0.9, "user")
+    assert said.startswith("at 0.7 it would pass 0 users, at 0.5 it would pass 1 user, at 0.3 it would pass 2 users")
     assert "highest p: 0.600" in said
+
+
+def test_the_dry_run_prints_the_plan_with_its_reasons_wrapped_where_stdout_is_not_a_terminal(tmp_path, movielens):
+    result = run_cli("run", movielens.path, "--out", tmp_path / "run", "--dry-run", "--set", "inject.enabled=true")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(map(len, lines)) <= PLAIN_WIDTH  # the reasons wrap inside the table's last column
+    table = " ".join(line.strip("│┃ ") for line in lines)
+    assert "fake users are screened before" in table and "train-curated" in table
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_live_view_shows_each_steps_state_and_the_running_stages_bar_with_its_eta(movielens):
+    import io
+    import re
+
+    from rich.console import Console
+    from rich.live import Live
+
+    from curator.cli.progress import CliProgress, cli_bar
+    from curator.cli.run import PipelineView
+
+    planned = plan(str(movielens.path), ["inject.enabled=true"])
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=140)
+    live = Live(console=terminal, auto_refresh=False)
+    view = PipelineView(live, CliProgress(terminal, cli_bar(terminal)))
+    view.planned(planned)
+    planned.step("inject").status, planned.step("inject").seconds = "done", 2.0
+    view.finished(planned.step("inject"))
+    planned.step("defend").status = "running"
+    view.started(planned.step("defend"))
+    view.progress.start("defend: users", total=10)
+    view.progress.advance("defend: users", 4)
+    screen = Console(file=io.StringIO(), width=140, color_system=None)
+    screen.print(live.renderable)
+    text = screen.file.getvalue()
+    assert re.search(r"✓\s+inject\s+done\s+2 s", text)
+    assert re.search(r"▶\s+defend\s+running", text) and re.search(r"·\s+denoise\s+waiting", text)
+    assert re.search(r"–\s+profile\s+skipped", text)
+    assert re.search(r"defend: users .* 4/10 .*(\d+:\d\d:\d\d|-:--:--)", text)  # the bar, its count and its ETA
+
+
+def test_a_run_folder_is_written_by_one_live_run_at_a_time(tmp_path):
+    from curator.errors import OutputError
+    from curator.report.state import run_is_live, run_lock
+
+    run = tmp_path / "run"
+    assert not run_is_live(run)
+    with run_lock(run):
+        assert run_is_live(run)
+        with pytest.raises(OutputError, match="another `curator run` is writing this run folder"):
+            with run_lock(run):
+                pass
+    assert not run_is_live(run) and run.is_dir()
+    with pytest.raises(PipelineError):  # a run that fails before writing anything leaves no folder
+        with run_lock(tmp_path / "failed"):
+            raise PipelineError("nothing curates the data")
+    assert not (tmp_path / "failed").exists()

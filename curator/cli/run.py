@@ -1,7 +1,9 @@
 """`curator run DATA|PIPELINE.yaml --out RUN` (the whole curation, planned with reasons) and `curator report RUN`.
 
-The live view: on a terminal, the steps (done / running / waiting) above the running stage's progress bars;
-elsewhere, a plain line when a step starts and ends and the stage's own progress lines.
+The live view: on a terminal, the steps (done / running / waiting) above the running stage's progress bars (with
+its ETA); elsewhere, a plain line when a step starts and ends and the stage's own progress lines (with theirs).
+The plan is printed first, as a table: as wide as the terminal, or PLAIN_WIDTH columns where stdout is not one
+(a log, a pipe), its reasons wrapped.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from curator.cli.output import console as output_console
 
 console = output_console()
 
+PLAIN_WIDTH = 110  # columns of the plan table where stdout is not a terminal
 MARKS = {"done": "✓", "reused": "✓", "given": "✓", "running": "▶", "waiting": "·", "skipped": "–"}
 
 
@@ -49,7 +52,7 @@ class PipelineView:
 
     def planned(self, plan) -> None:
         self.plan = plan
-        console.print(plan_table(plan), soft_wrap=True)
+        console.print(plan_table(plan), width=None if console.is_terminal else PLAIN_WIDTH)
         self._refresh()
 
     def started(self, step) -> None:

@@ -87,8 +87,8 @@ def promise(defense: DefenseConfig, decision: FdrDecision | None, acted: int) ->
             return {**summary, "text": text}
         return {
             **summary,
-            "text": f"at most ~{defense.fdr:.0%} of the {acted} users acted on are real, on average over runs, if the "
-            f"real users' suspicion tail follows the null fitted on the bulk of the scores (Benjamini-Hochberg; "
+            "text": f"at most ~{defense.fdr:.0%} of the users acted on ({acted:,}) are real, on average over runs, "
+            f"if the real users' suspicion tail follows the null fitted on the bulk of the scores (Benjamini-Hochberg; "
             f"estimated {summary['estimated_real_acted_on']:.1f} real); whatever kind the fakes are. Measured on "
             "MovieLens-100K: kept against 5% attacks, not against 1% ones, and some kinds were missed (docs/fraud.md)",
         }

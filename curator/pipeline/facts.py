@@ -1,10 +1,12 @@
 """What the planner knows about a dataset before anything heavy runs: its size, whether its items have text,
 whether it carries ground-truth labels, and whether a denoise adapter was made for its catalog.
 
-An adapter fits a dataset when the data it was trained on (its recorded content hash, curator.denoise's
-`denoiser.json`) is the dataset itself or one of its ancestors (each manifest names its parent): a curated or
-injected copy of MovieLens-100K keeps the catalog and the co-occurrence the adapter was calibrated on. Any other
-data is another catalog, whatever its size: its items were never seen, its calibration does not carry over.
+An adapter fits a dataset when most of the dataset's items are in the adapter's catalog, by id and title (the
+item overlap that `curator denoise` itself checks before it accepts an adapter: curator.denoise.catalog): a
+slice, a curated or an injected copy of MovieLens-100K keeps the catalog the adapter was calibrated on; another
+catalog, whatever its size or numbering, does not, and its calibration does not carry over. An adapter that
+records no catalog is judged by lineage instead: the data it was trained on (its recorded content hash) is the
+dataset itself or one of its ancestors (each manifest names its parent).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class AdapterFit:
     fits: bool
     trained_on: dict[str, Any]  # name, hash, users, interactions of the adapter's training data
     uses_text: bool  # whether the adapter has an LLM part (needs item titles)
+    item_overlap: float | None  # share of the data's items in the adapter's catalog; None: no catalog recorded
     reason: str
 
 
@@ -89,26 +92,48 @@ def lineage(dataset: Dataset, limit: int = 32) -> tuple[str, ...]:
     return tuple(hashes)
 
 
-def adapter_fit(adapter: str, facts: DataFacts) -> AdapterFit:
-    """Whether denoise adapter `adapter` (a shipped name or a folder) was made for this data's catalog."""
+def adapter_fit(adapter: str, dataset: Dataset, facts: DataFacts) -> AdapterFit:
+    """Whether denoise adapter `adapter` (a shipped name or a folder) was made for `dataset`'s catalog."""
+    from curator.denoise.catalog import CATALOG_FILE, MIN_OVERLAP, item_overlap
     from curator.denoise.denoiser import denoiser_meta
     from curator.llm.adapters import adapter_folder
 
-    meta = denoiser_meta(adapter_folder(adapter))
+    folder = adapter_folder(adapter)
+    meta = denoiser_meta(folder)
     trained_on = meta.get("data", {})
     uses_text = bool(meta.get("config", {}).get("use_text", True))
     trained_hash = trained_on.get("hash", "")
     short = f"{trained_on.get('name', '?')}, {trained_on.get('users', '?')} users, hash {trained_hash[:12]}"
-    if trained_hash and trained_hash in facts.lineage:
-        relation = "this very data" if trained_hash == facts.content_hash else "an ancestor of this data"
-        reason = (
-            f"the denoise adapter {adapter} was trained on {relation} ({short}): same catalog and co-occurrence, "
-            "so its calibration holds here"
+    derived = bool(trained_hash) and trained_hash in facts.lineage
+    relation = "this very data" if trained_hash == facts.content_hash else "an ancestor of this data"
+    if (folder / CATALOG_FILE).is_file():
+        overlap = item_overlap(json.loads((folder / CATALOG_FILE).read_text(encoding="utf-8")), dataset)
+        fits = overlap >= MIN_OVERLAP
+        measured = (
+            f"{overlap:.0%} of this data's items ({facts.name}, {facts.items:,} items) are in its catalog, by id and "
+            f"title ({MIN_OVERLAP:.0%} needed)"
         )
-        return AdapterFit(adapter, True, trained_on, uses_text, reason)
+        if fits:
+            reason = (
+                f"the denoise adapter {adapter} was trained on {short}: {measured}"
+                + (f"; it was trained on {relation}" if derived else "")
+                + ", so its calibration holds here"
+            )
+        else:
+            reason = (
+                f"the denoise adapter {adapter} was made for another catalog ({short}): only {measured}, so its "
+                "p(noise) would not be calibrated here"
+            )
+        return AdapterFit(adapter, fits, trained_on, uses_text, round(overlap, 4), reason)
+    if derived:
+        reason = (
+            f"the denoise adapter {adapter} records no catalog ({CATALOG_FILE}), but it was trained on {relation} "
+            f"({short}): same catalog, so its calibration holds here"
+        )
+        return AdapterFit(adapter, True, trained_on, uses_text, None, reason)
     reason = (
-        f"the denoise adapter {adapter} was made for another catalog ({short}); this data ({facts.name}, "
-        f"{facts.items:,} items, hash {facts.content_hash[:12]}) is neither that data nor derived from it, so "
-        "its p(noise) would not be calibrated here"
+        f"the denoise adapter {adapter} records no catalog ({CATALOG_FILE}) and was trained on other data ({short}); "
+        f"this data ({facts.name}, hash {facts.content_hash[:12]}) is neither that data nor derived from it, so its "
+        "p(noise) would not be calibrated here"
     )
-    return AdapterFit(adapter, False, trained_on, uses_text, reason)
+    return AdapterFit(adapter, False, trained_on, uses_text, None, reason)

@@ -12,10 +12,12 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from curator.pipeline.spec import PipelineSpec
+from curator.report.document import counted
 
 LOWER_THRESHOLDS = (0.7, 0.5, 0.3, 0.1)
 USER_SCORES = "user_scores.parquet"  # curator.fraud.defense.USER_SCORES_FILE
 SCORES = "scores.parquet"  # curator.denoise.cleaning.SCORES_FILE
+DONE = {"remove": "removed", "replace": "replaced"}  # a ledger action, as what was done
 
 
 def step_findings(step, out: Path, spec: PipelineSpec) -> list[str]:
@@ -26,7 +28,8 @@ def step_findings(step, out: Path, spec: PipelineSpec) -> list[str]:
         return _denoise(summary, out, spec.denoise.threshold)
     if step.stage == "train":
         ndcg = summary["test"]["NDCG@10"]
-        return [f"test NDCG@10 {ndcg['mean']:.4f} ± {ndcg['std']:.4f} over {len(summary['seeds'])} seed(s)"]
+        seeds = len(summary["seeds"])
+        return [f"test NDCG@10 {ndcg['mean']:.4f} ± {ndcg['std']:.4f} over {counted(seeds, 'seed')} (sample std)"]
     return []
 
 
@@ -37,10 +40,10 @@ def _defend(summary: dict, out: Path, threshold: float | None) -> list[str]:
     if threshold is None:  # the FDR decision says itself what it promises, acted on or not
         return [*findings, summary["promise"]["text"]]
     if summary["flagged"]:
-        findings.append(f"{summary['flagged']} users at p(fake) >= {threshold:g} were acted on")
+        findings.append(f"{counted(summary['flagged'], 'user')} at p(fake) >= {threshold:g} acted on")
         return findings
     p = pq.read_table(out / USER_SCORES, columns=["p_fake"])["p_fake"].to_numpy()
-    findings.append(f"the gate at {threshold:g} passes no user: {_lower(p, threshold, 'users')}")
+    findings.append(f"the gate at {threshold:g} passes no user: {_lower(p, threshold, 'user')}")
     return findings
 
 
@@ -50,11 +53,11 @@ def _denoise(summary: dict, out: Path, threshold: float) -> list[str]:
     findings = [f"share of noise {share['used']:.1%} ({how}; the adapter is calibrated at {share['fitted']:.1%})"]
     edits = {action: count for action, count in summary["edits"].items() if count}
     if edits:
-        counts = ", ".join(f"{count:,} {action}" for action, count in edits.items())
+        counts = ", ".join(f"{count:,} {DONE.get(action, action)}" for action, count in edits.items())
         findings.append(f"edits at p(noise) >= {threshold:g}: {counts}")
         return findings
     p = pq.read_table(out / SCORES, columns=["score"])["score"].to_numpy()
-    findings.append(f"the gate at {threshold:g} passes no interaction: {_lower(p, threshold, 'interactions')}")
+    findings.append(f"the gate at {threshold:g} passes no interaction: {_lower(p, threshold, 'interaction')}")
     return findings
 
 
@@ -63,5 +66,5 @@ def _lower(p: np.ndarray, threshold: float, what: str) -> str:
     counts = [(t, int((p >= t).sum())) for t in LOWER_THRESHOLDS if t < threshold]
     if not counts:
         return "no lower threshold to try"
-    parts = [f"at {t:g} it would pass {n:,} {what}" for t, n in counts]
+    parts = [f"at {t:g} it would pass {counted(n, what)}" for t, n in counts]
     return ", ".join(parts) + f" (highest p: {p.max():.3f})" if len(p) else "no scores"

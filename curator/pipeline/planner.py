@@ -134,7 +134,8 @@ def _inject(spec: PipelineSpec, facts: DataFacts) -> Step:
     if s.noise:
         parts.append(f"{s.noise:.0%} of training interactions replaced ({s.noise_dist} draws)")
     if s.attack:
-        parts.append(f"{s.fake_users:.0%} fake users ({s.attack} attack on {s.targets} target item(s))")
+        targets = f"{s.targets} target item{'' if s.targets == 1 else 's'}"
+        parts.append(f"{s.fake_users:.0%} fake users ({s.attack} attack on {targets})")
     reason = (
         f"an experiment with known truth: {' and '.join(parts)}; the labels are kept apart (labels/), read only by "
         "the report to measure detection"

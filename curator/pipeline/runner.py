@@ -4,7 +4,10 @@ Each step's output is `RUN/stages/<step>-<fingerprint>` where the fingerprint is
 content hashes, its config, the versions that matter). So a rerun of a finished pipeline finds every output
 recorded and runs nothing; a changed option gives its stage a new folder and, through its output's new content
 hash, the stages after it; a killed run resumes inside the stage it hit (every step runs with `resume`: the
-work folder of that very fingerprint is continued). `RUN/plan.json` is rewritten as steps start and finish.
+work folder of that very fingerprint is continued). `RUN/plan.json` is rewritten as steps start and finish, and
+the run holds the lock of its folder while it lives (curator.report.state), so that a report read meanwhile tells
+a running step from one a killed run left. The report is keyed the same way: rendered again only when what it is
+built from changed (curator.report.report_is_current).
 """
 
 from __future__ import annotations
@@ -68,15 +71,19 @@ def run_pipeline(
 ) -> RunResult:
     """Plan `spec`, write `run_dir/plan.json`, run the steps (unless `dry_run`) and write the report."""
     watcher = watcher or Quiet()
+    configs.check_all(spec)  # before anything is written
     if dry_run:
         with tempfile.TemporaryDirectory(prefix="curator-plan-") as scratch:
             plan = PipelineRun(spec, Path(scratch), watcher).plan()
         watcher.planned(plan)
         return RunResult(run_dir, plan, None, None)
-    pipeline = PipelineRun(spec, run_dir, watcher)
-    plan = pipeline.plan()
-    watcher.planned(plan)
-    return pipeline.execute(plan)
+    from curator.report.state import run_lock
+
+    with run_lock(Path(run_dir)):
+        pipeline = PipelineRun(spec, run_dir, watcher)
+        plan = pipeline.plan()
+        watcher.planned(plan)
+        return pipeline.execute(plan)
 
 
 class PipelineRun:
@@ -89,13 +96,12 @@ class PipelineRun:
 
     def plan(self) -> Plan:
         """The plan, from the data (imported into the run folder first when it is a source)."""
-        configs.check_all(self.spec)
         path = data_path(self.spec)
         imported = not (path / MANIFEST_FILE).is_file()
         step = Step("data", "import", imported, [])
         self.source = self._run(step, self._import_stage()) if imported else read_dataset(path)
         facts = data_facts(self.source)
-        fit = adapter_fit(self.spec.denoise.adapter, facts) if self.spec.denoise.enabled else None
+        fit = adapter_fit(self.spec.denoise.adapter, self.source, facts) if self.spec.denoise.enabled else None
         plan = make_plan(self.spec, facts, fit, imported)
         source = plan.step("data")
         source.status = step.status if imported else "given"
@@ -139,14 +145,17 @@ class PipelineRun:
         return read_dataset(result.out) if (result.out / MANIFEST_FILE).is_file() else result.out
 
     def _report(self, plan: Plan, step: Step) -> None:
-        from curator.report import write_report
+        """Write the report, unless the one there was built from the same outputs (a rerun that reused every
+        step): then it is reused, like a stage's recorded output."""
+        from curator.report import REPORT_FILES, report_is_current, write_report
 
         step.status = "running"
         self.watcher.started(step)
         started = time.perf_counter()
         self._write(plan)  # the report reads the finished plan
-        paths = write_report(self.run_dir)
-        step.status, step.seconds = "done", round(time.perf_counter() - started, 2)
+        current = report_is_current(self.run_dir)
+        paths = [self.run_dir / name for name in REPORT_FILES] if current else write_report(self.run_dir)
+        step.status, step.seconds = "reused" if current else "done", round(time.perf_counter() - started, 2)
         step.out = paths[0].name
         step.summary = {"files": [path.name for path in paths], "bytes": sum(p.stat().st_size for p in paths)}
         self._write(plan)

@@ -14,6 +14,11 @@ from pathlib import Path
 FIGURES_FOLDER = "report_files"
 
 
+def counted(n: int, noun: str) -> str:
+    """A count and its noun, in the plural where it is not one: "1 user", "2 users" (`noun` singular)."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 @dataclass
 class Table:
     header: list[str]

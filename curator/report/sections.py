@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 
 from curator.evaluation.detection import detection_report
 from curator.report import plots
-from curator.report.document import Section
+from curator.report.document import Section, counted
+from curator.report.state import FINISHED, resumable_work, run_is_live, step_state
 
 TOP_K = 10  # the cut-off of the per-group metrics
 METRICS = ("HR@10", "NDCG@10", "MRR@10", "HR@20", "NDCG@20")
@@ -28,26 +29,28 @@ FAKE_LABELS = "labels/fake_users.parquet"  # curator.inject.config.FAKE_USERS_LA
 
 
 class RunOutputs:
-    """The run folder's plan and the outputs of its steps."""
+    """The run folder's plan, each step's real state (curator.report.state) and the outputs of its steps."""
 
-    def __init__(self, run: Path):
-        self.run = Path(run)
-        self.plan = json.loads((self.run / "plan.json").read_text(encoding="utf-8"))
+    def __init__(self, run: Path, plan: dict[str, Any]):
+        self.run, self.plan = Path(run), plan
         self.steps = {step["name"]: step for step in self.plan["steps"]}
+        self.live = run_is_live(self.run)
+        self.states = {name: step_state(self.run, step, self.live) for name, step in self.steps.items()}
 
     def folder(self, step: str) -> Path | None:
+        """The output folder of `step`, when it is finished (None otherwise, or for a step not in the plan)."""
         entry = self.steps.get(step)
-        if not entry or not entry.get("out") or entry["status"] not in ("done", "reused", "given"):
+        if not entry or not entry.get("out") or self.states[step] not in FINISHED:
             return None
         return self.run / entry["out"]
 
-    def input_folder(self) -> Path:
+    def input_folder(self) -> Path | None:
         return self._read_by("train-input")
 
-    def curated_folder(self) -> Path:
+    def curated_folder(self) -> Path | None:
         return self._read_by("train-curated")
 
-    def _read_by(self, step: str) -> Path:
+    def _read_by(self, step: str) -> Path | None:
         """The dataset folder `step` read (an absolute `out`, for data given as a folder, stays as it is)."""
         return self.folder(self.steps[step]["reads"][0])
 
@@ -78,7 +81,11 @@ def _popularity(folder: Path) -> np.ndarray:
     return np.array(list(Counter(items).values()))
 
 
+STD = "sample std (ddof=1)"  # the one definition of the ± over seeds, as `curator train` computes it
+
+
 def _mean_std(values) -> str:
+    """ "mean ± std" over seeds, the std being STD (0 for one seed)."""
     values = np.asarray(values, dtype=float)
     return f"{values.mean():.4f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.4f}"
 
@@ -96,19 +103,89 @@ def summary_section(outputs: RunOutputs, ledger: dict[str, np.ndarray] | None) -
         before, after = [seeds["input"][s] for s in common], [seeds["curated"][s] for s in common]
         section.text(
             f"Test NDCG@10: input {_mean_std(before)} → curated {_mean_std(after)}; difference "
-            f"{_mean_std(np.subtract(after, before))} (paired over seeds {', '.join(map(str, common))})."
+            f"{_mean_std(np.subtract(after, before))} (paired over seeds {', '.join(map(str, common))}; {STD})."
         )
+    else:
+        section.text(f"Training: not finished yet ({_waiting_on(outputs, 'train-input', 'train-curated')}).")
+    detected = _detection_summary(outputs, ledger)
+    if detected:
+        section.text("Detection against the labels: " + "; ".join(detected) + ".")
     if ledger is not None:
         counts = Counter(ledger["action"])
         users = {a: len(set(ledger["user_id"][ledger["action"] == a])) for a in ("drop-user", "reweight")}
         section.text(
             f"Edits: {counts.get('remove', 0):,} interactions removed, {counts.get('replace', 0):,} replaced; "
-            f"{users['drop-user']:,} users dropped, {users['reweight']:,} down-weighted."
+            f"{counted(users['drop-user'], 'user')} dropped, {users['reweight']:,} down-weighted."
         )
     findings = [f for name in ("defend", "denoise") if name in outputs.steps for f in outputs.steps[name]["findings"]]
     if findings:
         section.text("Found: " + "; ".join(findings) + ".")
     return section
+
+
+def _waiting_on(outputs: RunOutputs, *steps: str) -> str:
+    return ", ".join(f"{step}: {outputs.states[step]}" for step in steps if step in outputs.states)
+
+
+def _detection_summary(outputs: RunOutputs, ledger: dict[str, np.ndarray] | None) -> list[str]:
+    """The detectors' quality in a sentence each, beside the training effect: AUROC of the scores and what the
+    edits the run made caught of the known noise and fakes."""
+    said = []
+    noise = _noise_truth(outputs)
+    if noise is not None:
+        truth, p, noisy = noise
+        auroc = detection_report(truth, p)["auroc"]
+        edited = set() if ledger is None else _edited_positions(ledger)
+        caught = len(edited & noisy)
+        precision = f"{caught / len(edited):.2f}" if edited else "—"
+        said.append(
+            f"noisy interactions: AUROC of p(noise) {auroc:.3f}; the {counted(len(edited), 'edit')} caught {caught:,} "
+            f"of the {counted(len(noisy), 'noisy interaction')} (precision {precision}, recall "
+            f"{caught / max(len(noisy), 1):.2f})"
+        )
+    fake = _fake_truth(outputs)
+    if fake is not None:
+        truth, p, fakes = fake
+        auroc = detection_report(truth, p)["auroc"]
+        acted = set() if ledger is None else _acted_on_users(ledger)
+        said.append(
+            f"fake users: AUROC of p(fake) {'—' if auroc is None else f'{auroc:.3f}'}; the defense acted on "
+            f"{counted(len(acted), 'user')}, {len(acted & fakes):,} of them fake, of the {counted(len(fakes), 'fake')}"
+        )
+    return said
+
+
+def _acted_on_users(ledger: dict[str, np.ndarray]) -> set[str]:
+    return set(ledger["user_id"][np.isin(ledger["action"], ["drop-user", "reweight"])])
+
+
+def _edited_positions(ledger: dict[str, np.ndarray]) -> set[tuple[str, int]]:
+    edits = np.isin(ledger["action"], ["remove", "replace"])
+    return set(zip(ledger["user_id"][edits], ledger["position"][edits].astype(int)))
+
+
+def _noise_truth(outputs: RunOutputs) -> tuple[np.ndarray, np.ndarray, set[tuple[str, int]]] | None:
+    """(is noise, p(noise)) of every scored interaction and the noisy (user, position) pairs, where the denoise
+    step finished and the data has noise labels."""
+    labels, denoise = outputs.labels_folder(), outputs.folder("denoise")
+    if labels is None or denoise is None or not (labels / NOISE_LABELS).is_file():
+        return None
+    scores = _table(denoise, "scores.parquet", ["user_id", "position", "score"])
+    noise = _table(labels, NOISE_LABELS, ["user_id", "position"])
+    noisy = set(zip(noise["user_id"], noise["position"].astype(int)))
+    truth = np.array([(u, int(p)) in noisy for u, p in zip(scores["user_id"], scores["position"])])
+    return truth, scores["score"].astype(float), noisy
+
+
+def _fake_truth(outputs: RunOutputs) -> tuple[np.ndarray, np.ndarray, set[str]] | None:
+    """(is fake, p(fake)) of every user and the fake users, where the defend step finished and the data has
+    fake-user labels."""
+    labels, defend = outputs.labels_folder(), outputs.folder("defend")
+    if labels is None or defend is None or not (labels / FAKE_LABELS).is_file():
+        return None
+    users = _table(defend, "user_scores.parquet", ["user_id", "p_fake"])
+    fakes = set(_table(labels, FAKE_LABELS, ["user_id"])["user_id"])
+    return np.isin(users["user_id"], list(fakes)), users["p_fake"].astype(float), fakes
 
 
 def plan_section(outputs: RunOutputs) -> Section:
@@ -128,24 +205,54 @@ def plan_section(outputs: RunOutputs) -> Section:
         )
         + "."
     )
+    section.text(_progress(outputs))
     rows = []
     for step in outputs.plan["steps"]:
         why = " ".join(_sentence(s) for s in step["reasons"] + step["findings"])
-        seconds = "" if step["seconds"] is None else f"{step['seconds']:.1f} s"
-        rows.append([step["name"], "yes" if step["runs"] else "no", step["status"], seconds, why])
+        state, seconds = outputs.states[step["name"]], "" if step["seconds"] is None else f"{step['seconds']:.1f} s"
+        if step["stage"] == "report" and state == "running":
+            state, seconds = "done", ""  # this very report, being written
+        elif state == "interrupted" and resumable_work(outputs.run, step):
+            state = "interrupted (resumable)"
+        rows.append([step["name"], "yes" if step["runs"] else "no", state, seconds, why])
     section.table(["step", "runs", "status", "time", "why (and what it found)"], rows)
     return section
+
+
+def _progress(outputs: RunOutputs) -> str:
+    """Where the run stands: finished, still running, or stopped before its end (as the disk says)."""
+    steps = [name for name, step in outputs.steps.items() if step["runs"] and step["stage"] != "report"]
+    finished = sum(outputs.states[name] in FINISHED for name in steps)
+    if finished == len(steps):
+        return f"All {len(steps)} steps that run are finished."
+    running = [name for name in steps if outputs.states[name] == "running"]
+    if outputs.live:
+        now = f" (now: {', '.join(running)})" if running else ""
+        return (
+            f"The run is in progress: {finished} of {len(steps)} steps finished{now}; this report shows what is "
+            "there so far."
+        )
+    return (
+        f"The run stopped before its end: {finished} of {len(steps)} steps finished; the same `curator run` "
+        "continues it (an interrupted step inside its work folder) and writes the report again."
+    )
 
 
 def _sentence(text: str) -> str:
     return text.rstrip(".") + "."  # not capitalised: a reason may start with a name (sasrec, ml-100k)
 
 
-def data_section(outputs: RunOutputs) -> Section:
+def data_section(outputs: RunOutputs) -> Section | None:
+    """The input and curated data side by side (the input alone while the curated data is not made yet)."""
     section = Section("data", "Data card: before and after")
-    before, after = outputs.input_folder(), outputs.curated_folder()
-    lengths = {"input": _lengths(before), "curated": _lengths(after)}
-    popularity = {"input": _popularity(before), "curated": _popularity(after)}
+    folders = {"input": outputs.input_folder(), "curated": outputs.curated_folder()}
+    if folders["input"] is None:
+        return None
+    if folders["curated"] is None:
+        section.text(f"The curated data is not made yet ({_waiting_on(outputs, 'defend', 'denoise')}).")
+    names = [name for name, folder in folders.items() if folder is not None]
+    lengths = {name: _lengths(folders[name]) for name in names}
+    popularity = {name: _popularity(folders[name]) for name in names}
     rows = []
     for name, measure in (
         ("users", lambda n: f"{len(lengths[n]):,}"),
@@ -155,8 +262,8 @@ def data_section(outputs: RunOutputs) -> Section:
         ("sequence length: mean", lambda n: f"{lengths[n].mean():.1f}"),
         ("share of interactions on the top 10% items", lambda n: f"{_head_share(popularity[n]):.1%}"),
     ):
-        rows.append([name, measure("input"), measure("curated")])
-    section.table(["", "input", "curated"], rows)
+        rows.append([name, *map(measure, names)])
+    section.table(["", *names], rows)
     png = plots.distributions(lengths, "interactions per user", "Sequence lengths")
     section.figure("lengths", png, "Sequence lengths (interactions per user)")
     section.figure(
@@ -246,25 +353,15 @@ def scores_section(outputs: RunOutputs) -> Section | None:
 
 
 def detection_section(outputs: RunOutputs) -> Section | None:
-    labels = outputs.labels_folder()
-    if labels is None:
-        return None
     section = Section("detection", "Detection quality (against the labels)")
     rows = []
-    denoise, defend = outputs.folder("denoise"), outputs.folder("defend")
-    if denoise is not None and (labels / NOISE_LABELS).is_file():
-        scores = _table(denoise, "scores.parquet", ["user_id", "position", "score"])
-        noise = _table(labels, NOISE_LABELS, ["user_id", "position"])
-        noisy = set(zip(noise["user_id"], noise["position"].astype(int)))
-        truth = np.array([(u, int(p)) in noisy for u, p in zip(scores["user_id"], scores["position"])])
-        p = scores["score"].astype(float)
+    noise, fake = _noise_truth(outputs), _fake_truth(outputs)
+    if noise is not None:
+        truth, p, _ = noise
         rows += _detection_rows("noisy interactions", truth, p)
         section.figure("reliability_noise", plots.reliability(truth, p, "p(noise)"), "Reliability of p(noise)")
-    if defend is not None and (labels / FAKE_LABELS).is_file():
-        users = _table(defend, "user_scores.parquet", ["user_id", "p_fake"])
-        fakes = set(_table(labels, FAKE_LABELS, ["user_id"])["user_id"])
-        truth = np.isin(users["user_id"], list(fakes))
-        p = users["p_fake"].astype(float)
+    if fake is not None:
+        truth, p, _ = fake
         rows += _detection_rows("fake users", truth, p)
         section.figure("reliability_fake", plots.reliability(truth, p, "p(fake)"), "Reliability of p(fake)")
     if not rows:
@@ -310,7 +407,7 @@ def training_section(outputs: RunOutputs) -> Section | None:
     section.table(
         ["test metric", "input", "curated", "difference (curated − input, paired by seed)"],
         rows,
-        f"Mean ± std over seeds {', '.join(map(str, seeds))}; full ranking over all items, seen items filtered",
+        f"Mean ± {STD} over seeds {', '.join(map(str, seeds))}; full ranking over all items, seen items filtered",
     )
     return section
 
@@ -351,7 +448,9 @@ def groups_section(outputs: RunOutputs, ledger: dict[str, np.ndarray] | None) ->
                 _mean_std([after[s] - before[s] for s in seeds]),
             ]
         )
-    section.table(["group", "users", "input NDCG@10", "curated NDCG@10", "difference"], rows, "Mean ± std over seeds")
+    section.table(
+        ["group", "users", "input NDCG@10", "curated NDCG@10", "difference"], rows, f"Mean ± {STD} over seeds"
+    )
     return section
 
 

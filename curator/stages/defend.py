@@ -18,8 +18,6 @@ from typing import Any
 from curator.data.dataset import Dataset
 from curator.data.hashing import path_digest
 from curator.fraud.config import DefendConfig
-from curator.fraud.defense import write_defended
-from curator.fraud.detector import detect
 from curator.inject.config import FAKE_USERS_LABELS
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
@@ -56,6 +54,10 @@ class DefendStage(Stage):
         return {"denoiser": path_digest(adapter_folder(self.config.denoiser, "--denoiser"))}
 
     def produce(self, run: StageRun) -> dict[str, Any]:
+        # imported here: a rerun that finds the output recorded needs neither the detector nor its libraries
+        from curator.fraud.defense import write_defended
+        from curator.fraud.detector import detect
+
         vectors, embedding_model = self._item_vectors()
         with open_executor(self.execution) as executor:
             signals = self._signals(run, executor)

@@ -17,7 +17,6 @@ from typing import Any
 
 from curator.data.dataset import Dataset
 from curator.data.hashing import path_digest
-from curator.denoise.cleaning import Cleaning
 from curator.denoise.config import DenoiseConfig
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
@@ -52,6 +51,8 @@ class DenoiseStage(Stage):
         return {"adapter": path_digest(adapter_folder(self.config.adapter))}
 
     def produce(self, run: StageRun) -> dict[str, Any] | Pending:
+        from curator.denoise.cleaning import Cleaning  # here: a rerun that finds the output recorded needs no model
+
         with open_executor(self.execution) as executor:
             cleaning = Cleaning(self.data, self.config, self.engine, run.work, run.progress, executor)
             done = cleaning.score(self.shard)
