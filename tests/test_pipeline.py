@@ -156,3 +156,16 @@ def test_a_gate_that_passes_nothing_says_what_lower_thresholds_would_pass():
     said = _lower(np.array([0.05, 0.2, 0.35, 0.6]), 0.9, "users")
     assert said.startswith("at 0.7 it would pass 0 users, at 0.5 it would pass 1 users, at 0.3 it would pass 2 users")
     assert "highest p: 0.600" in said
+
+
+def test_the_engine_key_reaches_the_stages_that_compute_in_chunks():
+    from curator.pipeline.configs import execution
+    from curator.run.executor import ExecutorConfig
+
+    assert execution(default_spec("movielens-100k")) == ExecutorConfig("local")
+    spec = default_spec("movielens-100k", ["engine=ray", "ray.workers=2", "ray.address=auto"])
+    assert execution(spec) == ExecutorConfig("ray", address="auto", workers=2)
+    with pytest.raises(PipelineError, match="pipeline section 'ray': --engine: 'spark' is not one of local, ray"):
+        plan("movielens-100k", ["engine=spark"])
+    with pytest.raises(PipelineError, match="pipeline section 'ray': --ray-address, --ray-cpus and --ray-workers"):
+        plan("movielens-100k", ["ray.workers=2"])
