@@ -52,7 +52,7 @@ class DenoiseStage(Stage):
         return {"adapter": path_digest(adapter_folder(self.config.adapter))}
 
     def produce(self, run: StageRun) -> dict[str, Any] | Pending:
-        with open_executor(self.execution) as executor:
+        with open_executor(self.execution, preload=(Cleaning.__module__,)) as executor:
             cleaning = Cleaning(self.data, self.config, self.engine, run.work, run.progress, executor)
             done = cleaning.score(self.shard)
             if done < len(cleaning.chunks):
