@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from curator.data.dataset import Dataset
+from curator.run.distributed import ProcessGroup
 from curator.run.stage import Stage, StageRun
 from curator.run.tracking import TrackingConfig, track
 from curator.training import (
     METRICS_FILE,
-    ProcessGroup,
     TrainOptions,
     run_summary,
     seed_curves,
