@@ -2,7 +2,7 @@
 
 Under `torchrun --nproc-per-node N` the seeds train data-parallel (recsys.train: DDP, the same result as one
 process for the same global batch). Rank 0 runs the stage (work folder, output) and tells the other ranks,
-when it starts training, to train in step with it (`ProcessGroup`); they read rank 0's checkpoints to resume
+when it starts training, to train in step with it (curator.run.distributed); they read rank 0's checkpoints to resume
 and write nothing.
 
 `train_seeds` trains every seed in a folder of its own, `seeds_dir/seed-S/`: `checkpoint.pt` (the latest
@@ -194,48 +194,6 @@ class SeedProgress:
             f"seed {self.seed} epoch {log.epoch}: loss {log.loss:.4f}, valid NDCG@10 "
             f"{log.valid['NDCG@10']:.4f} ({log.seconds:.0f}s)"
         )
-
-
-@dataclass
-class ProcessGroup:
-    """The processes of a `torchrun` run (one, without torchrun) and rank 0's word to the others: whether it
-    trains (it may find the run already done, or refuse its options, and then they must not wait for it)."""
-
-    rank: int = 0
-    size: int = 1
-    device: str = "cpu"
-    told: bool = False
-
-    @classmethod
-    def join(cls, device: str) -> "ProcessGroup":
-        """Join torchrun's process group (gloo on the CPU, nccl on CUDA) when WORLD_SIZE > 1."""
-        size = int(os.environ.get("WORLD_SIZE", "1"))
-        device = resolve_device(device)
-        if size < 2:
-            return cls(device=device)
-        import torch.distributed as dist
-
-        if device == "cuda":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group("nccl" if device == "cuda" else "gloo")
-        return cls(dist.get_rank(), dist.get_world_size(), device)
-
-    def tell(self, trains: bool) -> None:
-        """Rank 0: say once whether it trains."""
-        if self.size > 1 and not self.told:
-            self._broadcast(int(trains))
-            self.told = True
-
-    def hear(self) -> bool:
-        """The other ranks: whether rank 0 trains."""
-        return bool(self._broadcast(0))
-
-    def _broadcast(self, value: int) -> int:
-        import torch.distributed as dist
-
-        word = torch.tensor([value], device=self.device)
-        dist.broadcast(word, src=0)
-        return int(word.item())
 
 
 def train_seeds(

@@ -1,6 +1,7 @@
 """Shared fixtures and helpers: a tiny randomly initialised Llama and its tokenizer, built here (no
 downloads), MovieLens-100K imported once per session, and the CLI runner."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,15 @@ def movielens(tmp_path_factory):
 def run_cli(*args):
     """`curator ARGS...` in-process (paths and numbers may be passed as they are)."""
     return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray with 2 CPUs, as in CI, for the tests of one module."""
+    ray = pytest.importorskip("ray")
+    # The workers import test modules too (a test's worker class is pickled by reference): tests/ on their path.
+    tests = Path(__file__).resolve().parent
+    path = os.pathsep.join([str(tests.parent), str(tests), os.environ.get("PYTHONPATH", "")])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+    yield
+    ray.shutdown()

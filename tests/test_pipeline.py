@@ -230,3 +230,16 @@ def test_a_run_folder_is_written_by_one_live_run_at_a_time(tmp_path):
         with run_lock(tmp_path / "failed"):
             raise PipelineError("nothing curates the data")
     assert not (tmp_path / "failed").exists()
+
+
+def test_the_engine_key_reaches_the_stages_that_compute_in_chunks():
+    from curator.pipeline.configs import execution
+    from curator.run.executor import ExecutorConfig
+
+    assert execution(default_spec("movielens-100k")) == ExecutorConfig("local")
+    spec = default_spec("movielens-100k", ["engine=ray", "ray.workers=2", "ray.address=auto"])
+    assert execution(spec) == ExecutorConfig("ray", address="auto", workers=2)
+    with pytest.raises(PipelineError, match="pipeline section 'ray': --engine: 'spark' is not one of local, ray"):
+        plan("movielens-100k", ["engine=spark"])
+    with pytest.raises(PipelineError, match="pipeline section 'ray': --ray-address, --ray-cpus and --ray-workers"):
+        plan("movielens-100k", ["ray.workers=2"])

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -31,16 +30,6 @@ pytestmark = pytest.mark.e2e  # a local Ray takes seconds to start, and each eng
 USERS = 130
 # the files that hold the output's data (the manifest and stage.json record the command line and times)
 DATA_FILES = ("interactions.parquet", "items.parquet", "users.parquet", "ledger.parquet", "scores.parquet")
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    # The workers import this module too (SuicidalWorker is pickled by reference): tests/ on their path.
-    tests = Path(__file__).resolve().parent
-    path = os.pathsep.join([str(tests.parent), str(tests), os.environ.get("PYTHONPATH", "")])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -99,15 +99,27 @@ def adapt(
     # Loaded once the options are known to be good (torch, the LLM's and the data's libraries).
     from curator.cli.progress import cli_progress
     from curator.data.dataset import read_dataset
+    from curator.denoise.training import follow, trainable
+    from curator.run.distributed import ProcessGroup
     from curator.run.stage import run_stage
+    from curator.run.workfolder import WorkFolder, work_folder_for
     from curator.stages.adapt import AdaptStage
 
     engine = EngineConfig(model=model, quant=Quant(quant).value, dtype=Dtype(dtype).value, device=Device(device).value)
-    stage = AdaptStage(read_dataset(data), config, out, engine, tracking)
+    dataset = read_dataset(data)
+    group = ProcessGroup.join(engine.device)  # under torchrun: the steps data-parallel over its processes
+    if group.rank > 0:  # trains in step with rank 0, in rank 0's work folder, and writes nothing
+        if group.hear():
+            follow(dataset, config, trainable(engine), WorkFolder(work_folder_for(out)), group)
+        return
+    stage = AdaptStage(dataset, config, out, engine, tracking, group)
     with cli_progress() as progress:
-        result = run_stage(
-            stage, resume=resume, overwrite=overwrite, progress=progress, command=["curator", *sys.argv[1:]]
-        )
+        try:
+            result = run_stage(
+                stage, resume=resume, overwrite=overwrite, progress=progress, command=["curator", *sys.argv[1:]]
+            )
+        finally:
+            group.tell(trains=False)  # the run was done already, or failed before training: nobody waits
     if result.already_done:
         console.print(f"{out} already holds this adapter: nothing to do", highlight=False, soft_wrap=True)
     figures = result.summary

@@ -18,12 +18,12 @@ DEVICE_HELP = "Where the model runs."
 
 EngineKind = choices("EngineKind", ENGINE_CHOICES)
 ENGINE_HELP = (
-    "Where the per-user work runs: local (this process) or ray (a Ray Data pipeline; pip install "
+    "Where the per-item and per-user work runs: local (this process) or ray (a pool of Ray actors; pip install "
     "'curator[ray]'). Both write the same bytes."
 )
 RAY_ADDRESS_HELP = "Join the Ray cluster at auto or HOST:PORT (default: start a local Ray)."
 RAY_CPUS_HELP = "CPUs of the local Ray (default: this machine's)."
-RAY_WORKERS_HELP = "Ray worker actors (default: the cluster's CPUs // --ray-threads)."
+RAY_WORKERS_HELP = "Ray worker actors (default and most: the cluster's CPUs // --ray-threads)."
 RAY_THREADS_HELP = "torch threads per Ray worker (each worker takes as many CPUs)."
 
 

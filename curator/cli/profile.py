@@ -10,7 +10,20 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from curator.cli.engine_options import DEVICE_HELP, MODEL_HELP, Device, Dtype, Quant
+from curator.cli.engine_options import (
+    DEVICE_HELP,
+    ENGINE_HELP,
+    MODEL_HELP,
+    RAY_ADDRESS_HELP,
+    RAY_CPUS_HELP,
+    RAY_THREADS_HELP,
+    RAY_WORKERS_HELP,
+    Device,
+    Dtype,
+    EngineKind,
+    Quant,
+    execution,
+)
 from curator.cli.output import console as output_console
 from curator.devices import resolve_device
 from curator.llm.config import EngineConfig, generation_defaults
@@ -67,6 +80,11 @@ def profile(
         Optional[str],
         typer.Option(help="sentence-transformers model for profile embeddings (default: all-MiniLM-L6-v2, shipped)."),
     ] = None,
+    engine: Annotated[EngineKind, typer.Option(help=ENGINE_HELP)] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(help=RAY_ADDRESS_HELP)] = None,
+    ray_cpus: Annotated[Optional[int], typer.Option(help=RAY_CPUS_HELP)] = None,
+    ray_workers: Annotated[Optional[int], typer.Option(help=RAY_WORKERS_HELP)] = None,
+    ray_threads: Annotated[int, typer.Option(help=RAY_THREADS_HELP)] = 1,
     resume: Annotated[bool, typer.Option(help="Continue a killed run (its work folder is OUT.partial).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out and discard an unfinished run.")] = False,
 ):
@@ -78,6 +96,7 @@ def profile(
     from curator.run.stage import run_stage
     from curator.stages.profile import ProfileStage
 
+    executor = execution(engine, ray_address, ray_cpus, ray_workers, ray_threads)
     dataset = read_dataset(data)
     options = ProfileOptions(
         stage=stage.value,
@@ -93,7 +112,7 @@ def profile(
         embedding_model=embedding_model,
     )
     defaults = generation_defaults(resolve_device(Device(device).value))
-    engine = EngineConfig(
+    engine_config = EngineConfig(
         model=model,
         quant=Quant(quant).value if quant else defaults.quant,
         dtype=Dtype(dtype).value if dtype else defaults.dtype,
@@ -102,7 +121,7 @@ def profile(
     )
     with cli_progress() as progress:
         result = run_stage(
-            ProfileStage(dataset, options, engine, out),
+            ProfileStage(dataset, options, engine_config, out, execution=executor),
             resume=resume,
             overwrite=overwrite,
             progress=progress,

@@ -108,10 +108,11 @@ def train(
     # torch and the data's libraries load only when a command needs them
     from curator.cli.progress import cli_progress
     from curator.data.dataset import read_dataset
+    from curator.run.distributed import ProcessGroup
     from curator.run.stage import run_stage
     from curator.run.workfolder import work_folder_for
     from curator.stages.train import TrainStage
-    from curator.training import ProcessGroup, TrainOptions, train_seeds
+    from curator.training import TrainOptions, train_seeds
 
     options = TrainOptions(
         model=model.value,

@@ -23,6 +23,13 @@ The work folder keeps the item texts' pass through the frozen layers and a check
 CHECKPOINT_EVERY steps, so a killed run resumes. Only the top `top_layers` decoder layers carry LoRA (see
 item_states.py); on CPU bitsandbytes' 4-bit kernels have no backward pass, so the base is trained
 unquantized there (QLoRA needs CUDA: `trainable`).
+
+Under `torchrun --nproc-per-node N` the steps run data-parallel (curator.run.distributed): rank 0 runs the
+stage and, once the frozen layers' pass is in its work folder, tells the other ranks to train in step with it
+(`follow`). Every rank draws the whole batch (the stream stays the one of one process), takes users rank,
+rank + N, ... of it, and its share of the batch's mean loss; the gradients are summed over the ranks (DDP's
+all-reduce), so each step is the one-process step up to float rounding. Only rank 0 writes checkpoints; every
+rank resumes from them. Calibration, ranker and the adapter folder are rank 0's alone.
 """
 
 from __future__ import annotations
@@ -54,7 +61,8 @@ from curator.evaluation.detection import auroc, detection_report, replacement_ac
 from curator.llm.adapters import peft_quietly
 from curator.llm.config import EngineConfig
 from curator.llm.engine import Engine, load_engine
-from curator.run.progress import Progress
+from curator.run.distributed import ProcessGroup
+from curator.run.progress import Progress, Silent
 from curator.run.workfolder import WorkFolder
 from curator.seeds import derive_seed
 
@@ -83,12 +91,16 @@ def train_adapter(
     *,
     command: list[str],
     progress: Progress,
+    group: ProcessGroup | None = None,
 ) -> dict[str, Any]:
     """Train the denoiser (resuming what `work` holds), calibrate it, fit its ranker and save the adapter
-    into `folder`; return the card's figures. `engine_config` is used as given (see `trainable`)."""
+    into `folder`; return the card's figures. `engine_config` is used as given (see `trainable`). `group`:
+    under torchrun, the other ranks, told to train in step once the trainee is built."""
+    group = group or ProcessGroup()
     data = TrainingSet.of(dataset, config)
     trainee = Trainee.build(dataset, config, engine_config, work, progress)
-    state = train_steps(trainee, data, config, work, progress)
+    group.tell(trains=True)  # the frozen layers' pass is in `work` now: the others read it, not recompute it
+    state = train_steps(trainee, data, config, work, progress, group)
 
     vectors = trainee.vectors(data.stats.num_items)
     denoiser = Denoiser(trainee.head, ReplacementRanker(config.denoiser), None, {})
@@ -111,6 +123,14 @@ def train_adapter(
     save_adapter(folder, trainee.model, denoiser, adapter_meta(trainee.engine, dataset, config, command, figures))
     write_catalog(folder, dataset)  # what `curator denoise` checks its input against
     return figures
+
+
+def follow(dataset: Dataset, config: AdaptConfig, engine_config: EngineConfig, work: WorkFolder, group: ProcessGroup):
+    """A rank other than 0 of a torchrun run: the steps, in step with rank 0 and from its work folder (the
+    frozen layers' pass, the last checkpoint); writes nothing."""
+    data = TrainingSet.of(dataset, config)
+    trainee = Trainee.build(dataset, config, engine_config, work, Silent())
+    train_steps(trainee, data, config, work, Silent(), group)
 
 
 def adapt_curves(figures: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
@@ -232,9 +252,12 @@ class Trainee:
             return torch.zeros(num_items, self.encoder.decoder.config.hidden_size)
         return self.encoder.top(self.trunk, torch.arange(num_items))
 
-    def loss(self, examples: Examples, through_llm: bool, fixed_vectors: torch.Tensor) -> torch.Tensor:
-        """Mean BCE over every position of the batch; item vectors through the LoRA layers when
+    def loss(self, examples: Examples, through_llm: bool, fixed_vectors: torch.Tensor, positions: int) -> torch.Tensor:
+        """The BCE summed over every position of `examples`, over the batch's `positions` (`examples` are
+        the whole batch in one process: the batch's mean); item vectors through the LoRA layers when
         `through_llm`, else `fixed_vectors` (warm-up, or no LLM part)."""
+        if not examples.sequences:  # a rank with no user of a batch smaller than the ranks
+            return torch.zeros(())
         items = np.concatenate([s.items for s in examples.sequences])
         if through_llm:
             unique, inverse = np.unique(items, return_inverse=True)
@@ -246,7 +269,25 @@ class Trainee:
             logits.append(self.head(torch.from_numpy(features), states[offset : offset + len(sequence.items)]))
             offset += len(sequence.items)
         labels = torch.from_numpy(np.concatenate([s.noisy for s in examples.sequences])).float()
-        return F.binary_cross_entropy_with_logits(torch.cat(logits), labels)
+        return F.binary_cross_entropy_with_logits(torch.cat(logits), labels, reduction="sum") / positions
+
+    def trained(self) -> list[torch.nn.Parameter]:
+        """The parameters the optimizer steps: the head's and LoRA's."""
+        return [p for param_group in self.optimizer.param_groups for p in param_group["params"]]
+
+    def sum_gradients(self, group: ProcessGroup) -> None:
+        """Each trained parameter's gradient summed over the ranks (as DDP's all-reduce). A parameter no rank
+        has a gradient for stays without one (AdamW then leaves it alone, as in one process)."""
+        if group.size < 2:
+            return
+        parameters = self.trained()
+        has_gradient = torch.tensor([p.grad is not None for p in parameters], dtype=torch.int32, device=group.device)
+        group.sum([has_gradient])
+        for parameter, anyone in zip(parameters, has_gradient.tolist()):
+            if anyone:
+                if parameter.grad is None:
+                    parameter.grad = torch.zeros_like(parameter)
+                group.sum([parameter.grad])
 
     def checkpoint(self, work: WorkFolder, state: dict[str, Any]) -> None:
         from peft import get_peft_model_state_dict
@@ -317,45 +358,66 @@ def _cached_trunk(work: WorkFolder, encoder: ItemEncoder, texts: list[str], prog
 
 
 def train_steps(
-    trainee: Trainee, data: TrainingSet, config: AdaptConfig, work: WorkFolder, progress: Progress
+    trainee: Trainee,
+    data: TrainingSet,
+    config: AdaptConfig,
+    work: WorkFolder,
+    progress: Progress,
+    group: ProcessGroup | None = None,
 ) -> dict[str, Any]:
     """Run the steps left after the last checkpoint in `work`, until max_steps or the time budget, with a
-    checkpoint every CHECKPOINT_EVERY steps and at the end; the final state (steps done, seconds spent,
-    the learning curve)."""
+    checkpoint every CHECKPOINT_EVERY steps and at the end (by rank 0 only); the final state (steps done,
+    seconds spent, the learning curve)."""
+    group = group or ProcessGroup()
     state = trainee.resume(work)
+    group.share([p.detach() for p in trainee.trained()])  # every rank starts from rank 0's weights (as DDP)
     base_vectors = trainee.vectors(data.stats.num_items)
     progress.start("adapt steps", total=config.max_steps, done=state["step"])
     started = time.monotonic() - state["seconds"]
     window: list[float] = []
-    while state["step"] < config.max_steps and not _over_budget(config, time.monotonic() - started):
-        window.append(last := _train_step(trainee, data, config, state["step"], base_vectors))
+    # Rank 0's clock decides the time budget: every rank stops at the same step.
+    while state["step"] < config.max_steps and not group.decided(_over_budget(config, time.monotonic() - started)):
+        window.append(last := _train_step(trainee, data, config, state["step"], base_vectors, group))
         state["step"] += 1
         if state["step"] % CURVE_EVERY == 0 or state["step"] == config.max_steps:
             state["curve"].append(
                 {"step": state["step"], "loss": float(np.mean(window)), "seconds": round(time.monotonic() - started, 1)}
             )
             window = []
-        if state["step"] % CHECKPOINT_EVERY == 0:
+        if state["step"] % CHECKPOINT_EVERY == 0 and group.rank == 0:
             trainee.checkpoint(work, {**state, "seconds": time.monotonic() - started})
         progress.advance("adapt steps", note=f"loss {last:.3f}")
     state["seconds"] = time.monotonic() - started
-    trainee.checkpoint(work, state)
+    if group.rank == 0:
+        trainee.checkpoint(work, state)
     return state
 
 
 def _train_step(
-    trainee: Trainee, data: TrainingSet, config: AdaptConfig, step: int, base_vectors: torch.Tensor
+    trainee: Trainee,
+    data: TrainingSet,
+    config: AdaptConfig,
+    step: int,
+    base_vectors: torch.Tensor,
+    group: ProcessGroup,
 ) -> float:
-    """One optimizer step on a batch of fit users corrupted afresh from the stream of (seed, step); its loss."""
+    """One optimizer step on a batch of fit users corrupted afresh from the stream of (seed, step); the
+    batch's loss. Under torchrun this rank's share of it (see the module docstring)."""
     rng = np.random.default_rng(derive_seed(config.seed, "adapt", "step", step))
     users = rng.choice(data.fit_users, size=data.batch_users, replace=False)
-    examples = Examples.make(data.stats, [data.corrupter(u, rng) for u in users])
+    batch = [data.corrupter(u, rng) for u in users]  # all of them on every rank: the stream stays the same
+    positions = sum(len(sequence.items) for sequence in batch)
+    examples = Examples.make(data.stats, batch[group.rank :: group.size])
     through_llm = trainee.trunk is not None and step >= config.warmup_steps
-    loss = trainee.loss(examples, through_llm, base_vectors)
     trainee.optimizer.zero_grad()
-    loss.backward()
+    loss = trainee.loss(examples, through_llm, base_vectors, positions)
+    if loss.requires_grad:
+        loss.backward()
+    trainee.sum_gradients(group)
     trainee.optimizer.step()
-    return loss.item()
+    total = loss.detach().reshape(1).to(group.device)
+    group.sum([total])
+    return total.item()
 
 
 def _over_budget(config: AdaptConfig, seconds: float) -> bool:

@@ -19,6 +19,7 @@ from curator.inject.config import InjectConfig
 from curator.llm.config import EngineConfig
 from curator.pipeline.spec import PipelineError, PipelineSpec
 from curator.profile.config import ProfileOptions
+from curator.run.executor import ExecutorConfig
 from curator.training import TrainOptions
 
 
@@ -139,9 +140,16 @@ def train_options(spec: PipelineSpec) -> TrainOptions:
     )
 
 
+def execution(spec: PipelineSpec) -> ExecutorConfig:
+    """Where profile, defend and denoise compute their chunks (`engine`, `ray`): not part of any stage's identity."""
+    r = spec.ray
+    return checked("ray", lambda: ExecutorConfig(spec.engine, r.address, r.cpus, r.workers, r.threads))
+
+
 def check_all(spec: PipelineSpec) -> None:
     """Build every enabled stage's config once, before any data is read: a bad value costs nothing."""
     import_config(spec)
+    execution(spec)
     if spec.inject.enabled:
         inject_config(spec)
     if spec.profile.enabled:

@@ -186,13 +186,13 @@ class PipelineRun:
             return stage_class("inject")(inputs[0], configs.inject_config(spec), placeholder)
         if step.stage == "profile":
             options, engine = configs.profile_config(spec)
-            return stage_class("profile")(inputs[0], options, engine, placeholder)
+            return stage_class("profile")(inputs[0], options, engine, placeholder, execution=configs.execution(spec))
         if step.stage == "adapt":
             config = configs.adapt_config(spec, use_text=has_text)
             return stage_class("adapt")(inputs[0], config, placeholder, configs.adapt_engine(spec))
         if step.stage == "defend":
             config = configs.defend_config(spec, use_text=step.settings["use_text"])
-            return stage_class("defend")(inputs[0], config, placeholder)
+            return stage_class("defend")(inputs[0], config, placeholder, execution=configs.execution(spec))
         if step.stage == "denoise":
             from curator.denoise.denoiser import trained_quant
             from curator.llm.adapters import adapter_folder
@@ -200,7 +200,7 @@ class PipelineRun:
             adapter = str(inputs[1].resolve()) if len(inputs) > 1 else spec.denoise.adapter
             config = configs.denoise_config(spec, adapter)
             engine = configs.denoise_engine(spec, trained_quant(adapter_folder(adapter)))
-            return stage_class("denoise")(inputs[0], config, placeholder, engine)
+            return stage_class("denoise")(inputs[0], config, placeholder, engine, execution=configs.execution(spec))
         if step.stage == "train":
             return stage_class("train")(inputs[0], configs.train_options(spec), placeholder)
         if step.stage == "ranks":

@@ -93,6 +93,16 @@ class TrainSection:
 
 
 @dataclass(frozen=True)
+class RaySection:
+    """Ray's options, with `engine: ray` (as `--ray-address`, `--ray-cpus`, `--ray-workers`, `--ray-threads`)."""
+
+    address: str | None = None
+    cpus: int | None = None
+    workers: int | None = None
+    threads: int = 1
+
+
+@dataclass(frozen=True)
 class PipelineSpec:
     """A whole pipeline: the data, the seed every random choice follows, and one section per stage."""
 
@@ -100,6 +110,8 @@ class PipelineSpec:
     format: str | None = None  # the source's format, when it is not a dataset folder or a bundled name
     seed: int = 0
     device: str = "auto"
+    engine: str = "local"  # where profile, defend and denoise compute their chunks: local | ray (same output)
+    ray: RaySection = field(default_factory=RaySection)
     inject: InjectSection = field(default_factory=InjectSection)
     profile: ProfileSection = field(default_factory=ProfileSection)
     adapt: AdaptSection = field(default_factory=AdaptSection)

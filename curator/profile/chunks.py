@@ -1,5 +1,6 @@
 """The steps of one chunk of a stage's profiles: prompts, answers (retried while rejected), embeddings, the
-chunk's table (curator.profile.profiling runs them).
+chunk's table; and the worker that computes a chunk (`ProfileWorker`, given to an executor by
+curator.profile.profiling: in this process, or in Ray actors that each load the LLM and the embedder once).
 
 Every id of a chunk is answered greedily first; the ids whose answer is rejected (curator.profile.answers.judge)
 are asked again together, sampled with the chunk's own seed for that attempt, at most `attempts` times in all.
@@ -11,13 +12,14 @@ failed (never valid: stored with the last rejection's reason and no summary, rea
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from curator.llm.config import EngineInfo
+from curator.llm.config import EngineConfig, EngineInfo
 from curator.llm.constrained import JsonStrings
 from curator.llm.embeddings import TextEmbedder
 from curator.llm.engine import Engine
@@ -148,3 +150,41 @@ def chunk_table(
 def _adapter(info: EngineInfo) -> str | None:
     """The adapter profiles are written with: the engine's first, if it has one."""
     return next(iter(info.adapters), None)
+
+
+@dataclass(frozen=True)
+class ProfileChunks:
+    """What every worker of a stage's profiles shares: the plan of chunks (ids), each id's template data, the
+    options, and how a worker loads the engine and the embedder. `engine` and `embedder` (the driver's, when
+    the workers run in its process) never travel: a worker elsewhere loads its own, once."""
+
+    prompts: StagePrompts
+    plan: list[list[str]]
+    tasks: dict[str, dict[str, Any]]
+    options: ProfileOptions
+    engine_config: EngineConfig
+    load_engine: Callable[[EngineConfig], Engine]  # picklable (a module's function or class) for Ray
+    load_embedder: Callable[[str | None], TextEmbedder]
+    engine: Engine | None = None
+    embedder: TextEmbedder | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "engine": None, "embedder": None}
+
+
+class ProfileWorker:
+    """A worker that computes chunk k of ProfileChunks: the profiles table of its ids, in plan order. What
+    it writes depends on the chunk's ids, data and number only (the seed of a retry is the chunk's), so every
+    executor and worker count gives the same table."""
+
+    def __init__(self, shared: ProfileChunks):
+        self.shared = shared
+        self.engine = shared.engine or shared.load_engine(shared.engine_config)
+        self.embedder = shared.embedder or shared.load_embedder(shared.options.embedding_model)
+
+    def __call__(self, k: int) -> pa.Table:
+        shared, ids = self.shared, self.shared.plan[k]
+        texts = {identifier: shared.prompts.prompt(self.engine, shared.tasks[identifier]) for identifier in ids}
+        answers = answer_chunk(self.engine, shared.prompts, texts, shared.options, k)
+        vectors = embed_summaries(self.embedder, ids, answers)
+        return chunk_table(shared.prompts, ids, answers, vectors, self.engine.info, shared.options, self.embedder.name)

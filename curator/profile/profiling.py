@@ -4,7 +4,10 @@ Work is planned once per stage: prompts sorted by token length, cut into batches
 chunks. The plan and each finished chunk go to the work folder (OUT.partial/), so a killed run resumes
 with the same batches and seeds and gives the same result as an uninterrupted one; `--shard K/N` takes
 every N-th chunk of the same plan (curator.run.sharding), and curator.profile.output merges the shards.
-The model and the embedder are loaded on first need: a run whose chunks are all done loads neither.
+The chunks are computed by an executor (curator.run.executor): in this process, or with `--engine ray` in
+Ray actors that each load the model and the embedder once; a chunk's table depends on its number and ids
+only, so both write the same bytes. The driver loads the model to plan (the prompts' token lengths) and, in
+this process, to generate; a run whose chunks are all done loads neither model nor embedder.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from curator.llm.embeddings import TextEmbedder
 from curator.llm.engine import Engine
 from curator.llm.generation import length_batches
 from curator.profile.answers import profile_schema
-from curator.profile.chunks import StagePrompts, answer_chunk, chunk_table, embed_summaries
+from curator.profile.chunks import ProfileChunks, ProfileWorker, StagePrompts
 from curator.profile.config import CHUNK_BATCHES, STAGES, ProfileOptions
 from curator.profile.output import in_dataset_order
 from curator.profile.selection import select_items, select_users, training_histories
 from curator.profile.tasks import input_item_profiles, item_tasks, user_tasks
+from curator.run.executor import ChunkJob, Executor, LocalExecutor
 from curator.run.progress import Progress
 from curator.run.sharding import Shard
 from curator.run.workfolder import WorkFolder
@@ -44,9 +48,10 @@ class ProfileRun:
         progress: Progress,
         load_engine: Callable[[EngineConfig], Engine],
         load_embedder: Callable[[str | None], TextEmbedder],
+        executor: Executor | None = None,
     ):
         self.dataset, self.options, self.engine_config = dataset, options, engine_config
-        self.work, self.progress = work, progress
+        self.work, self.progress, self.executor = work, progress, executor or LocalExecutor()
         self.shard = Shard.parse(options.shard)
         self.prompts = {stage: StagePrompts.load(stage) for stage in STAGES}
         self._load_engine, self._load_embedder = load_engine, load_embedder
@@ -88,12 +93,12 @@ class ProfileRun:
         """Profiles of this shard's chunks of `tasks` (id -> template data), in dataset order."""
         plan = self.plan(stage, tasks)
         mine = [number for number in range(len(plan)) if self.shard.owns(number)]
-        task = f"{stage} profiles"
-        done = sum(len(plan[n]) for n in mine if self.work.has_chunk(stage, n))
-        self.progress.start(task, total=sum(len(plan[n]) for n in mine), done=done)
-        for number in mine:
-            if not self.work.has_chunk(stage, number):
-                chunk = self.run_chunk(stage, number, {identifier: tasks[identifier] for identifier in plan[number]})
+        todo = [number for number in mine if not self.work.has_chunk(stage, number)]
+        task, total = f"{stage} profiles", sum(len(plan[n]) for n in mine)
+        self.progress.start(task, total=total, done=total - sum(len(plan[n]) for n in todo))
+        if todo:
+            job = ChunkJob(self.chunk_inputs(stage, plan, tasks), ProfileWorker)
+            for number, chunk in self.executor.run(job, todo):
                 self.work.write_chunk(stage, number, chunk)
                 self.progress.advance(task, len(chunk), counted={"tokens": pc.sum(chunk["tokens"]).as_py() or 0})
         chunks = [self.work.read_chunk(stage, number) for number in mine]
@@ -120,10 +125,17 @@ class ProfileRun:
             for start in range(0, len(batches), CHUNK_BATCHES)
         ]
 
-    def run_chunk(self, stage: str, number: int, tasks: dict[str, dict]) -> pa.Table:
-        """The profiles of chunk `number` of `stage`; `tasks`: its ids' template data."""
-        prompts, ids = self.prompts[stage], list(tasks)
-        texts = {identifier: prompts.prompt(self.engine, data) for identifier, data in tasks.items()}
-        answers = answer_chunk(self.engine, prompts, texts, self.options, number)
-        vectors = embed_summaries(self.embedder, ids, answers)
-        return chunk_table(prompts, ids, answers, vectors, self.engine.info, self.options, self.embedder.name)
+    def chunk_inputs(self, stage: str, plan: list[list[str]], tasks: dict[str, dict]) -> ProfileChunks:
+        """What the workers of `stage` share; the driver's model and embedder when they run in this process."""
+        here = self.executor.in_process
+        return ProfileChunks(
+            self.prompts[stage],
+            plan,
+            tasks,
+            self.options,
+            self.engine_config,
+            self._load_engine,
+            self._load_embedder,
+            engine=self.engine if here else None,
+            embedder=self.embedder if here else None,
+        )

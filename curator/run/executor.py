@@ -1,5 +1,5 @@
 """Where a stage's numbered chunks are computed: in this process (`--engine local`) or on a Ray cluster
-(`--engine ray`, curator.run.ray_executor). The stage does not care which.
+(`--engine ray`, curator.run.ray_executor: a pool of Ray actors). The stage does not care which.
 
 A stage that splits its work into chunks hands an executor a `ChunkJob`:
 
@@ -16,6 +16,7 @@ every engine, byte for byte (tested).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -46,7 +47,7 @@ class ExecutorConfig:
     engine: str = "local"
     address: str | None = None  # ray: None starts a local Ray; "auto" or HOST:PORT joins a running cluster
     cpus: int | None = None  # the local Ray's CPUs (default: the machine's); ignored when joining a cluster
-    workers: int | None = None  # ray: worker actors (default: the cluster's CPUs // threads)
+    workers: int | None = None  # ray: worker actors (default and most: the cluster's CPUs // threads)
     threads: int = 1  # ray: torch threads per worker (each worker asks Ray for this many CPUs)
 
     def validate(self) -> None:
@@ -61,6 +62,10 @@ class ExecutorConfig:
 
 
 class Executor(ABC):
+    # Whether the workers run in this process: they may then use what the driver has loaded (its LLM) instead
+    # of loading their own.
+    in_process = False
+
     @abstractmethod
     def run(self, job: ChunkJob, chunks: Sequence[int]) -> Iterator[tuple[int, pa.Table]]:
         """(k, table of chunk k) for each of `chunks`, as they finish."""
@@ -78,20 +83,25 @@ class Executor(ABC):
 class LocalExecutor(Executor):
     """Every chunk in this process, in order; the worker is made once, on the first chunk."""
 
+    in_process = True
+
     def run(self, job: ChunkJob, chunks: Sequence[int]) -> Iterator[tuple[int, pa.Table]]:
         worker = job.worker(job.shared) if chunks else None
         for k in chunks:
             yield k, worker(k)
 
 
-def open_executor(config: ExecutorConfig) -> Executor:
-    """The executor `config` asks for; Ray is imported only here, and only for `--engine ray`."""
+def open_executor(config: ExecutorConfig, preload: tuple[str, ...] = ()) -> Executor:
+    """The executor `config` asks for; Ray is imported only here, and only for `--engine ray`. `preload`:
+    the modules the stage's workers import, which Ray workers import as soon as they start."""
     config.validate()
     if config.engine == "local":
         return LocalExecutor()
+    if importlib.util.find_spec("ray") is None:
+        raise OptionError("--engine ray needs Ray: pip install 'curator[ray]'")
     from curator.run.ray_executor import RayExecutor
 
-    return RayExecutor(config)
+    return RayExecutor(config, preload)
 
 
 def machine_cpus() -> int:

@@ -3,6 +3,8 @@ sequences (no labels are read) and write it as an adapter folder (the work: cura
 
 Resumable: the work folder keeps the item texts' pass through the frozen layers and a checkpoint of the
 steps. The identity holds the engine config as trained with (4-bit/8-bit bases train unquantized on a CPU).
+Under torchrun this stage runs on rank 0, which tells the other ranks (`group`) to train in step with it once
+it starts training (curator.denoise.training).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from curator.data.dataset import Dataset
 from curator.denoise.config import AdaptConfig
 from curator.denoise.training import adapt_curves, train_adapter, trainable
 from curator.llm.config import EngineConfig
+from curator.run.distributed import ProcessGroup
 from curator.run.stage import Stage, StageRun
 from curator.run.tracking import TrackingConfig, track
 
@@ -29,6 +32,7 @@ class AdaptStage(Stage):
     out: Path
     engine: EngineConfig = field(default_factory=EngineConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)  # where the curves go: not part of the run
+    group: ProcessGroup = field(default_factory=ProcessGroup)  # under torchrun: the other ranks
 
     def validate(self) -> None:
         self.config.validate()
@@ -49,6 +53,7 @@ class AdaptStage(Stage):
             run.folder,
             command=run.command,
             progress=run.progress,
+            group=self.group,
         )
         track(
             self.tracking, self.out, run.folder, f"adapt {self.data.name}", self.options(), {"": adapt_curves(figures)}

@@ -59,7 +59,7 @@ class DefendStage(Stage):
         from curator.fraud.detector import detect
 
         vectors, embedding_model = self._item_vectors()
-        with open_executor(self.execution) as executor:
+        with open_executor(self.execution, preload=("curator.fraud.denoiser_signal",)) as executor:
             signals = self._signals(run, executor)
             detection = detect(self.data, self.config.detector, vectors, signals, run.progress)
         written = write_defended(

@@ -53,7 +53,7 @@ class DenoiseStage(Stage):
     def produce(self, run: StageRun) -> dict[str, Any] | Pending:
         from curator.denoise.cleaning import Cleaning  # here: a rerun that finds the output recorded needs no model
 
-        with open_executor(self.execution) as executor:
+        with open_executor(self.execution, preload=(Cleaning.__module__,)) as executor:
             cleaning = Cleaning(self.data, self.config, self.engine, run.work, run.progress, executor)
             done = cleaning.score(self.shard)
             if done < len(cleaning.chunks):

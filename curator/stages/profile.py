@@ -1,5 +1,7 @@
 """`curator profile`: item profiles, then user profiles, written by the LLM (RLMRec style) and embedded
-(curator.profile). Resumable: the plan and the finished chunks are kept in the work folder.
+(curator.profile). Resumable: the plan and the finished chunks are kept in the work folder. `execution` (the
+engine that computes the chunks: in this process or on Ray) is not part of the identity: every engine writes
+the same bytes, so a run killed on one resumes on the other.
 
 Output: a new dataset folder, the input's tables and extras plus `profiles/items.parquet` and/or
 `profiles/users.parquet`; its manifest's `config` holds the run record (`profile`: input, options, engine,
@@ -20,6 +22,7 @@ from curator.llm.embeddings import TextEmbedder
 from curator.profile.config import ProfileOptions, prompt_versions, run_record
 from curator.profile.output import run_notes, status_counts, write_profiled
 from curator.profile.profiling import ProfileRun
+from curator.run.executor import ExecutorConfig, open_executor
 from curator.run.stage import Stage, StageRun
 
 
@@ -35,10 +38,12 @@ class ProfileStage(Stage):
     # Called only when there is work; tests pass small stand-ins.
     load_engine: Callable[[EngineConfig], llm_engine.Engine] = field(default=llm_engine.load_engine, repr=False)
     load_embedder: Callable[[str | None], TextEmbedder] = field(default=TextEmbedder, repr=False)
+    execution: ExecutorConfig = field(default_factory=ExecutorConfig)
 
     def validate(self) -> None:
         self.config.validate()
         self.engine.validate()
+        self.execution.validate()
 
     def inputs(self) -> dict[str, Dataset]:
         return {"data": self.data}
@@ -50,10 +55,18 @@ class ProfileStage(Stage):
         return {"prompts": prompt_versions()}
 
     def produce(self, run: StageRun) -> dict[str, Any]:
-        profiling = ProfileRun(
-            self.data, self.config, self.engine, run.work, run.progress, self.load_engine, self.load_embedder
-        )
-        profiles = profiling.profiles()
+        with open_executor(self.execution, preload=(ProfileRun.__module__,)) as executor:
+            profiling = ProfileRun(
+                self.data,
+                self.config,
+                self.engine,
+                run.work,
+                run.progress,
+                self.load_engine,
+                self.load_embedder,
+                executor,
+            )
+            profiles = profiling.profiles()
         counts, engine_info = status_counts(profiles), profiling.engine_info()
         notes = run_notes(self.config, engine_info)
         config = {"profile": run_record(self.data, self.config, self.engine), "engine": engine_info, "counts": counts}

@@ -21,11 +21,11 @@ from typing import Any
 from curator.data.dataset import Dataset
 from curator.llm.embeddings import DEFAULT_EMBEDDING_MODEL
 from curator.profile.alignment import alignment_record, check_alignment_input
+from curator.run.distributed import ProcessGroup
 from curator.run.stage import Stage, StageRun
 from curator.run.tracking import TrackingConfig, track
 from curator.training import (
     METRICS_FILE,
-    ProcessGroup,
     TrainOptions,
     run_summary,
     seed_curves,
