@@ -57,6 +57,8 @@ def setup(tmp_path_factory, movielens):
         3,
         "--users-per-step",
         4,
+        "--id-steps",
+        5,
         "--out",
         root / "adapter",
     )
@@ -85,6 +87,8 @@ def test_adapt_writes_a_peft_adapter_with_a_card(setup):
         "adapter_model.safetensors",
         "denoiser_head.safetensors",
         "denoiser.json",
+        "id_model.safetensors",
+        "id_model.json",
         "catalog.json",
         "README.md",
     ):
@@ -325,13 +329,15 @@ class StopAt:
 def test_a_killed_adapt_resumes_to_the_same_adapter(setup):
     from safetensors.torch import load_file
 
-    from curator.denoise.config import AdaptConfig
+    from curator.denoise.config import AdaptConfig, IdModelConfig
     from curator.llm.config import EngineConfig
     from curator.run.stage import run_stage
     from curator.stages.adapt import AdaptStage
 
     noisy = read_dataset(setup / "noisy")
-    config = AdaptConfig(max_steps=24, warmup_steps=18, users_per_step=3, ranker_positions=50, seed=4)
+    config = AdaptConfig(
+        max_steps=24, warmup_steps=18, users_per_step=3, ranker_positions=50, seed=4, id_model=IdModelConfig(steps=5)
+    )
     engine = EngineConfig(model=str(setup / "tiny"))
     run_stage(AdaptStage(noisy, config, setup / "straight", engine))
     with pytest.raises(KeyboardInterrupt):

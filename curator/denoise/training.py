@@ -15,11 +15,14 @@ and save it as an adapter folder (curator.denoise.denoiser).
    they cost milliseconds. The LoRA steps after them run the top layers for every item of the batch, which
    costs seconds on a CPU; starting them from a trained head (linear probing, then fine-tuning) spends
    them on what text adds, not on learning what co-occurrence already says.
+   Before the steps, the ID model (curator.denoise.id_model) is trained on every user's training sequence
+   with the same swaps, cross-fitted over folds of users (`train_id_models`): its discriminator's logit is
+   an input of the head, and every user, trained on or held out, is read by a fold model that never saw it.
 3. Calibration (`calibrate`) on the held-out users, with the adapter fixed.
 4. The replacement ranker (`fit_ranker`) is fitted last, on swapped positions of training users.
 5. The report and the adapter folder (`save_adapter`): LoRA weights, head, ranker, meta and card.
 
-The work folder keeps the item texts' pass through the frozen layers and a checkpoint every
+The work folder keeps the ID models, the item texts' pass through the frozen layers and a checkpoint every
 CHECKPOINT_EVERY steps, so a killed run resumes. Only the top `top_layers` decoder layers carry LoRA (see
 item_states.py); on CPU bitsandbytes' 4-bit kernels have no backward pass, so the base is trained
 unquantized there (QLoRA needs CUDA: `trainable`).
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,7 @@ from curator.denoise.config import NOISE_MIXES, AdaptConfig, DenoiserConfig
 from curator.denoise.context import CollaborativeStats, sequence_features
 from curator.denoise.corruption import Corrupted, Corrupter
 from curator.denoise.denoiser import Denoiser, candidate_inputs
+from curator.denoise.id_model import IdModels, SequenceEvidence, cross_fitted, user_folds
 from curator.denoise.item_states import ItemEncoder, Trunk, item_texts
 from curator.denoise.model import NoiseHead, ReplacementRanker
 from curator.devices import resolve_device
@@ -86,15 +90,21 @@ def train_adapter(
 ) -> dict[str, Any]:
     """Train the denoiser (resuming what `work` holds), calibrate it, fit its ranker and save the adapter
     into `folder`; return the card's figures. `engine_config` is used as given (see `trainable`)."""
-    data = TrainingSet.of(dataset, config)
+    id_models = train_id_models(dataset, config, work, progress) if config.denoiser.use_id_model else None
+    evidence = (
+        id_models.reading(dataset.items["item_id"].to_pylist(), dataset.users["user_id"].to_pylist())
+        if id_models
+        else None
+    )
+    data = TrainingSet.of(dataset, config, evidence)
     trainee = Trainee.build(dataset, config, engine_config, work, progress)
     state = train_steps(trainee, data, config, work, progress)
 
     vectors = trainee.vectors(data.stats.num_items)
-    denoiser = Denoiser(trainee.head, ReplacementRanker(config.denoiser), None, {})
+    denoiser = Denoiser(trainee.head, ReplacementRanker(config.denoiser), None, {}, id_models)
     report, report_sequences = calibrate(denoiser, data, config, vectors)
     fit_ranker(denoiser, data, config, vectors)
-    report["replacement"] = replacement_report(denoiser, data.stats, vectors, report_sequences)
+    report["replacement"] = replacement_report(denoiser, data, vectors, report_sequences)
 
     figures = {
         "steps": state["step"],
@@ -129,16 +139,39 @@ def adapt_curves(figures: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
     return curves
 
 
+def train_id_models(dataset: Dataset, config: AdaptConfig, work: WorkFolder, progress: Progress) -> IdModels:
+    """The ID model's fold models, trained on every user's training sequence with the adapter's training
+    swaps and seed (or loaded from `work`, where a finished training keeps them)."""
+    if IdModels.saved_in(work.path):
+        return IdModels.load(work.path)
+    id_config = replace(config.id_model, seed=config.seed, uniform_share=NOISE_MIXES[config.noise_dist][0])
+    folds = user_folds(dataset.users["user_id"].to_pylist(), id_config.folds)
+    progress.start("ID model steps", total=id_config.steps * id_config.folds)
+    models = cross_fitted(
+        training_interactions(dataset), folds, id_config, advance=lambda: progress.advance("ID model steps")
+    )
+    id_models = IdModels(models, dataset.items["item_id"].to_pylist())
+    id_models.save(work.path)
+    return id_models
+
+
 @dataclass
 class Examples:
-    """Corrupted sequences with their collaborative features (numpy) for a set of users."""
+    """Corrupted sequences with their collaborative features and the ID model's (numpy; None without its
+    part) for a set of users."""
 
     sequences: list[Corrupted]
     features: list[np.ndarray]
+    evidence: list[np.ndarray | None]
 
     @classmethod
-    def make(cls, stats: CollaborativeStats, sequences: list[Corrupted]) -> Examples:
-        return cls(sequences, [sequence_features(stats, s.user, s.items, s.own) for s in sequences])
+    def make(cls, data: TrainingSet, sequences: list[Corrupted]) -> Examples:
+        features = [sequence_features(data.stats, s.user, s.items, s.own) for s in sequences]
+        if data.evidence is None:
+            return cls(sequences, features, [None] * len(sequences))
+        return cls(
+            sequences, features, data.evidence.features([s.user for s in sequences], [s.items for s in sequences])
+        )
 
 
 @dataclass
@@ -153,9 +186,10 @@ class TrainingSet:
     batch_users: int
     corrupter: Corrupter
     calibration_corrupter: Corrupter
+    evidence: SequenceEvidence | None = field(default=None)  # the ID model's reading (None without its part)
 
     @classmethod
-    def of(cls, dataset: Dataset, config: AdaptConfig) -> TrainingSet:
+    def of(cls, dataset: Dataset, config: AdaptConfig, evidence: SequenceEvidence | None) -> TrainingSet:
         train = training_interactions(dataset)
         stats = CollaborativeStats.of(train, config.denoiser.factor_rank)
         sequences = train.sequences()
@@ -169,6 +203,7 @@ class TrainingSet:
             users_per_step(config, sequences, fit_users),
             Corrupter(train, training_share),
             Corrupter(train, calibration_share, min_swaps=0),
+            evidence,
         )
 
 
@@ -242,8 +277,10 @@ class Trainee:
         else:
             states = fixed_vectors[torch.from_numpy(items)]
         logits, offset = [], 0
-        for sequence, features in zip(examples.sequences, examples.features):
-            logits.append(self.head(torch.from_numpy(features), states[offset : offset + len(sequence.items)]))
+        for sequence, features, evidence in zip(examples.sequences, examples.features, examples.evidence):
+            evidence = None if evidence is None else torch.from_numpy(evidence)
+            states_of_sequence = states[offset : offset + len(sequence.items)]
+            logits.append(self.head(torch.from_numpy(features), evidence, states_of_sequence))
             offset += len(sequence.items)
         labels = torch.from_numpy(np.concatenate([s.noisy for s in examples.sequences])).float()
         return F.binary_cross_entropy_with_logits(torch.cat(logits), labels)
@@ -349,7 +386,7 @@ def _train_step(
     """One optimizer step on a batch of fit users corrupted afresh from the stream of (seed, step); its loss."""
     rng = np.random.default_rng(derive_seed(config.seed, "adapt", "step", step))
     users = rng.choice(data.fit_users, size=data.batch_users, replace=False)
-    examples = Examples.make(data.stats, [data.corrupter(u, rng) for u in users])
+    examples = Examples.make(data, [data.corrupter(u, rng) for u in users])
     through_llm = trainee.trunk is not None and step >= config.warmup_steps
     loss = trainee.loss(examples, through_llm, base_vectors)
     trainee.optimizer.zero_grad()
@@ -372,11 +409,16 @@ def calibrate(
     """Fit `denoiser`'s calibration on the calibrate users' swapped sequences and measure it on the report
     users'; the held-out report, and the report users' sequences."""
     heldout = {
-        name: Examples.make(data.stats, [data.calibration_corrupter(u, _user_rng(config, name, u)) for u in users])
+        name: Examples.make(data, [data.calibration_corrupter(u, _user_rng(config, name, u)) for u in users])
         for name, users in (("calibrate", data.calibrate_users), ("report", data.report_users))
     }
     logits = {
-        name: np.concatenate([denoiser.logits(data.stats, s.user, s.items, s.own, vectors) for s in ex.sequences])
+        name: np.concatenate(
+            [
+                denoiser.logits(data.stats, s.user, s.items, s.own, vectors, evidence)
+                for s, evidence in zip(ex.sequences, ex.evidence)
+            ]
+        )
         for name, ex in heldout.items()
     }
     truth = {name: np.concatenate([s.noisy for s in ex.sequences]) for name, ex in heldout.items()}
@@ -406,21 +448,25 @@ def fit_ranker(denoiser: Denoiser, data: TrainingSet, config: AdaptConfig, vecto
     for sequence, position in (positions[i] for i in chosen):
         allowed = torch.from_numpy(~np.isin(everything, sequence.items) & known)
         examples.append((sequence, position, allowed, int(sequence.original[position])))
-    inputs = [candidate_inputs(stats, s.user, s.items, s.own, p, text_space, everything) for s, p, _, _ in examples]
-    collab = torch.stack([candidates for candidates, _ in inputs])  # (N, catalog, 3)
-    text_fit = torch.stack([fit for _, fit in inputs])  # (N, catalog)
+    inputs = [
+        candidate_inputs(stats, s.user, s.items, s.own, p, text_space, data.evidence, everything)
+        for s, p, _, _ in examples
+    ]
+    collab = torch.stack([candidates for candidates, _, _ in inputs])  # (N, catalog, 3)
+    text_fit = torch.stack([fit for _, fit, _ in inputs])  # (N, catalog)
+    cloze = torch.stack([c for _, _, c in inputs]).flatten() if data.evidence else None  # (N * catalog,)
     allowed = torch.stack([a for _, _, a, _ in examples])
     originals = torch.tensor([o for _, _, _, o in examples])
     optimizer = torch.optim.Adam(denoiser.ranker.parameters(), lr=0.05)
     for _ in range(RANKER_STEPS):
         optimizer.zero_grad()
-        logits = denoiser.ranker(collab.flatten(0, 1), text_fit.flatten()).view(allowed.shape)
+        logits = denoiser.ranker(collab.flatten(0, 1), text_fit.flatten(), cloze).view(allowed.shape)
         F.cross_entropy(logits.masked_fill(~allowed, -torch.inf), originals).backward()
         optimizer.step()
 
 
 def replacement_report(
-    denoiser: Denoiser, stats: CollaborativeStats, vectors: torch.Tensor, sequences: list[Corrupted]
+    denoiser: Denoiser, data: TrainingSet, vectors: torch.Tensor, sequences: list[Corrupted]
 ) -> dict[str, float]:
     """Replacement accuracy at the swapped positions of `sequences` (the report users')."""
     with torch.no_grad():
@@ -428,7 +474,14 @@ def replacement_report(
     ranked, originals = [], []
     for sequence, position in _swapped_positions(sequences):
         found = denoiser.replacements(
-            stats, sequence.user, sequence.items, sequence.own, position, text_space, exclude=sequence.items
+            data.stats,
+            sequence.user,
+            sequence.items,
+            sequence.own,
+            position,
+            text_space,
+            data.evidence,
+            exclude=sequence.items,
         )
         ranked.append(found.items.tolist())
         originals.append(int(sequence.original[position]))
