@@ -122,10 +122,13 @@ def denoised(
     return result.dataset(), time.perf_counter() - started
 
 
+DETECTION_DATA = ("ml-100k-noise-uniform", "ml-100k-noise-popularity", "toys-noisy-test")
+
+
 def detection(args, work: Path) -> dict:
     adapters = {"denoiser": args.adapter, **dict(a.split("=", 1) for a in args.ablation_adapters)}
     results = {}
-    for name in ("ml-100k-noise-uniform", "ml-100k-noise-popularity", "toys-noisy-test"):
+    for name in args.datasets:
         noisy = dataset(work, name)
         rows = {}
         for tag, adapter in adapters.items():
@@ -136,7 +139,7 @@ def detection(args, work: Path) -> dict:
                 noisy,
                 read_scores(out),
                 work / "reports" / f"{name}-{tag}",
-                baselines=BASELINE_NAMES if tag == "denoiser" else (),
+                baselines=BASELINE_NAMES if tag == "denoiser" and args.baselines else (),
             )
             rows[tag] = report["denoiser"]
             if tag == "denoiser":
@@ -460,8 +463,9 @@ def main() -> None:
         "--variants", nargs="*", choices=list(TOYS_VARIANTS), default=list(TOYS_VARIANTS), help="toys: adapters"
     )
     parser.add_argument(
-        "--no-baselines", dest="baselines", action="store_false", help="toys: the adapters only, no baselines"
+        "--no-baselines", dest="baselines", action="store_false", help="detection, toys: the adapters only"
     )
+    parser.add_argument("--datasets", nargs="*", choices=DETECTION_DATA, default=list(DETECTION_DATA))
     parser.add_argument("--generation-users", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3, help="speed: rounds (medians are reported)")
     parser.add_argument("--batch-size", type=int, default=16)

@@ -107,6 +107,9 @@ def test_adapt_writes_a_peft_adapter_with_a_card(setup):
     write_card(setup / "uniform-card.md", meta)
     assert "items drawn uniformly; `--noise-dist uniform`" in (setup / "uniform-card.md").read_text()
     assert not (setup / "adapter.partial").exists()
+    log = (adapter / "adapt.log").read_text().splitlines()  # progress as plain lines, kept from OUT.partial
+    assert log[0].endswith("ID model steps: 0/10") and log[1].endswith("ID model steps: 10/10")
+    assert any(" adapt steps: 3/3 loss " in line for line in log)
 
 
 def test_adapt_writes_its_learning_curve_as_tensorboard_events(setup):

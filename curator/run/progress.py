@@ -1,9 +1,13 @@
 """How stages report progress: named tasks with a total, advanced in steps, and log lines. The command
-line shows them (curator.cli.progress); library callers can pass nothing (`Silent`)."""
+line shows them (curator.cli.progress); library callers can pass nothing (`Silent`); `LogFile` also writes
+them to a file as plain lines (a long run on a remote machine is followed with `tail -f`)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Protocol
 
 
@@ -28,3 +32,36 @@ class Silent:
 
     def log(self, line: str) -> None:
         pass
+
+
+class LogFile:
+    """Everything passed on to `inner`, and written to `path` as plain timestamped lines too (appended: a
+    resumed run continues the file): a task's start, its count at most every `every` seconds and at its end,
+    and every log line."""
+
+    def __init__(self, inner: Progress, path: Path, every: float = 10.0):
+        self.inner, self.path, self.every = inner, path, every
+        self.tasks: dict[str, list] = {}  # task -> [done, total, when last written]
+
+    def _write(self, line: str) -> None:
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        with open(self.path, "a", encoding="utf-8") as file:
+            file.write(f"{stamp} {line}\n")
+
+    def start(self, task: str, total: int, done: int = 0) -> None:
+        self.tasks[task] = [done, total, time.monotonic()]
+        self._write(f"{task}: {done}/{total}")
+        self.inner.start(task, total, done)
+
+    def advance(self, task: str, amount: int = 1, note: str = "", counted: Mapping[str, int] | None = None) -> None:
+        state = self.tasks[task]
+        state[0] += amount
+        now = time.monotonic()
+        if now - state[2] >= self.every or state[0] >= state[1]:
+            self._write(f"{task}: {state[0]}/{state[1]}" + (f" {note}" if note else ""))
+            state[2] = now
+        self.inner.advance(task, amount, note, counted)
+
+    def log(self, line: str) -> None:
+        self._write(line)
+        self.inner.log(line)
