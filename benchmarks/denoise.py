@@ -169,9 +169,10 @@ def toys(args, work: Path) -> dict:
     train, test = dataset(work, "toys-noisy-train"), dataset(work, "toys-noisy-test")
     results, cards = {}, {}
     for tag in args.variants:
-        adapter = work / "adapters" / tag
+        adapter = work / "adapters" / f"{tag}-{args.toys_steps}-id-lr-{args.id_lr:g}"
         if not (adapter / "denoiser.json").is_file():
-            config = replace(TOYS_ADAPT, denoiser=TOYS_VARIANTS[tag])
+            id_model = replace(TOYS_ADAPT.id_model, learning_rate=args.id_lr)
+            config = replace(TOYS_ADAPT, max_steps=args.toys_steps, denoiser=TOYS_VARIANTS[tag], id_model=id_model)
             run_stage(AdaptStage(train, config, adapter, EngineConfig(quant="none")), command=sys.argv, resume=True)
         cards[tag] = {k: v for k, v in denoiser_meta(adapter).items() if k not in ("calibration", "curve")}
         out, _ = denoised(work, test, str(adapter), args.threshold, tag)
@@ -464,6 +465,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--no-baselines", dest="baselines", action="store_false", help="detection, toys: the adapters only"
+    )
+    parser.add_argument(
+        "--toys-steps", type=int, default=TOYS_ADAPT.max_steps, help="toys: the adapters' steps, warm-up included"
+    )
+    parser.add_argument(
+        "--id-lr", type=float, default=IdModelConfig.learning_rate, help="toys: the ID model's learning rate"
     )
     parser.add_argument("--datasets", nargs="*", choices=DETECTION_DATA, default=list(DETECTION_DATA))
     parser.add_argument("--generation-users", type=int, default=32)

@@ -15,6 +15,7 @@ from curator.data.collaborative import training_interactions
 from curator.data.dataset import read_dataset
 from curator.data.ledger import apply_ledger, read_ledger, revert_ledger
 from curator.data.splits import training_mask
+from curator.denoise.budget import MIN_POSITIONS
 from curator.denoise.calibration import MIN_STEP_POSITIONS
 from curator.denoise.card import write_card
 from curator.denoise.noise_share import restate
@@ -110,6 +111,20 @@ def test_adapt_writes_a_peft_adapter_with_a_card(setup):
     log = (adapter / "adapt.log").read_text().splitlines()  # progress as plain lines, kept from OUT.partial
     assert log[0].endswith("ID model steps: 0/10") and log[1].endswith("ID model steps: 10/10")
     assert any(" adapt steps: 3/3 loss " in line for line in log)
+
+
+def test_the_time_budget_covers_the_whole_command(setup):
+    """With no time at all, every phase that can be cut is: the ID model and the training steps stop after
+    what they must do, the ranker and its report use their minimum of positions; the adapter is still whole."""
+    out = setup / "budgeted"
+    options = ("--max-steps", 40, "--users-per-step", 4, "--id-steps", 40, "--time-budget", 0.001)
+    result = run("adapt", setup / "noisy", "--model", setup / "tiny", *options, "--out", out)
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "denoiser.json").read_text())
+    assert meta["steps"] == 0 and meta["command_seconds"] > 0.001 and meta["calibration"] is not None
+    assert meta["heldout"]["replacement"]["count"] == MIN_POSITIONS
+    log = (out / "adapt.log").read_text()
+    assert "ID model steps: 2/80" in log  # one step of each fold model, then its share was spent
 
 
 def test_adapt_writes_its_learning_curve_as_tensorboard_events(setup):
@@ -322,11 +337,14 @@ class StopAt:
     def start(self, task, total, done=0):
         self.started[task] = done
 
-    def advance(self, task, amount=1, note=""):
+    def advance(self, task, amount=1, note="", counted=None):
         if task == "adapt steps":
             self.done += amount
             if self.done == self.steps:
                 raise KeyboardInterrupt
+
+    def log(self, line):
+        pass
 
 
 def test_a_killed_adapt_resumes_to_the_same_adapter(setup):

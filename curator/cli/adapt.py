@@ -44,7 +44,13 @@ def adapt(
             help="First steps train the head alone on the base model's item vectors (fast); LoRA trains after."
         ),
     ] = 400,
-    time_budget: Annotated[Optional[float], typer.Option(help="Stop after this many seconds of training.")] = None,
+    time_budget: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Seconds for the whole command: the ID model, the training steps, the ranker and its report stop "
+            "early to fit (the item texts' pass and calibration are not cut, so a slow machine can still run over)."
+        ),
+    ] = None,
     positions_per_step: Annotated[
         int,
         typer.Option(

@@ -70,7 +70,8 @@ class AdaptConfig:
     task: str = "denoise"
     max_steps: int = 480  # warm-up steps included
     warmup_steps: int = 400
-    time_budget: float | None = None  # seconds of training (resumed runs count what they already spent)
+    time_budget: float | None = None  # seconds of the whole command (curator.denoise.budget; resumed runs count
+    # what they already spent)
     users_per_step: int | None = None  # None: as many users as hold about positions_per_step positions
     positions_per_step: int = 800
     learning_rate: float = 3e-3  # head

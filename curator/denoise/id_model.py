@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -72,9 +73,11 @@ def train_id_model(
     config: IdModelConfig,
     label: str,
     advance: Callable[[], None] = lambda: None,
+    stop: Callable[[], bool] = lambda: False,
 ) -> ItemElectra:
-    """An ItemElectra trained on the training sequences of `users` (seeded by config.seed and `label`);
-    `advance` is called after every step."""
+    """An ItemElectra trained on the training sequences of `users` (seeded by config.seed and `label`) for
+    config.steps steps, or fewer when `stop()` says so (it is asked after each); `advance` is called after
+    every step."""
     torch.manual_seed(derive_seed(config.seed, "id-model", label) % 2**31)
     rng = np.random.default_rng(derive_seed(config.seed, "id-model", label))
     model = ItemElectra(
@@ -108,6 +111,8 @@ def train_id_model(
         loss.backward()
         optimizer.step()
         advance()
+        if stop():
+            break
     return model.eval()
 
 
@@ -131,11 +136,14 @@ def cross_fitted(
     fold_of_user: np.ndarray,
     config: IdModelConfig,
     advance: Callable[[], None] = lambda: None,
+    stop: Callable[[int], bool] = lambda fold: False,
 ) -> list[ItemElectra]:
     """One model per fold (`fold_of_user`: (users,) in 0..config.folds - 1), each trained on the users of the
-    other folds."""
+    other folds (fold k's steps end early when `stop(k)` says so)."""
     return [
-        train_id_model(train, np.flatnonzero(fold_of_user != fold), config, f"fold-{fold}", advance)
+        train_id_model(
+            train, np.flatnonzero(fold_of_user != fold), config, f"fold-{fold}", advance, partial(stop, fold)
+        )
         for fold in range(config.folds)
     ]
 

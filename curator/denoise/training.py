@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 from curator.data.collaborative import training_interactions
 from curator.data.dataset import Dataset
+from curator.denoise.budget import AFTER_TRAINING_SHARE, ID_MODEL_SHARE, MIN_POSITIONS, Budget
 from curator.denoise.calibration import Calibration
 from curator.denoise.card import write_card
 from curator.denoise.catalog import write_catalog
@@ -90,7 +91,8 @@ def train_adapter(
 ) -> dict[str, Any]:
     """Train the denoiser (resuming what `work` holds), calibrate it, fit its ranker and save the adapter
     into `folder`; return the card's figures. `engine_config` is used as given (see `trainable`)."""
-    id_models = train_id_models(dataset, config, work, progress) if config.denoiser.use_id_model else None
+    budget = Budget.resumed(config.time_budget, work)
+    id_models = train_id_models(dataset, config, work, progress, budget) if config.denoiser.use_id_model else None
     evidence = (
         id_models.reading(dataset.items["item_id"].to_pylist(), dataset.users["user_id"].to_pylist())
         if id_models
@@ -98,18 +100,19 @@ def train_adapter(
     )
     data = TrainingSet.of(dataset, config, evidence)
     trainee = Trainee.build(dataset, config, engine_config, work, progress)
-    state = train_steps(trainee, data, config, work, progress)
+    state = train_steps(trainee, data, config, work, progress, budget)
 
     vectors = trainee.vectors(data.stats.num_items)
     denoiser = Denoiser(trainee.head, ReplacementRanker(config.denoiser), None, {}, id_models)
     report, report_sequences = calibrate(denoiser, data, config, vectors)
-    fit_ranker(denoiser, data, config, vectors)
-    report["replacement"] = replacement_report(denoiser, data, vectors, report_sequences)
+    fit_ranker(denoiser, data, config, vectors, budget)
+    report["replacement"] = replacement_report(denoiser, data, vectors, report_sequences, budget)
 
     figures = {
         "steps": state["step"],
         "users_per_step": data.batch_users,
         "seconds": round(state["seconds"], 1),
+        "command_seconds": round(budget.spent(), 1),
         "curve": state["curve"],
         "users": {
             "train": len(data.fit_users),
@@ -139,19 +142,28 @@ def adapt_curves(figures: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
     return curves
 
 
-def train_id_models(dataset: Dataset, config: AdaptConfig, work: WorkFolder, progress: Progress) -> IdModels:
+def train_id_models(
+    dataset: Dataset, config: AdaptConfig, work: WorkFolder, progress: Progress, budget: Budget
+) -> IdModels:
     """The ID model's fold models, trained on every user's training sequence with the adapter's training
-    swaps and seed (or loaded from `work`, where a finished training keeps them)."""
+    swaps and seed, each until its share of the time budget (or loaded from `work`, where a finished
+    training keeps them)."""
     if IdModels.saved_in(work.path):
         return IdModels.load(work.path)
     id_config = replace(config.id_model, seed=config.seed, uniform_share=NOISE_MIXES[config.noise_dist][0])
     folds = user_folds(dataset.users["user_id"].to_pylist(), id_config.folds)
     progress.start("ID model steps", total=id_config.steps * id_config.folds)
+    fold_share = [ID_MODEL_SHARE * (k + 1) / id_config.folds for k in range(id_config.folds)]
     models = cross_fitted(
-        training_interactions(dataset), folds, id_config, advance=lambda: progress.advance("ID model steps")
+        training_interactions(dataset),
+        folds,
+        id_config,
+        advance=lambda: progress.advance("ID model steps"),
+        stop=lambda fold: budget.over(fold_share[fold]),
     )
     id_models = IdModels(models, dataset.items["item_id"].to_pylist())
     id_models.save(work.path)
+    budget.save(work)
     return id_models
 
 
@@ -354,17 +366,17 @@ def _cached_trunk(work: WorkFolder, encoder: ItemEncoder, texts: list[str], prog
 
 
 def train_steps(
-    trainee: Trainee, data: TrainingSet, config: AdaptConfig, work: WorkFolder, progress: Progress
+    trainee: Trainee, data: TrainingSet, config: AdaptConfig, work: WorkFolder, progress: Progress, budget: Budget
 ) -> dict[str, Any]:
-    """Run the steps left after the last checkpoint in `work`, until max_steps or the time budget, with a
-    checkpoint every CHECKPOINT_EVERY steps and at the end; the final state (steps done, seconds spent,
-    the learning curve)."""
+    """Run the steps left after the last checkpoint in `work`, until max_steps or the budget's share for
+    training, with a checkpoint every CHECKPOINT_EVERY steps and at the end; the final state (steps done,
+    seconds spent training, the learning curve)."""
     state = trainee.resume(work)
     base_vectors = trainee.vectors(data.stats.num_items)
     progress.start("adapt steps", total=config.max_steps, done=state["step"])
     started = time.monotonic() - state["seconds"]
     window: list[float] = []
-    while state["step"] < config.max_steps and not _over_budget(config, time.monotonic() - started):
+    while state["step"] < config.max_steps and not budget.over(1 - AFTER_TRAINING_SHARE):
         window.append(last := _train_step(trainee, data, config, state["step"], base_vectors))
         state["step"] += 1
         if state["step"] % CURVE_EVERY == 0 or state["step"] == config.max_steps:
@@ -374,9 +386,11 @@ def train_steps(
             window = []
         if state["step"] % CHECKPOINT_EVERY == 0:
             trainee.checkpoint(work, {**state, "seconds": time.monotonic() - started})
+            budget.save(work)
         progress.advance("adapt steps", note=f"loss {last:.3f}")
     state["seconds"] = time.monotonic() - started
     trainee.checkpoint(work, state)
+    budget.save(work)
     return state
 
 
@@ -393,10 +407,6 @@ def _train_step(
     loss.backward()
     trainee.optimizer.step()
     return loss.item()
-
-
-def _over_budget(config: AdaptConfig, seconds: float) -> bool:
-    return config.time_budget is not None and seconds >= config.time_budget
 
 
 def _user_rng(config: AdaptConfig, purpose: str, user: int) -> np.random.Generator:
@@ -432,9 +442,11 @@ def _swapped_positions(sequences: list[Corrupted]) -> list[tuple[Corrupted, int]
     return [(s, int(p)) for s in sequences for p in np.flatnonzero(s.noisy)]
 
 
-def fit_ranker(denoiser: Denoiser, data: TrainingSet, config: AdaptConfig, vectors: torch.Tensor) -> None:
+def fit_ranker(
+    denoiser: Denoiser, data: TrainingSet, config: AdaptConfig, vectors: torch.Tensor, budget: Budget
+) -> None:
     """Fit the ranker's few weights by softmax cross-entropy over the allowed catalog items, on swapped
-    positions of the fit users (the adapter fixed)."""
+    positions of the fit users (the adapter fixed): ranker_positions of them, fewer once the budget is spent."""
     stats = data.stats
     sequences = [data.corrupter(u, _user_rng(config, "ranker", u)) for u in data.fit_users]
     rng = np.random.default_rng(derive_seed(config.seed, "adapt", "ranker"))
@@ -448,10 +460,16 @@ def fit_ranker(denoiser: Denoiser, data: TrainingSet, config: AdaptConfig, vecto
     for sequence, position in (positions[i] for i in chosen):
         allowed = torch.from_numpy(~np.isin(everything, sequence.items) & known)
         examples.append((sequence, position, allowed, int(sequence.original[position])))
-    inputs = [
-        candidate_inputs(stats, s.user, s.items, s.own, p, text_space, data.evidence, everything)
-        for s, p, _, _ in examples
-    ]
+    inputs = []
+    for sequence, position, _, _ in examples:
+        if len(inputs) >= MIN_POSITIONS and budget.over():
+            break
+        inputs.append(
+            candidate_inputs(
+                stats, sequence.user, sequence.items, sequence.own, position, text_space, data.evidence, everything
+            )
+        )
+    examples = examples[: len(inputs)]
     collab = torch.stack([candidates for candidates, _, _ in inputs])  # (N, catalog, 3)
     text_fit = torch.stack([fit for _, fit, _ in inputs])  # (N, catalog)
     cloze = torch.stack([c for _, _, c in inputs]).flatten() if data.evidence else None  # (N * catalog,)
@@ -466,13 +484,16 @@ def fit_ranker(denoiser: Denoiser, data: TrainingSet, config: AdaptConfig, vecto
 
 
 def replacement_report(
-    denoiser: Denoiser, data: TrainingSet, vectors: torch.Tensor, sequences: list[Corrupted]
+    denoiser: Denoiser, data: TrainingSet, vectors: torch.Tensor, sequences: list[Corrupted], budget: Budget
 ) -> dict[str, float]:
-    """Replacement accuracy at the swapped positions of `sequences` (the report users')."""
+    """Replacement accuracy at the swapped positions of `sequences` (the report users'), in order until the
+    budget is spent (at least MIN_POSITIONS of them)."""
     with torch.no_grad():
         text_space = denoiser.head.text_space(vectors)
     ranked, originals = [], []
     for sequence, position in _swapped_positions(sequences):
+        if len(ranked) >= MIN_POSITIONS and budget.over():
+            break
         found = denoiser.replacements(
             data.stats,
             sequence.user,
