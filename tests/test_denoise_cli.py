@@ -102,6 +102,7 @@ def test_adapt_writes_a_peft_adapter_with_a_card(setup):
     assert 0.0 <= meta["heldout"]["auroc"] <= 1.0
     card = (adapter / "README.md").read_text()
     assert "| AUROC |" in card and "items drawn by popularity; `--noise-dist mixed`" in card
+    assert "ID model part: yes" in card and "s the whole command) |" in card
     assert f"every step on at least {MIN_STEP_POSITIONS} calibration positions" in card
     assert meta["users_per_step"] == 4 and "| budget | 3 steps x 4 users," in card
     meta["adapt"]["noise_dist"] = "uniform"  # the card says what the held-out swaps were drawn from
