@@ -169,7 +169,8 @@ def toys(args, work: Path) -> dict:
     train, test = dataset(work, "toys-noisy-train"), dataset(work, "toys-noisy-test")
     results, cards = {}, {}
     for tag in args.variants:
-        adapter = work / "adapters" / f"{tag}-{args.toys_steps}-id-lr-{args.id_lr:g}"
+        # No "." in the folder's name: peft names the adapter after it, and refuses dots.
+        adapter = work / "adapters" / f"{tag}-{args.toys_steps}-id-lr-{args.id_lr:g}".replace(".", "_")
         if not (adapter / "denoiser.json").is_file():
             id_model = replace(TOYS_ADAPT.id_model, learning_rate=args.id_lr)
             config = replace(TOYS_ADAPT, max_steps=args.toys_steps, denoiser=TOYS_VARIANTS[tag], id_model=id_model)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -198,7 +198,7 @@ class TrainingSet:
     batch_users: int
     corrupter: Corrupter
     calibration_corrupter: Corrupter
-    evidence: SequenceEvidence | None = field(default=None)  # the ID model's reading (None without its part)
+    evidence: SequenceEvidence | None = None  # the ID model's reading (None without its part)
 
     @classmethod
     def of(cls, dataset: Dataset, config: AdaptConfig, evidence: SequenceEvidence | None) -> TrainingSet:
