@@ -225,8 +225,8 @@ def test_a_finished_denoise_run_again_is_a_no_op(setup):
 
 
 def test_p_is_restated_at_the_share_of_noise_estimated_or_given(setup):
-    assert denoise(setup, "auto", "--threshold", 0.04, "--max-edits", 2).exit_code == 0
-    given = denoise(setup, "given", "--threshold", 0.04, "--max-edits", 2, "--noise-share", 0.02)
+    assert denoise(setup, "auto", "--threshold", 0.03, "--max-edits", 2).exit_code == 0
+    given = denoise(setup, "given", "--threshold", 0.03, "--max-edits", 2, "--noise-share", 0.02)
     assert given.exit_code == 0 and "p at 2.0% noise (given;" in given.output
     share = read_dataset(setup / "auto").manifest["config"]["share_of_noise"]
     fitted = json.loads((setup / "adapter" / "denoiser.json").read_text())["calibration"]["share"]
@@ -234,8 +234,9 @@ def test_p_is_restated_at_the_share_of_noise_estimated_or_given(setup):
     auto, restated = (pq.read_table(setup / name / "scores.parquet")["score"].to_numpy() for name in ("auto", "given"))
     np.testing.assert_allclose(restate(auto, share["used"], 0.02), restated)
     ledger = read_ledger(read_dataset(setup / "given"))  # the decisions follow the restated p
-    assert len(ledger) > 0 and ledger["score"].to_numpy().min() >= 0.04
-    assert len(ledger) < len(read_ledger(read_dataset(setup / "auto")))
+    assert len(ledger) > 0 and ledger["score"].to_numpy().min() >= 0.03
+    # p stated at the higher of the two shares reaches the threshold more often
+    assert (len(read_ledger(read_dataset(setup / "auto"))) < len(ledger)) == (share["used"] < 0.02)
 
 
 def evaluate(setup, denoised: str, baselines: str, *options):
