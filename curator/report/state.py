@@ -65,11 +65,13 @@ def step_state(run: Path, step: dict[str, Any], live: bool) -> str:
     done | reused | given | running | waiting (a live run's) | interrupted | not run (a stopped run's) |
     missing (recorded as done, its output gone) | skipped."""
     status = step["status"]
+    if status == "given":  # a dataset folder the run reads as it is: its step runs nothing, its data is there
+        return status
     if not step["runs"] or status == "skipped":
         return "skipped"
     if status in FINISHED:
         out = step.get("out")
-        if out is None or step["stage"] == "report" or status == "given":
+        if out is None or step["stage"] == "report":
             return status
         return status if (run / out / STAGE_FILE).is_file() else "missing"
     if live:
