@@ -13,7 +13,6 @@ stage: curator.stages.train.)
 """
 
 import json
-import os
 import resource
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from curator.devices import resolve_device
 from curator.errors import OptionError
 from curator.llm.embeddings import DEFAULT_EMBEDDING_MODEL
 from curator.profile.alignment import ALIGN_CHOICES, alignment_record, alignment_tables
+from curator.run.distributed import torchrun_size
 from curator.run.progress import Progress, Silent
 from curator.seeds import check_seed
 from recsys.align import KINDS, AlignConfig, AlignText, TextTable
@@ -94,7 +94,7 @@ class TrainOptions:
             raise OptionError(f"--align-kind: '{self.align_kind}' is not one of {', '.join(KINDS)}")
         if not self.align_weight > 0:
             raise OptionError(f"--align-weight must be above 0, got {self.align_weight}")
-        if self.align != "none" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        if self.align != "none" and torchrun_size() > 1:
             raise OptionError("--align does not run under torchrun yet: train aligned runs in one process")
 
     def train_config(self, seed: int, align_users: bool = False) -> TrainConfig:

@@ -17,6 +17,11 @@ import torch
 from curator.devices import resolve_device
 
 
+def torchrun_size() -> int:
+    """How many processes torchrun started for this run (1 without torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 @dataclass
 class ProcessGroup:
     rank: int = 0
@@ -27,7 +32,7 @@ class ProcessGroup:
     @classmethod
     def join(cls, device: str) -> ProcessGroup:
         """Join torchrun's process group (gloo on the CPU, nccl on CUDA) when WORLD_SIZE > 1."""
-        size = int(os.environ.get("WORLD_SIZE", "1"))
+        size = torchrun_size()
         device = resolve_device(device)
         if size < 2:
             return cls(device=device)
