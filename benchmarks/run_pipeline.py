@@ -4,12 +4,15 @@
     python -P benchmarks/run_pipeline.py                                  # everything below
     python -P benchmarks/run_pipeline.py --set train.epochs=3 --kill-after 60
     python -P benchmarks/run_pipeline.py --rerun-of RUN   # only the rerun no-op of a finished run folder, 3 times
+    python -P benchmarks/run_pipeline.py --warm-of WORK   # only a warm run, with the caches of an earlier --work
 
 Measures, in one run and on one machine:
 - cold: a fresh run folder and an empty model/vector cache (CURATOR_CACHE points at a new folder: the GGUF is
   converted again, the item vectors computed again);
 - rerun: the same command on the finished cold run folder (every stage and the report recorded: nothing should
   run), also as a ratio to the reference workload below;
+- warm: a fresh run folder with the caches the cold run filled, to the end; its test metrics and curated tables
+  must equal the cold run's;
 - warm, with a kill -9: a fresh run folder, the caches filled by the cold run, killed with SIGKILL after
   --kill-after seconds and then run again to the end; its wall time is the two together, and its test metrics
   and curated tables must equal the cold run's (a kill changes nothing);
@@ -79,6 +82,36 @@ def outcome(run: Path) -> dict:
     return result
 
 
+def warm(pipeline: Path, work: Path, overrides: list[str], env: dict) -> dict:
+    """A fresh run folder in `work` with the caches of its cold run, uninterrupted: its seconds and whether its
+    outcome equals the cold run's."""
+    run = work / "run-warm"
+    seconds, code = curator_run(pipeline, run, overrides, env)
+    assert code == 0, f"warm run failed: see {run}.log"
+    first, again = outcome(work / "run-cold"), outcome(run)
+    equal = all(first[key] == again[key] for key in ("train-input", "train-curated", "curated_hash"))
+    print(f"warm: {seconds:.0f} s; equal to the cold run: {equal}", flush=True)
+    return {"warm_seconds": round(seconds, 1), "warm_step_seconds": again["seconds"], "warm_equal_to_cold": equal}
+
+
+def warm_only(args) -> None:
+    """A warm run on the work folder of an earlier full benchmark, between two timings of the reference workload,
+    to benchmarks/results/run_pipeline_warm.json."""
+    env = {**os.environ, "CURATOR_CACHE": str(args.warm_of / "cache"), "PYTHONPATH": str(ROOT)}
+    reference_before = reference_seconds()
+    figures = warm(args.pipeline, args.warm_of, args.overrides, env)
+    figures["reference_seconds"] = {"before": round(reference_before, 2), "after": round(reference_seconds(), 2)}
+    record = {
+        "command": [Path(sys.executable).name, *sys.argv],
+        "machine": {"cpus": os.cpu_count(), "load_average_at_end": os.getloadavg()},
+        "result": figures,
+    }
+    results = args.results.with_name("run_pipeline_warm.json")
+    results.write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(figures, indent=2))
+    print(f"wrote {results}")
+
+
 def rerun_only(args) -> None:
     """The rerun no-op of a finished run folder, three times between two timings of the reference workload, to
     benchmarks/results/run_pipeline_rerun.json (the caches are the user's: a rerun reads no model)."""
@@ -115,9 +148,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: a temporary one)")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "run_pipeline.json")
     parser.add_argument("--rerun-of", type=Path, default=None, help="a finished run folder: time its rerun only")
+    parser.add_argument("--warm-of", type=Path, default=None, help="an earlier --work: time a warm run only")
     args = parser.parse_args()
     if args.rerun_of is not None:
         rerun_only(args)
+        return
+    if args.warm_of is not None:
+        warm_only(args)
         return
     work = args.work or Path(tempfile.mkdtemp(prefix="curator-run-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -137,6 +174,7 @@ def main() -> None:
     figures["rerun_to_reference"] = round(seconds / reference_before, 1)
     figures["rerun_ran"] = sorted(name for name, status in outcome(cold)["statuses"].items() if status == "done")
     print(f"rerun: {seconds:.1f} s; steps that ran: {figures['rerun_ran']}", flush=True)
+    figures |= warm(args.pipeline, work, args.overrides, env)
 
     killed = work / "run-warm-killed"
     seconds_killed, code = curator_run(args.pipeline, killed, args.overrides, env, kill_after=args.kill_after)
