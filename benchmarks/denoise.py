@@ -3,7 +3,8 @@ generation-based detector, and what cleaning does to SASRec downstream.
 
     python -P benchmarks/denoise.py --part detection    # ML-100K uniform + popularity noise, Amazon Toys
     python -P benchmarks/denoise.py --part toys         # Toys: adapted on its train + valid windows, scored
-                                                        # on the test windows (with and without the LLM part)
+                                                        # on the test windows (with and without the LLM part
+                                                        # and the ID model: --variants)
     python -P benchmarks/denoise.py --part id-model     # the ID-model outlier alone (cross-fitted), against
                                                         # factor-window in the same run, ML-100K and Toys
     python -P benchmarks/denoise.py --part speed        # users/s: curator denoise vs generate-then-ground
@@ -121,10 +122,13 @@ def denoised(
     return result.dataset(), time.perf_counter() - started
 
 
+DETECTION_DATA = ("ml-100k-noise-uniform", "ml-100k-noise-popularity", "toys-noisy-test")
+
+
 def detection(args, work: Path) -> dict:
     adapters = {"denoiser": args.adapter, **dict(a.split("=", 1) for a in args.ablation_adapters)}
     results = {}
-    for name in ("ml-100k-noise-uniform", "ml-100k-noise-popularity", "toys-noisy-test"):
+    for name in args.datasets:
         noisy = dataset(work, name)
         rows = {}
         for tag, adapter in adapters.items():
@@ -135,7 +139,7 @@ def detection(args, work: Path) -> dict:
                 noisy,
                 read_scores(out),
                 work / "reports" / f"{name}-{tag}",
-                baselines=BASELINE_NAMES if tag == "denoiser" else (),
+                baselines=BASELINE_NAMES if tag == "denoiser" and args.baselines else (),
             )
             rows[tag] = report["denoiser"]
             if tag == "denoiser":
@@ -149,18 +153,28 @@ def detection(args, work: Path) -> dict:
 # --noise-dist uniform`), as a user who knows their noise would. 480 LoRA steps after the warm-up, not the
 # default 80: chosen on the card's report users (AUROC 0.761 -> 0.772); the rest are curator adapt's defaults.
 TOYS_ADAPT = AdaptConfig(noise_dist="uniform", max_steps=880, seed=0)
+# The Toys adapters: the whole denoiser and its ablations (the same recipe without a part)
+TOYS_VARIANTS = {
+    "denoise-toys": DenoiserConfig(),
+    "denoise-toys-no-llm": DenoiserConfig(use_text=False),
+    "denoise-toys-no-id": DenoiserConfig(use_id_model=False),
+    "denoise-toys-no-llm-no-id": DenoiserConfig(use_text=False, use_id_model=False),
+}
 
 
 def toys(args, work: Path) -> dict:
-    """Toys' own adapter: trained on the train + valid windows (self-made corruptions; the labels are never
-    read), scored on the test windows, which it never saw, against the baselines on the same interactions."""
+    """Toys' own adapters (`--variants`, TOYS_VARIANTS): trained on the train + valid windows (self-made
+    corruptions; the labels are never read), scored on the test windows, which they never saw, against the
+    baselines on the same interactions (computed with the first variant)."""
     train, test = dataset(work, "toys-noisy-train"), dataset(work, "toys-noisy-test")
     results, cards = {}, {}
-    for tag, denoiser in (("denoise-toys", DenoiserConfig()), ("denoise-toys-no-llm", DenoiserConfig(use_text=False))):
-        adapter = work / "adapters" / tag
+    for tag in args.variants:
+        # No "." in the folder's name: peft names the adapter after it, and refuses dots.
+        adapter = work / "adapters" / f"{tag}-{args.toys_steps}-id-lr-{args.id_lr:g}".replace(".", "_")
         if not (adapter / "denoiser.json").is_file():
-            stage = AdaptStage(train, replace(TOYS_ADAPT, denoiser=denoiser), adapter, EngineConfig(quant="none"))
-            run_stage(stage, command=sys.argv, resume=True)
+            id_model = replace(TOYS_ADAPT.id_model, learning_rate=args.id_lr)
+            config = replace(TOYS_ADAPT, max_steps=args.toys_steps, denoiser=TOYS_VARIANTS[tag], id_model=id_model)
+            run_stage(AdaptStage(train, config, adapter, EngineConfig(quant="none")), command=sys.argv, resume=True)
         cards[tag] = {k: v for k, v in denoiser_meta(adapter).items() if k not in ("calibration", "curve")}
         out, _ = denoised(work, test, str(adapter), args.threshold, tag)
         report = evaluate_denoising(
@@ -168,11 +182,10 @@ def toys(args, work: Path) -> dict:
             test,
             read_scores(out),
             work / "reports" / f"toys-test-{tag}",
-            baselines=BASELINE_NAMES if tag == "denoise-toys" else (),
+            baselines=BASELINE_NAMES if tag == args.variants[0] and args.baselines else (),
         )
         results[tag] = report["denoiser"]
-        if tag == "denoise-toys":
-            results |= report["baselines"]
+        results |= report["baselines"]
     print_detection("toys-noisy-test, adapted on the train + valid windows", results)
     return {"detection": results, "adapter_cards": cards}
 
@@ -448,6 +461,19 @@ def main() -> None:
         help="e.g. no-llm=adapters/x no-collab=adapters/y",
     )
     parser.add_argument("--threshold", type=float, default=0.9)
+    parser.add_argument(
+        "--variants", nargs="*", choices=list(TOYS_VARIANTS), default=list(TOYS_VARIANTS), help="toys: adapters"
+    )
+    parser.add_argument(
+        "--no-baselines", dest="baselines", action="store_false", help="detection, toys: the adapters only"
+    )
+    parser.add_argument(
+        "--toys-steps", type=int, default=TOYS_ADAPT.max_steps, help="toys: the adapters' steps, warm-up included"
+    )
+    parser.add_argument(
+        "--id-lr", type=float, default=IdModelConfig.learning_rate, help="toys: the ID model's learning rate"
+    )
+    parser.add_argument("--datasets", nargs="*", choices=DETECTION_DATA, default=list(DETECTION_DATA))
     parser.add_argument("--generation-users", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3, help="speed: rounds (medians are reported)")
     parser.add_argument("--batch-size", type=int, default=16)

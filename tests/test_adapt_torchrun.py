@@ -13,10 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from curator.data.dataset import read_dataset
-from curator.denoise.config import AdaptConfig
+from curator.denoise.config import AdaptConfig, IdModelConfig
 from curator.denoise.denoiser import HEAD_FILE, META_FILE
 from curator.llm.config import EngineConfig
 from curator.run.progress import Silent
@@ -32,6 +33,7 @@ pytestmark = [
 ]
 
 STEPS, WARMUP, USERS_PER_STEP, SEED = 22, 20, 5, 1  # 5 users: the ranks take 3 and 2 of each batch
+ID_STEPS = 40  # per fold model of the ID model part (400 by default): its training is not what is tested here
 TORCHRUN = [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc-per-node", "2"]
 
 
@@ -49,7 +51,8 @@ def adapt(setup, *launcher, out, resume=False):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
     command = [*launcher, "-m", "curator", "adapt", str(setup / "ml-slice"), "--model", str(setup / "tiny"),
                "--max-steps", str(STEPS), "--warmup-steps", str(WARMUP), "--users-per-step", str(USERS_PER_STEP),
-               "--seed", str(SEED), "--device", "cpu", "--out", str(setup / out)]  # fmt: skip
+               "--id-steps", str(ID_STEPS), "--seed", str(SEED), "--device", "cpu",
+               "--out", str(setup / out)]  # fmt: skip
     done = subprocess.run([*command, *(["--resume"] if resume else [])], capture_output=True, text=True, env=env,
                           timeout=900)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -94,10 +97,21 @@ def test_a_run_killed_in_one_process_resumes_under_torchrun(setup, one_process):
             if self.steps == 21:
                 raise KeyboardInterrupt
 
-    config = AdaptConfig(max_steps=STEPS, warmup_steps=WARMUP, users_per_step=USERS_PER_STEP, seed=SEED)
+    config = AdaptConfig(
+        max_steps=STEPS, warmup_steps=WARMUP, users_per_step=USERS_PER_STEP, seed=SEED,
+        id_model=IdModelConfig(steps=ID_STEPS),
+    )  # fmt: skip
     engine = EngineConfig(model=str(setup / "tiny"), quant="none", device="cpu")
     stage = AdaptStage(read_dataset(setup / "ml-slice"), config, setup / "resumed", engine)
-    with pytest.raises(KeyboardInterrupt):
-        run_stage(stage, progress=KillAfterStep21())
+    # The killed part runs in this process, with the subprocesses' one thread: the ID models it trains before the
+    # kill (AdamW steps, read back on resume) then round as the uninterrupted run's do (with two threads and
+    # the default 400 steps per fold they put the resumed LoRA weights 3% off)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_stage(stage, progress=KillAfterStep21())
+    finally:
+        torch.set_num_threads(threads)
     assert (setup / "resumed.partial" / "checkpoint.pt").is_file()  # of step 20: steps 21-22 are done again
     assert_same_adapter(adapt(setup, *TORCHRUN, out="resumed", resume=True), one_process)

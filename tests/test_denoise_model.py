@@ -8,6 +8,7 @@ from peft import LoraConfig, get_peft_model
 
 from curator.denoise.config import DenoiserConfig
 from curator.denoise.context import FEATURES
+from curator.denoise.id_model import ID_FEATURES
 from curator.denoise.item_states import ItemEncoder
 from curator.denoise.model import NoiseHead, ReplacementRanker
 
@@ -46,16 +47,25 @@ def test_lora_in_the_top_layer_trains(tokenizer):
     assert not torch.allclose(encoder.encode(TITLES), plain)
 
 
-@pytest.mark.parametrize("use_text,use_collab", [(True, True), (False, True), (True, False)])
-def test_head_scores_every_position(use_text, use_collab):
+@pytest.mark.parametrize(
+    "use_text,use_collab,use_id_model",
+    [(True, True, True), (False, True, True), (True, False, True), (True, True, False)],
+)
+def test_head_scores_every_position(use_text, use_collab, use_id_model):
     torch.manual_seed(0)
-    config = DenoiserConfig(use_text=use_text, use_collab=use_collab, text_dim=8, hidden=16)
+    config = DenoiserConfig(use_text=use_text, use_collab=use_collab, use_id_model=use_id_model, text_dim=8, hidden=16)
     head = NoiseHead(config, state_dim=12)
-    collab, states = torch.randn(7, len(FEATURES)), torch.randn(7, 12)
-    logits = head(collab, states)
+    collab, evidence, states = torch.randn(7, len(FEATURES)), torch.randn(7, len(ID_FEATURES)), torch.randn(7, 12)
+    logits = head(collab, evidence if use_id_model else None, states)
     assert logits.shape == (7,)
-    # Each side counts when used and is really ignored when ablated.
-    assert torch.equal(logits, head(collab + 1.0, states)) != use_collab
-    assert torch.equal(logits, head(collab, states * 3)) != use_text
+    # Each part counts when used and is really ignored when ablated.
+    assert torch.equal(logits, head(collab + 1.0, evidence, states)) != use_collab
+    assert torch.equal(logits, head(collab, evidence, states * 3)) != use_text
+    assert torch.equal(logits, head(collab, evidence + 1.0, states)) != use_id_model
     ranker = ReplacementRanker(config)
-    assert ranker(torch.rand(5, 3), torch.rand(5)).shape == (5,)
+    with torch.no_grad():
+        ranker.weights.fill_(1.0)
+    collab, text_fit, cloze = torch.rand(5, 3), torch.rand(5), torch.rand(5)
+    scores = ranker(collab, text_fit, cloze)
+    assert scores.shape == (5,)
+    assert torch.equal(scores, ranker(collab, text_fit, cloze + 1.0)) != use_id_model

@@ -14,7 +14,14 @@ from curator.cli.engine_options import DEVICE_HELP, DTYPE_HELP, MODEL_HELP, Devi
 from curator.cli.output import console as output_console
 from curator.cli.output import precision
 from curator.cli.tracking_options import LogDir, Mlflow, curves_line
-from curator.denoise.config import DEFAULT_FACTOR_RANK, NOISE_MIXES, TASKS, AdaptConfig, DenoiserConfig
+from curator.denoise.config import (
+    DEFAULT_FACTOR_RANK,
+    NOISE_MIXES,
+    TASKS,
+    AdaptConfig,
+    DenoiserConfig,
+    IdModelConfig,
+)
 from curator.llm.config import EngineConfig
 from curator.run.tracking import TrackingConfig
 
@@ -37,7 +44,13 @@ def adapt(
             help="First steps train the head alone on the base model's item vectors (fast); LoRA trains after."
         ),
     ] = 400,
-    time_budget: Annotated[Optional[float], typer.Option(help="Stop after this many seconds of training.")] = None,
+    time_budget: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Seconds for the whole command: the ID model, the training steps, the ranker and its report stop "
+            "early to fit (the item texts' pass and calibration are not cut, so a slow machine can still run over)."
+        ),
+    ] = None,
     positions_per_step: Annotated[
         int,
         typer.Option(
@@ -57,6 +70,15 @@ def adapt(
         bool, typer.Option("--no-llm", help="Ablation: no LLM part (collaborative features only).")
     ] = False,
     no_collab: Annotated[bool, typer.Option("--no-collab", help="Ablation: no collaborative part (LLM only).")] = False,
+    no_id_model: Annotated[
+        bool, typer.Option("--no-id-model", help="Ablation: no ID model (item-id transformer) part.")
+    ] = False,
+    id_steps: Annotated[
+        int,
+        typer.Option(
+            help="Training steps of each of the ID model's fold models (windows of item ids with the same swaps)."
+        ),
+    ] = IdModelConfig.steps,
     noise_dist: Annotated[
         NoiseMix,
         typer.Option(
@@ -88,10 +110,12 @@ def adapt(
         denoiser=DenoiserConfig(
             use_text=not no_llm,
             use_collab=not no_collab,
+            use_id_model=not no_id_model,
             lora_rank=lora_rank,
             top_layers=top_layers,
             factor_rank=factor_rank,
         ),
+        id_model=IdModelConfig(steps=id_steps),
     )
     tracking = TrackingConfig(log_dir=log_dir, mlflow=mlflow)
     config.validate()  # before loading anything: a bad option costs nothing

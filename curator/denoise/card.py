@@ -78,7 +78,8 @@ def write_card(path: Path, meta: dict[str, Any]) -> None:
         "Made by `curator adapt --task denoise`: LoRA on the top "
         f"{config['top_layers']} decoder layer(s) (r={config['lora_rank']}) + a per-position noise head "
         f"(LLM part: {'yes' if config['use_text'] else 'no'}, collaborative part: "
-        f"{'yes' if config['use_collab'] else 'no'}), isotonic calibration (every step on at least "
+        f"{'yes' if config['use_collab'] else 'no'}, ID model part: "
+        f"{'yes' if config.get('use_id_model') else 'no'}), isotonic calibration (every step on at least "
         f"{meta['calibration']['min_step_positions']} calibration positions), replacement ranker.",
         "",
         "| | |",
@@ -88,7 +89,9 @@ def write_card(path: Path, meta: dict[str, Any]) -> None:
         f"interactions, hash {meta['data']['hash'][:12]}) |",
         f"| users | {meta['users']['train']} train, {meta['users']['calibrate']} calibrate, "
         f"{meta['users']['report']} report (held out, never trained on) |",
-        f"| budget | {meta['steps']} steps x {meta['users_per_step']} users, {meta['seconds']:.0f} s |",
+        f"| budget | {meta['steps']} steps x {meta['users_per_step']} users, {meta['seconds']:.0f} s"
+        + (f" ({meta['command_seconds']:.0f} s the whole command)" if "command_seconds" in meta else "")
+        + " |",
         f"| command | `{' '.join(meta['command'])}` |",
         "",
         "## Held-out metrics (report users, simulated corruption: 10% of positions swapped for items "

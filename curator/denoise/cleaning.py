@@ -239,6 +239,7 @@ def decide_user(run: DenoiseRun, user: int, p: np.ndarray, config: DenoiseConfig
             items,
             position,
             run.text_space,
+            run.evidence,
             exclude=np.fromiter(taken, np.int64),
             k=config.candidates,
         )

@@ -52,6 +52,9 @@ class IdModelConfig:
 class DenoiserConfig:
     use_text: bool = True  # the LLM part
     use_collab: bool = True  # the collaborative part (co-occurrence and item factors)
+    # the ID model's part (curator.denoise.id_model): its discriminator logit as input of the head, its cloze
+    # head as input of the replacement ranker. Adapters made before it have none (load_denoiser)
+    use_id_model: bool = True
     factor_rank: int = DEFAULT_FACTOR_RANK  # of the cross-fitted item factors (curator.denoise.context)
     text_dim: int = 32
     hidden: int = 64
@@ -67,7 +70,8 @@ class AdaptConfig:
     task: str = "denoise"
     max_steps: int = 480  # warm-up steps included
     warmup_steps: int = 400
-    time_budget: float | None = None  # seconds of training (resumed runs count what they already spent)
+    time_budget: float | None = None  # seconds of the whole command (curator.denoise.budget; resumed runs count
+    # what they already spent)
     users_per_step: int | None = None  # None: as many users as hold about positions_per_step positions
     positions_per_step: int = 800
     learning_rate: float = 3e-3  # head
@@ -77,6 +81,8 @@ class AdaptConfig:
     noise_dist: str = "mixed"  # what the self-made swaps are drawn from (NOISE_MIXES)
     seed: int = 0
     denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
+    # the ID model's budget and shape; its swaps and seed are the adapter's own (--noise-dist, --seed)
+    id_model: IdModelConfig = field(default_factory=IdModelConfig)
 
     def validate(self) -> None:
         if self.task not in TASKS:
@@ -99,6 +105,8 @@ class AdaptConfig:
             raise OptionError(f"--heldout-share {self.heldout_share} is not a fraction in (0, 1)")
         if not (self.denoiser.use_text or self.denoiser.use_collab):
             raise OptionError("a denoiser needs its LLM part, its collaborative part, or both")
+        if self.id_model.steps < 1:
+            raise OptionError(f"--id-steps {self.id_model.steps}: at least one step is needed")
         if self.denoiser.factor_rank < 1:
             raise OptionError(f"--factor-rank {self.denoiser.factor_rank}: give at least 1")
 

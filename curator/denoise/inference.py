@@ -63,6 +63,7 @@ class DenoiseRun:
             self.text_space = denoiser.head.text_space(vectors)
         self.user_ids = dataset.users["user_id"].to_pylist()
         self.item_ids = np.array(dataset.items["item_id"].to_pylist(), dtype=object)
+        self.evidence = denoiser.evidence(list(self.item_ids), self.user_ids)
 
     def probabilities(self, user: int) -> np.ndarray:
         """(training items of `user`,) calibrated p(noise), at the share of noise the calibration was fitted
@@ -70,7 +71,8 @@ class DenoiseRun:
         items = self.sequences[user]
         if not len(items):
             return np.zeros(0)
-        return self.denoiser.probabilities(self.denoiser.logits(self.stats, user, items, items, self.vectors))
+        evidence = self.evidence.features([user], [items])[0] if self.evidence else None
+        return self.denoiser.probabilities(self.denoiser.logits(self.stats, user, items, items, self.vectors, evidence))
 
 
 def load_model(adapter: str, engine_config: EngineConfig) -> tuple[Engine, Denoiser]:

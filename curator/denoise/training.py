@@ -15,11 +15,14 @@ and save it as an adapter folder (curator.denoise.denoiser).
    they cost milliseconds. The LoRA steps after them run the top layers for every item of the batch, which
    costs seconds on a CPU; starting them from a trained head (linear probing, then fine-tuning) spends
    them on what text adds, not on learning what co-occurrence already says.
+   Before the steps, the ID model (curator.denoise.id_model) is trained on every user's training sequence
+   with the same swaps, cross-fitted over folds of users (`train_id_models`): its discriminator's logit is
+   an input of the head, and every user, trained on or held out, is read by a fold model that never saw it.
 3. Calibration (`calibrate`) on the held-out users, with the adapter fixed.
 4. The replacement ranker (`fit_ranker`) is fitted last, on swapped positions of training users.
 5. The report and the adapter folder (`save_adapter`): LoRA weights, head, ranker, meta and card.
 
-The work folder keeps the item texts' pass through the frozen layers and a checkpoint every
+The work folder keeps the ID models, the item texts' pass through the frozen layers and a checkpoint every
 CHECKPOINT_EVERY steps, so a killed run resumes. Only the top `top_layers` decoder layers carry LoRA (see
 item_states.py); on CPU bitsandbytes' 4-bit kernels have no backward pass, so the base is trained
 unquantized there (QLoRA needs CUDA: `trainable`).
@@ -46,6 +49,7 @@ import torch.nn.functional as F
 
 from curator.data.collaborative import training_interactions
 from curator.data.dataset import Dataset
+from curator.denoise.budget import AFTER_TRAINING_SHARE, ID_MODEL_SHARE, MIN_POSITIONS, Budget
 from curator.denoise.calibration import Calibration
 from curator.denoise.card import write_card
 from curator.denoise.catalog import write_catalog
@@ -53,6 +57,7 @@ from curator.denoise.config import NOISE_MIXES, AdaptConfig, DenoiserConfig
 from curator.denoise.context import CollaborativeStats, sequence_features
 from curator.denoise.corruption import Corrupted, Corrupter
 from curator.denoise.denoiser import Denoiser, candidate_inputs
+from curator.denoise.id_model import IdModels, SequenceEvidence, cross_fitted, user_folds
 from curator.denoise.item_states import ItemEncoder, Trunk, item_texts
 from curator.denoise.model import NoiseHead, ReplacementRanker
 from curator.devices import resolve_device
@@ -97,21 +102,24 @@ def train_adapter(
     into `folder`; return the card's figures. `engine_config` is used as given (see `trainable`). `group`:
     under torchrun, the other ranks, told to train in step once the trainee is built."""
     group = group or ProcessGroup()
-    data = TrainingSet.of(dataset, config)
+    budget = Budget.resumed(config.time_budget, work)
+    id_models = train_id_models(dataset, config, work, progress, budget) if config.denoiser.use_id_model else None
+    data = TrainingSet.of(dataset, config, _id_evidence(dataset, id_models))
     trainee = Trainee.build(dataset, config, engine_config, work, progress)
-    group.tell(trains=True)  # the frozen layers' pass is in `work` now: the others read it, not recompute it
-    state = train_steps(trainee, data, config, work, progress, group)
+    group.tell(trains=True)  # the ID models and the frozen layers' pass are in `work` now: the others read them
+    state = train_steps(trainee, data, config, work, progress, budget, group)
 
     vectors = trainee.vectors(data.stats.num_items)
-    denoiser = Denoiser(trainee.head, ReplacementRanker(config.denoiser), None, {})
+    denoiser = Denoiser(trainee.head, ReplacementRanker(config.denoiser), None, {}, id_models)
     report, report_sequences = calibrate(denoiser, data, config, vectors)
-    fit_ranker(denoiser, data, config, vectors)
-    report["replacement"] = replacement_report(denoiser, data.stats, vectors, report_sequences)
+    fit_ranker(denoiser, data, config, vectors, budget)
+    report["replacement"] = replacement_report(denoiser, data, vectors, report_sequences, budget)
 
     figures = {
         "steps": state["step"],
         "users_per_step": data.batch_users,
         "seconds": round(state["seconds"], 1),
+        "command_seconds": round(budget.spent(), 1),
         "curve": state["curve"],
         "users": {
             "train": len(data.fit_users),
@@ -127,10 +135,19 @@ def train_adapter(
 
 def follow(dataset: Dataset, config: AdaptConfig, engine_config: EngineConfig, work: WorkFolder, group: ProcessGroup):
     """A rank other than 0 of a torchrun run: the steps, in step with rank 0 and from its work folder (the
-    frozen layers' pass, the last checkpoint); writes nothing."""
-    data = TrainingSet.of(dataset, config)
+    ID models, the frozen layers' pass, the last checkpoint); writes nothing."""
+    budget = Budget.resumed(config.time_budget, work)  # only rank 0's decides (see train_steps)
+    id_models = IdModels.load(work.path) if config.denoiser.use_id_model else None  # rank 0 saved them
+    data = TrainingSet.of(dataset, config, _id_evidence(dataset, id_models))
     trainee = Trainee.build(dataset, config, engine_config, work, Silent())
-    train_steps(trainee, data, config, work, Silent(), group)
+    train_steps(trainee, data, config, work, Silent(), budget, group)
+
+
+def _id_evidence(dataset: Dataset, id_models: IdModels | None) -> SequenceEvidence | None:
+    """What the ID models read of every user's sequence (None without the ID model part)."""
+    if id_models is None:
+        return None
+    return id_models.reading(dataset.items["item_id"].to_pylist(), dataset.users["user_id"].to_pylist())
 
 
 def adapt_curves(figures: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
@@ -149,16 +166,48 @@ def adapt_curves(figures: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
     return curves
 
 
+def train_id_models(
+    dataset: Dataset, config: AdaptConfig, work: WorkFolder, progress: Progress, budget: Budget
+) -> IdModels:
+    """The ID model's fold models, trained on every user's training sequence with the adapter's training
+    swaps and seed, each until its share of the time budget (or loaded from `work`, where a finished
+    training keeps them)."""
+    if IdModels.saved_in(work.path):
+        return IdModels.load(work.path)
+    id_config = replace(config.id_model, seed=config.seed, uniform_share=NOISE_MIXES[config.noise_dist][0])
+    folds = user_folds(dataset.users["user_id"].to_pylist(), id_config.folds)
+    progress.start("ID model steps", total=id_config.steps * id_config.folds)
+    fold_share = [ID_MODEL_SHARE * (k + 1) / id_config.folds for k in range(id_config.folds)]
+    models = cross_fitted(
+        training_interactions(dataset),
+        folds,
+        id_config,
+        advance=lambda: progress.advance("ID model steps"),
+        stop=lambda fold: budget.over(fold_share[fold]),
+    )
+    id_models = IdModels(models, dataset.items["item_id"].to_pylist())
+    id_models.save(work.path)
+    budget.save(work)
+    return id_models
+
+
 @dataclass
 class Examples:
-    """Corrupted sequences with their collaborative features (numpy) for a set of users."""
+    """Corrupted sequences with their collaborative features and the ID model's (numpy; None without its
+    part) for a set of users."""
 
     sequences: list[Corrupted]
     features: list[np.ndarray]
+    evidence: list[np.ndarray | None]
 
     @classmethod
-    def make(cls, stats: CollaborativeStats, sequences: list[Corrupted]) -> Examples:
-        return cls(sequences, [sequence_features(stats, s.user, s.items, s.own) for s in sequences])
+    def make(cls, data: TrainingSet, sequences: list[Corrupted]) -> Examples:
+        features = [sequence_features(data.stats, s.user, s.items, s.own) for s in sequences]
+        if data.evidence is None:
+            return cls(sequences, features, [None] * len(sequences))
+        return cls(
+            sequences, features, data.evidence.features([s.user for s in sequences], [s.items for s in sequences])
+        )
 
 
 @dataclass
@@ -173,9 +222,10 @@ class TrainingSet:
     batch_users: int
     corrupter: Corrupter
     calibration_corrupter: Corrupter
+    evidence: SequenceEvidence | None = None  # the ID model's reading (None without its part)
 
     @classmethod
-    def of(cls, dataset: Dataset, config: AdaptConfig) -> TrainingSet:
+    def of(cls, dataset: Dataset, config: AdaptConfig, evidence: SequenceEvidence | None) -> TrainingSet:
         train = training_interactions(dataset)
         stats = CollaborativeStats.of(train, config.denoiser.factor_rank)
         sequences = train.sequences()
@@ -189,6 +239,7 @@ class TrainingSet:
             users_per_step(config, sequences, fit_users),
             Corrupter(train, training_share),
             Corrupter(train, calibration_share, min_swaps=0),
+            evidence,
         )
 
 
@@ -265,8 +316,10 @@ class Trainee:
         else:
             states = fixed_vectors[torch.from_numpy(items)]
         logits, offset = [], 0
-        for sequence, features in zip(examples.sequences, examples.features):
-            logits.append(self.head(torch.from_numpy(features), states[offset : offset + len(sequence.items)]))
+        for sequence, features, evidence in zip(examples.sequences, examples.features, examples.evidence):
+            evidence = None if evidence is None else torch.from_numpy(evidence)
+            states_of_sequence = states[offset : offset + len(sequence.items)]
+            logits.append(self.head(torch.from_numpy(features), evidence, states_of_sequence))
             offset += len(sequence.items)
         labels = torch.from_numpy(np.concatenate([s.noisy for s in examples.sequences])).float()
         return F.binary_cross_entropy_with_logits(torch.cat(logits), labels, reduction="sum") / positions
@@ -363,11 +416,12 @@ def train_steps(
     config: AdaptConfig,
     work: WorkFolder,
     progress: Progress,
+    budget: Budget,
     group: ProcessGroup | None = None,
 ) -> dict[str, Any]:
-    """Run the steps left after the last checkpoint in `work`, until max_steps or the time budget, with a
-    checkpoint every CHECKPOINT_EVERY steps and at the end (by rank 0 only); the final state (steps done,
-    seconds spent, the learning curve)."""
+    """Run the steps left after the last checkpoint in `work`, until max_steps or the budget's share for
+    training, with a checkpoint every CHECKPOINT_EVERY steps and at the end (by rank 0 only); the final state
+    (steps done, seconds spent training, the learning curve)."""
     group = group or ProcessGroup()
     state = trainee.resume(work)
     group.share([p.detach() for p in trainee.trained()])  # every rank starts from rank 0's weights (as DDP)
@@ -376,7 +430,7 @@ def train_steps(
     started = time.monotonic() - state["seconds"]
     window: list[float] = []
     # Rank 0's clock decides the time budget: every rank stops at the same step.
-    while state["step"] < config.max_steps and not group.decided(_over_budget(config, time.monotonic() - started)):
+    while state["step"] < config.max_steps and not group.decided(budget.over(1 - AFTER_TRAINING_SHARE)):
         window.append(last := _train_step(trainee, data, config, state["step"], base_vectors, group))
         state["step"] += 1
         if state["step"] % CURVE_EVERY == 0 or state["step"] == config.max_steps:
@@ -386,10 +440,12 @@ def train_steps(
             window = []
         if state["step"] % CHECKPOINT_EVERY == 0 and group.rank == 0:
             trainee.checkpoint(work, {**state, "seconds": time.monotonic() - started})
+            budget.save(work)
         progress.advance("adapt steps", note=f"loss {last:.3f}")
     state["seconds"] = time.monotonic() - started
     if group.rank == 0:
         trainee.checkpoint(work, state)
+        budget.save(work)
     return state
 
 
@@ -407,7 +463,7 @@ def _train_step(
     users = rng.choice(data.fit_users, size=data.batch_users, replace=False)
     batch = [data.corrupter(u, rng) for u in users]  # all of them on every rank: the stream stays the same
     positions = sum(len(sequence.items) for sequence in batch)
-    examples = Examples.make(data.stats, batch[group.rank :: group.size])
+    examples = Examples.make(data, batch[group.rank :: group.size])
     through_llm = trainee.trunk is not None and step >= config.warmup_steps
     trainee.optimizer.zero_grad()
     loss = trainee.loss(examples, through_llm, base_vectors, positions)
@@ -420,10 +476,6 @@ def _train_step(
     return total.item()
 
 
-def _over_budget(config: AdaptConfig, seconds: float) -> bool:
-    return config.time_budget is not None and seconds >= config.time_budget
-
-
 def _user_rng(config: AdaptConfig, purpose: str, user: int) -> np.random.Generator:
     return np.random.default_rng(derive_seed(config.seed, "adapt", purpose, int(user)))
 
@@ -434,11 +486,16 @@ def calibrate(
     """Fit `denoiser`'s calibration on the calibrate users' swapped sequences and measure it on the report
     users'; the held-out report, and the report users' sequences."""
     heldout = {
-        name: Examples.make(data.stats, [data.calibration_corrupter(u, _user_rng(config, name, u)) for u in users])
+        name: Examples.make(data, [data.calibration_corrupter(u, _user_rng(config, name, u)) for u in users])
         for name, users in (("calibrate", data.calibrate_users), ("report", data.report_users))
     }
     logits = {
-        name: np.concatenate([denoiser.logits(data.stats, s.user, s.items, s.own, vectors) for s in ex.sequences])
+        name: np.concatenate(
+            [
+                denoiser.logits(data.stats, s.user, s.items, s.own, vectors, evidence)
+                for s, evidence in zip(ex.sequences, ex.evidence)
+            ]
+        )
         for name, ex in heldout.items()
     }
     truth = {name: np.concatenate([s.noisy for s in ex.sequences]) for name, ex in heldout.items()}
@@ -452,9 +509,11 @@ def _swapped_positions(sequences: list[Corrupted]) -> list[tuple[Corrupted, int]
     return [(s, int(p)) for s in sequences for p in np.flatnonzero(s.noisy)]
 
 
-def fit_ranker(denoiser: Denoiser, data: TrainingSet, config: AdaptConfig, vectors: torch.Tensor) -> None:
+def fit_ranker(
+    denoiser: Denoiser, data: TrainingSet, config: AdaptConfig, vectors: torch.Tensor, budget: Budget
+) -> None:
     """Fit the ranker's few weights by softmax cross-entropy over the allowed catalog items, on swapped
-    positions of the fit users (the adapter fixed)."""
+    positions of the fit users (the adapter fixed): ranker_positions of them, fewer once the budget is spent."""
     stats = data.stats
     sequences = [data.corrupter(u, _user_rng(config, "ranker", u)) for u in data.fit_users]
     rng = np.random.default_rng(derive_seed(config.seed, "adapt", "ranker"))
@@ -468,29 +527,49 @@ def fit_ranker(denoiser: Denoiser, data: TrainingSet, config: AdaptConfig, vecto
     for sequence, position in (positions[i] for i in chosen):
         allowed = torch.from_numpy(~np.isin(everything, sequence.items) & known)
         examples.append((sequence, position, allowed, int(sequence.original[position])))
-    inputs = [candidate_inputs(stats, s.user, s.items, s.own, p, text_space, everything) for s, p, _, _ in examples]
-    collab = torch.stack([candidates for candidates, _ in inputs])  # (N, catalog, 3)
-    text_fit = torch.stack([fit for _, fit in inputs])  # (N, catalog)
+    inputs = []
+    for sequence, position, _, _ in examples:
+        if len(inputs) >= MIN_POSITIONS and budget.over():
+            break
+        inputs.append(
+            candidate_inputs(
+                stats, sequence.user, sequence.items, sequence.own, position, text_space, data.evidence, everything
+            )
+        )
+    examples = examples[: len(inputs)]
+    collab = torch.stack([candidates for candidates, _, _ in inputs])  # (N, catalog, 3)
+    text_fit = torch.stack([fit for _, fit, _ in inputs])  # (N, catalog)
+    cloze = torch.stack([c for _, _, c in inputs]).flatten() if data.evidence else None  # (N * catalog,)
     allowed = torch.stack([a for _, _, a, _ in examples])
     originals = torch.tensor([o for _, _, _, o in examples])
     optimizer = torch.optim.Adam(denoiser.ranker.parameters(), lr=0.05)
     for _ in range(RANKER_STEPS):
         optimizer.zero_grad()
-        logits = denoiser.ranker(collab.flatten(0, 1), text_fit.flatten()).view(allowed.shape)
+        logits = denoiser.ranker(collab.flatten(0, 1), text_fit.flatten(), cloze).view(allowed.shape)
         F.cross_entropy(logits.masked_fill(~allowed, -torch.inf), originals).backward()
         optimizer.step()
 
 
 def replacement_report(
-    denoiser: Denoiser, stats: CollaborativeStats, vectors: torch.Tensor, sequences: list[Corrupted]
+    denoiser: Denoiser, data: TrainingSet, vectors: torch.Tensor, sequences: list[Corrupted], budget: Budget
 ) -> dict[str, float]:
-    """Replacement accuracy at the swapped positions of `sequences` (the report users')."""
+    """Replacement accuracy at the swapped positions of `sequences` (the report users'), in order until the
+    budget is spent (at least MIN_POSITIONS of them)."""
     with torch.no_grad():
         text_space = denoiser.head.text_space(vectors)
     ranked, originals = [], []
     for sequence, position in _swapped_positions(sequences):
+        if len(ranked) >= MIN_POSITIONS and budget.over():
+            break
         found = denoiser.replacements(
-            stats, sequence.user, sequence.items, sequence.own, position, text_space, exclude=sequence.items
+            data.stats,
+            sequence.user,
+            sequence.items,
+            sequence.own,
+            position,
+            text_space,
+            data.evidence,
+            exclude=sequence.items,
         )
         ranked.append(found.items.tolist())
         originals.append(int(sequence.original[position]))

@@ -1,14 +1,16 @@
 """`curator adapt DATA --task denoise`: train a denoiser on self-made corruptions of the data's own training
 sequences (no labels are read) and write it as an adapter folder (the work: curator.denoise.training).
 
-Resumable: the work folder keeps the item texts' pass through the frozen layers and a checkpoint of the
-steps. The identity holds the engine config as trained with (4-bit/8-bit bases train unquantized on a CPU).
+Resumable: the work folder keeps the ID models, the item texts' pass through the frozen layers and a checkpoint
+of the steps. Progress is also written to OUT.partial/adapt.log as plain lines (and kept in the adapter). The
+identity holds the engine config as trained with (4-bit/8-bit bases train unquantized on a CPU).
 Under torchrun this stage runs on rank 0, which tells the other ranks (`group`) to train in step with it once
 it starts training (curator.denoise.training).
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,11 @@ from curator.denoise.config import AdaptConfig
 from curator.denoise.training import adapt_curves, train_adapter, trainable
 from curator.llm.config import EngineConfig
 from curator.run.distributed import ProcessGroup
+from curator.run.progress import LogFile
 from curator.run.stage import Stage, StageRun
 from curator.run.tracking import TrackingConfig, track
+
+LOG_FILE = "adapt.log"
 
 
 @dataclass
@@ -45,6 +50,8 @@ class AdaptStage(Stage):
         return {**asdict(self.config), "engine": trainable(self.engine).to_dict()}
 
     def produce(self, run: StageRun) -> dict[str, Any]:
+        # Progress goes to OUT.partial/adapt.log too (plain lines), and the log into the adapter at the end.
+        log = run.work.path / LOG_FILE
         figures = train_adapter(
             self.data,
             self.config,
@@ -52,9 +59,10 @@ class AdaptStage(Stage):
             run.work,
             run.folder,
             command=run.command,
-            progress=run.progress,
+            progress=LogFile(run.progress, log),
             group=self.group,
         )
+        shutil.copyfile(log, run.folder / LOG_FILE)
         track(
             self.tracking, self.out, run.folder, f"adapt {self.data.name}", self.options(), {"": adapt_curves(figures)}
         )
