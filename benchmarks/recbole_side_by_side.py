@@ -2,6 +2,7 @@
 
     python benchmarks/recbole_side_by_side.py            # MovieLens-100K, seed 0
     python benchmarks/recbole_side_by_side.py --smoke    # one epoch each: both sides run, no figures to keep
+    python benchmarks/recbole_side_by_side.py --rescore MODEL.pth   # the saved RecBole model of the result, again
 
 RecBole 1.2.1 cannot share curator's environment (it pins numpy < 2, pandas < 2.3, scipy < 1.14 and imports
 pkg_resources, gone from setuptools 81), so it gets a virtualenv of its own under the curator cache
@@ -11,11 +12,12 @@ process's), SASRec with full cross-entropy over all items, 50 most recent items,
 64 dims, dropout 0.1, Adam 1e-3, early stopping on validation NDCG@10 (patience 5).
 
 Reported per side: wall seconds from the start of training to the end of the validation of the best epoch, the
-whole process's wall seconds, the best epoch, test HR@10 / NDCG@10 as that tool computes them (both rank all items
-with the user's history filtered out; RecBole breaks ties in the model's favour, curator against it), and the
-peak resident memory. The goal this checks (issue 32): curator reaches its best validation >= 10x sooner at an
-equal or better test NDCG@10. Figures only count from an otherwise idle machine. Writes
-benchmarks/results/recbole_side_by_side.json (with --smoke: nothing).
+whole process's wall seconds, the best epoch, test HR@10 / NDCG@10 as that tool computes them (curator ranks all
+items but the user's earlier ones, ties counted against the model; RecBole's sequential full ranking keeps the
+user's earlier items among the candidates and counts ties for the model), RecBole's model also under curator's
+rules (the same protocol for both), and the peak resident memory. The goal this checks (issue 32): curator
+reaches its best validation >= 10x sooner at an equal or better test NDCG@10 (under one protocol). Figures only
+count from an otherwise idle machine. Writes benchmarks/results/recbole_side_by_side.json (with --smoke: nothing).
 """
 
 from __future__ import annotations
@@ -42,13 +44,49 @@ MAX_LEN, BATCH, HIDDEN, LAYERS, HEADS, DROPOUT, LR, PATIENCE = 50, 256, 64, 2, 1
 # Runs inside RecBole's virtualenv: argv[1] is a JSON of the settings; prints one JSON line of results.
 RECBOLE_RUNNER = """
 import json, resource, sys, time
+from collections import defaultdict
+import torch
 from recbole.config import Config
 from recbole.data import create_dataset, data_preparation
 from recbole.model.sequential_recommender import SASRec
+from recbole.quick_start import load_data_and_model
 from recbole.trainer import Trainer
 from recbole.utils import init_seed
 
+
+@torch.no_grad()
+def curator_protocol(model, dataset, test):
+    # Test HR@10 / NDCG@10 under curator's rules: every other item of the user filtered out, ties counted against
+    # the model (RecBole's sequential full ranking filters nothing and counts ties for it)
+    uid, iid = dataset.uid_field, dataset.iid_field
+    seen = defaultdict(set)
+    for user, item in zip(dataset.inter_feat[uid].tolist(), dataset.inter_feat[iid].tolist()):
+        seen[user].add(item)
+    hits = gains = users = 0.0
+    model.eval()
+    for interaction, _, rows, targets in test:
+        scores = model.full_sort_predict(interaction.to(model.device)).view(len(rows), -1).cpu()  # (B, items)
+        scores[:, 0] = -float("inf")  # the padding item
+        for row, (user, target) in enumerate(zip(interaction[uid].tolist(), targets.tolist())):
+            scores[row, list(seen[user] - {target})] = -float("inf")
+        wanted = scores[rows, targets][:, None]
+        rank = (scores > wanted).sum(1) + (scores == wanted).sum(1)  # 1 = first
+        hits += float((rank <= 10).sum())
+        gains += float(((rank <= 10) / torch.log2(rank + 1.0)).sum())
+        users += len(rows)
+    return {"HR@10": hits / users, "NDCG@10": gains / users}
+
+
 settings = json.loads(sys.argv[1])
+if settings.get("rescore"):  # the saved best model of an earlier run, scored again; no training
+    config, model, dataset, train, valid, test = load_data_and_model(settings["rescore"])
+    config.compatibility_settings()  # numpy's removed aliases (np.float, ...) that Config() restores, unpickling not
+    result = Trainer(config, model).evaluate(test, load_best_model=False, show_progress=False)
+    print(json.dumps({
+        "test": {"HR@10": float(result["hit@10"]), "NDCG@10": float(result["ndcg@10"])},
+        "test_curator_protocol": curator_protocol(model, dataset, test),
+    }))
+    sys.exit()
 config = Config(model="SASRec", dataset=settings["dataset"], config_dict=settings["config"])
 init_seed(config["seed"], config["reproducibility"])
 dataset = create_dataset(config)
@@ -64,7 +102,9 @@ result = trainer.evaluate(test, load_best_model=True, show_progress=False)
 print(json.dumps({
     "best_epoch": best[0], "epochs": len(epochs), "seconds_to_best": best[2], "valid_ndcg10": best[1],
     "test": {"HR@10": float(result["hit@10"]), "NDCG@10": float(result["ndcg@10"])},
+    "test_curator_protocol": curator_protocol(trainer.model, dataset, test),
     "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "saved_model": trainer.saved_model_file,
 }))
 """
 
@@ -97,6 +137,19 @@ def export_movielens(work: Path) -> Path:
     return atomic
 
 
+def recbole_process(python: Path, work: Path, settings: dict) -> dict:
+    """RECBOLE_RUNNER in RecBole's virtualenv, in `work`: its JSON line, and the process's wall seconds."""
+    env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}  # RecBole's own torch.load of its checkpoint
+    started = time.monotonic()
+    # In `work`: RecBole writes its logs (log/, log_tensorboard/) into the folder it runs in.
+    done = subprocess.run(
+        [str(python), "-c", RECBOLE_RUNNER, json.dumps(settings)], env=env, cwd=work, capture_output=True, text=True
+    )
+    if done.returncode:
+        sys.exit(f"RecBole failed:\n{done.stderr[-4000:]}")
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "process_seconds": time.monotonic() - started}
+
+
 def run_recbole(python: Path, atomic: Path, work: Path, epochs: int, seed: int, device: str) -> dict:
     config = {
         "data_path": str(atomic),
@@ -125,16 +178,19 @@ def run_recbole(python: Path, atomic: Path, work: Path, epochs: int, seed: int, 
         "use_gpu": device == "cuda",
         "show_progress": False,
     }
-    settings = json.dumps({"dataset": DATA_NAME, "config": config})
-    env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}  # RecBole's own torch.load of its checkpoint
-    started = time.monotonic()
-    # In `work`: RecBole writes its logs (log/, log_tensorboard/) into the folder it runs in.
-    done = subprocess.run(
-        [str(python), "-c", RECBOLE_RUNNER, settings], env=env, cwd=work, capture_output=True, text=True
-    )
-    if done.returncode:
-        sys.exit(f"RecBole failed:\n{done.stderr[-4000:]}")
-    return {**json.loads(done.stdout.strip().splitlines()[-1]), "process_seconds": time.monotonic() - started}
+    return recbole_process(python, work, {"dataset": DATA_NAME, "config": config})
+
+
+def rescore(python: Path, work: Path, model_file: Path) -> None:
+    """RESULT's RecBole side gains its saved best model's test figures under curator's protocol; its figures
+    under RecBole's own are computed again and must be those RESULT holds (the same model)."""
+    result = json.loads(RESULT.read_text())
+    again = recbole_process(python, work, {"rescore": str(model_file)})
+    if again["test"] != result["recbole"]["test"]:
+        sys.exit(f"{model_file} is not the model of {RESULT}: test {again['test']} vs {result['recbole']['test']}")
+    result["recbole"] |= {"test_curator_protocol": again["test_curator_protocol"], "saved_model": str(model_file)}
+    RESULT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"recbole under curator's protocol: {again['test_curator_protocol']}; wrote {RESULT}")
 
 
 def curator_side(dataset: Path, out: Path, epochs: int, seed: int, device: str) -> dict:
@@ -189,6 +245,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--smoke", action="store_true", help="one epoch each; nothing written")
+    parser.add_argument("--rescore", type=Path, default=None, help="a saved RecBole model of the result: rescore it")
     parser.add_argument("--curator-side", action="store_true", help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
     epochs = 1 if args.smoke else args.epochs
@@ -199,6 +256,9 @@ def main() -> None:
 
     args.work.mkdir(parents=True, exist_ok=True)
     python = recbole_venv(args.venv or cache_root() / "recbole-1.2.1")
+    if args.rescore:
+        rescore(python, args.work, args.rescore)
+        return
     atomic = export_movielens(args.work)
     recbole = run_recbole(python, atomic, args.work, epochs, args.seed, args.device)
     curator = run_curator(args.work, epochs, args.seed, args.device)
@@ -231,6 +291,8 @@ def main() -> None:
             f"validation, test HR@10 {r['test']['HR@10']:.4f} NDCG@10 {r['test']['NDCG@10']:.4f}, "
             f"peak {r['peak_memory_mib']:.0f} MiB"
         )
+    ours = recbole["test_curator_protocol"]
+    print(f"recbole under curator's protocol: test HR@10 {ours['HR@10']:.4f} NDCG@10 {ours['NDCG@10']:.4f}")
     print(f"time to best validation: curator {result['speedup_to_best']:.1f}x sooner")
     if not args.smoke:
         RESULT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
