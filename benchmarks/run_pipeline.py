@@ -82,14 +82,19 @@ def outcome(run: Path) -> dict:
     return result
 
 
+def same_outcome(first: dict, second: dict) -> bool:
+    """Whether two runs' outcomes (`outcome`) hold the same test metrics and curated tables."""
+    return all(first[key] == second[key] for key in ("train-input", "train-curated", "curated_hash"))
+
+
 def warm(pipeline: Path, work: Path, overrides: list[str], env: dict) -> dict:
     """A fresh run folder in `work` with the caches of its cold run, uninterrupted: its seconds and whether its
     outcome equals the cold run's."""
     run = work / "run-warm"
     seconds, code = curator_run(pipeline, run, overrides, env)
     assert code == 0, f"warm run failed: see {run}.log"
-    first, again = outcome(work / "run-cold"), outcome(run)
-    equal = all(first[key] == again[key] for key in ("train-input", "train-curated", "curated_hash"))
+    again = outcome(run)
+    equal = same_outcome(outcome(work / "run-cold"), again)
     print(f"warm: {seconds:.0f} s; equal to the cold run: {equal}", flush=True)
     return {"warm_seconds": round(seconds, 1), "warm_step_seconds": again["seconds"], "warm_equal_to_cold": equal}
 
@@ -183,7 +188,7 @@ def main() -> None:
     seconds_resumed, code = curator_run(args.pipeline, killed, args.overrides, env)
     assert code == 0, f"resumed run failed: see {killed}.log"
     first, resumed = outcome(cold), outcome(killed)
-    equal = all(first[key] == resumed[key] for key in ("train-input", "train-curated", "curated_hash"))
+    equal = same_outcome(first, resumed)
     figures["warm_killed_and_resumed_seconds"] = round(seconds_killed + seconds_resumed, 1)
     figures["kill"] = {
         "killed_after_seconds": args.kill_after,
