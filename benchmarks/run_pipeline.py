@@ -99,6 +99,20 @@ def warm(pipeline: Path, work: Path, overrides: list[str], env: dict) -> dict:
     return {"warm_seconds": round(seconds, 1), "warm_step_seconds": again["seconds"], "warm_equal_to_cold": equal}
 
 
+def write_part(args, name: str, figures: dict) -> None:
+    """The figures of a part measured alone (--warm-of, --rerun-of), printed and written beside --results as
+    `name`."""
+    record = {
+        "command": [Path(sys.executable).name, *sys.argv],
+        "machine": {"cpus": os.cpu_count(), "load_average_at_end": os.getloadavg()},
+        "result": figures,
+    }
+    results = args.results.with_name(name)
+    results.write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(figures, indent=2))
+    print(f"wrote {results}")
+
+
 def warm_only(args) -> None:
     """A warm run on the work folder of an earlier full benchmark, between two timings of the reference workload,
     to benchmarks/results/run_pipeline_warm.json."""
@@ -106,15 +120,7 @@ def warm_only(args) -> None:
     reference_before = reference_seconds()
     figures = warm(args.pipeline, args.warm_of, args.overrides, env)
     figures["reference_seconds"] = {"before": round(reference_before, 2), "after": round(reference_seconds(), 2)}
-    record = {
-        "command": [Path(sys.executable).name, *sys.argv],
-        "machine": {"cpus": os.cpu_count(), "load_average_at_end": os.getloadavg()},
-        "result": figures,
-    }
-    results = args.results.with_name("run_pipeline_warm.json")
-    results.write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps(figures, indent=2))
-    print(f"wrote {results}")
+    write_part(args, "run_pipeline_warm.json", figures)
 
 
 def rerun_only(args) -> None:
@@ -129,20 +135,13 @@ def rerun_only(args) -> None:
         seconds.append(round(took, 2))
     reference_after = reference_seconds()
     ran = sorted(name for name, status in outcome(args.rerun_of)["statuses"].items() if status == "done")
-    record = {
-        "command": [Path(sys.executable).name, *sys.argv],
-        "machine": {"cpus": os.cpu_count(), "load_average_at_end": os.getloadavg()},
-        "result": {
-            "rerun_seconds": seconds,
-            "rerun_ran": ran,
-            "reference_seconds": {"before": round(reference_before, 2), "after": round(reference_after, 2)},
-            "rerun_to_reference": round(min(seconds) / max(reference_before, reference_after), 2),
-        },
+    figures = {
+        "rerun_seconds": seconds,
+        "rerun_ran": ran,
+        "reference_seconds": {"before": round(reference_before, 2), "after": round(reference_after, 2)},
+        "rerun_to_reference": round(min(seconds) / max(reference_before, reference_after), 2),
     }
-    results = args.results.with_name("run_pipeline_rerun.json")
-    results.write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps(record["result"], indent=2))
-    print(f"wrote {results}")
+    write_part(args, "run_pipeline_rerun.json", figures)
 
 
 def main() -> None:
