@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
@@ -34,6 +35,16 @@ class Silent:
         pass
 
 
+@dataclass
+class _Logged:
+    """A task as LogFile follows it."""
+
+    done: int
+    total: int
+    written: int  # the count last written to the file
+    when: float = 0.0  # and when (time.monotonic)
+
+
 class LogFile:
     """Everything passed on to `inner`, and written to `path` as plain timestamped lines too (appended: a
     resumed run continues the file): a task's start, its count at most every `every` seconds, where it ended
@@ -41,7 +52,7 @@ class LogFile:
 
     def __init__(self, inner: Progress, path: Path, every: float = 10.0):
         self.inner, self.path, self.every = inner, path, every
-        self.tasks: dict[str, list] = {}  # task -> [done, total, count last written, when]
+        self.tasks: dict[str, _Logged] = {}
 
     def _write(self, line: str) -> None:
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
@@ -50,21 +61,21 @@ class LogFile:
 
     def _count(self, task: str, note: str = "") -> None:
         state = self.tasks[task]
-        self._write(f"{task}: {state[0]}/{state[1]}" + (f" {note}" if note else ""))
-        state[2], state[3] = state[0], time.monotonic()
+        self._write(f"{task}: {state.done}/{state.total}" + (f" {note}" if note else ""))
+        state.written, state.when = state.done, time.monotonic()
 
     def start(self, task: str, total: int, done: int = 0) -> None:
         for other, state in self.tasks.items():  # a task that stopped short of its total says where
-            if state[0] != state[2]:
+            if state.done != state.written:
                 self._count(other)
-        self.tasks[task] = [done, total, done, 0.0]
+        self.tasks[task] = _Logged(done, total, done)
         self._count(task)
         self.inner.start(task, total, done)
 
     def advance(self, task: str, amount: int = 1, note: str = "", counted: Mapping[str, int] | None = None) -> None:
         state = self.tasks[task]
-        state[0] += amount
-        if time.monotonic() - state[3] >= self.every or state[0] >= state[1]:
+        state.done += amount
+        if time.monotonic() - state.when >= self.every or state.done >= state.total:
             self._count(task, note)
         self.inner.advance(task, amount, note, counted)
 
