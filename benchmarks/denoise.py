@@ -7,6 +7,8 @@ generation-based detector, and what cleaning does to SASRec downstream.
                                                         # and the ID model: --variants)
     python -P benchmarks/denoise.py --part id-model     # the ID-model outlier alone (cross-fitted), against
                                                         # factor-window in the same run, ML-100K and Toys
+    python -P benchmarks/denoise.py --part item-text    # ML-100K: the LLM part reading item fields vs LLM
+                                                        # item profiles vs no LLM part, same recipe
     python -P benchmarks/denoise.py --part speed        # users/s: curator denoise vs generate-then-ground
     python -P benchmarks/denoise.py --part shares       # ML-100K with 0-20% noise: p at the adapter's
                                                         # share of noise vs restated at the estimated one
@@ -188,6 +190,67 @@ def toys(args, work: Path) -> dict:
         results |= report["baselines"]
     print_detection("toys-noisy-test, adapted on the train + valid windows", results)
     return {"detection": results, "adapter_cards": cards}
+
+
+# The item-text adapters: the default recipe without the ID model's part (which reads no text, and would cost
+# each variant the same 800 steps on a 2-core CPU), the LLM part reading each item's text fields or its title
+# and LLM profile summary, and without the LLM part as the reference of its contribution
+ITEM_TEXT_VARIANTS = {
+    "fields": DenoiserConfig(use_id_model=False),
+    "profiles": DenoiserConfig(item_text="profiles", use_id_model=False),
+    "no-llm": DenoiserConfig(use_text=False, use_id_model=False),
+}
+
+
+def with_item_profiles(work: Path, source: Dataset, profiles: Path) -> Dataset:
+    """`source` with the item profiles file `profiles` in it. An item's profile reads only the item's own
+    metadata (curator.profile.tasks), so the clean data's profiles are the noisy data's too: what `curator
+    profile --stage items` would write on either."""
+    folder = work / "data" / f"{source.path.name}-profiled"
+    if not (folder / "manifest.json").is_file():
+        shutil.copytree(source.path, folder, dirs_exist_ok=True)
+        (folder / "profiles").mkdir(exist_ok=True)
+        shutil.copyfile(profiles, folder / "profiles" / "items.parquet")
+    return read_dataset(folder)
+
+
+def item_text(args, work: Path) -> dict:
+    """Does the LLM part read LLM item profiles better than the items' own fields? ITEM_TEXT_VARIANTS, each
+    adapted on clean MovieLens-100K with its profiles (--item-profiles, e.g. the profile_alignment
+    benchmark's), scored on the detection data (the same profiles) against its known noise."""
+    profiles = args.item_profiles.resolve()
+    if not profiles.is_file():
+        raise SystemExit(f"--item-profiles {profiles}: no such file (benchmarks/profile_alignment.py writes one)")
+    table = pq.read_table(profiles, columns=["status"])
+    clean = with_item_profiles(work, dataset(work, "ml-100k"), profiles)
+    results = {
+        "item_profiles": {
+            "file": str(profiles),
+            "sha256": hashlib.sha256(profiles.read_bytes()).hexdigest(),
+            "profiles": len(table),
+            "valid": sum(status != "failed" for status in table["status"].to_pylist()),
+        },
+        "adapter_cards": {},
+    }
+    adapters = {}
+    for tag, denoiser in ITEM_TEXT_VARIANTS.items():
+        adapter = work / "adapters" / f"ml-100k-item-text-{tag}"
+        if not (adapter / "denoiser.json").is_file():
+            config = replace(AdaptConfig(), denoiser=denoiser)
+            run_stage(AdaptStage(clean, config, adapter, EngineConfig(quant="none")), command=sys.argv, resume=True)
+        meta = denoiser_meta(adapter)
+        results["adapter_cards"][tag] = {k: v for k, v in meta.items() if k not in ("calibration", "curve")}
+        adapters[tag] = str(adapter)
+    for name in ("ml-100k-noise-uniform", "ml-100k-noise-popularity"):
+        noisy = with_item_profiles(work, dataset(work, name), profiles)
+        rows = {}
+        for tag, adapter in adapters.items():
+            out, _ = denoised(work, noisy, adapter, args.threshold, f"item-text-{tag}")
+            report = evaluate_denoising(out, noisy, read_scores(out), work / "reports" / f"{noisy.path.name}-{tag}")
+            rows[tag] = report["denoiser"]
+        results[name] = rows
+        print_detection(f"{name}, the LLM part reading item fields / profiles / nothing", rows)
+    return results
 
 
 def id_model(args, work: Path) -> dict:
@@ -450,7 +513,9 @@ def _ndcg_at_10(ranks: dict[str, int], chosen) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--part", choices=("detection", "toys", "id-model", "speed", "downstream", "shares"), required=True
+        "--part",
+        choices=("detection", "toys", "id-model", "item-text", "speed", "downstream", "shares"),
+        required=True,
     )
     parser.add_argument("--adapter", default=DEFAULT_ADAPTER)
     parser.add_argument(
@@ -474,6 +539,12 @@ def main() -> None:
         "--id-lr", type=float, default=IdModelConfig.learning_rate, help="toys: the ID model's learning rate"
     )
     parser.add_argument("--datasets", nargs="*", choices=DETECTION_DATA, default=list(DETECTION_DATA))
+    parser.add_argument(
+        "--item-profiles",
+        type=Path,
+        default=ROOT / "runs" / "bench-profile-alignment" / "profiled" / "profiles" / "items.parquet",
+        help="item-text: MovieLens-100K's item profiles (default: benchmarks/profile_alignment.py's)",
+    )
     parser.add_argument("--generation-users", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3, help="speed: rounds (medians are reported)")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -491,6 +562,7 @@ def main() -> None:
         "detection": detection,
         "toys": toys,
         "id-model": id_model,
+        "item-text": item_text,
         "speed": speed,
         "downstream": downstream,
         "shares": shares,

@@ -194,10 +194,16 @@ def judgement(cache: Cache, seed: int, dataset: str, held_out: str, variant: str
 def decisions(judged: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Each decision rule's users acted on: the p(fake) gate, and BH at each false-discovery rate."""
     rules = {f"p>={GATE:g}": judged["p_fake"] >= GATE}
-    suspicion = logsumexp(judged["log_ratios"] + np.log(judged["proportions"]), axis=1)
+    log_ratios = judged["log_ratios"]
+    suspicion = logsumexp(log_ratios + np.log(judged["proportions"]), axis=1)
     for alpha in FDRS:
         for quantile in NULL_QUANTILES:
             rules[f"fdr{alpha:g}-q{quantile:g}"] = fdr_decision(suspicion, alpha, quantile).act
+    # Suspicion that does not lean on the EM's proportions of the kinds: the most suspicious kind's log ratio,
+    # and the kinds mixed at equal proportions (docs/fraud.md: tried, not kept)
+    others = {"max": log_ratios.max(axis=1), "equal": logsumexp(log_ratios, axis=1) - np.log(log_ratios.shape[1])}
+    for name, other in others.items():
+        rules[f"fdr0.05-q{NULL_QUANTILE:g}-{name}"] = fdr_decision(other, 0.05).act
     return rules
 
 

@@ -16,6 +16,7 @@ from curator.cli.output import precision
 from curator.cli.tracking_options import LogDir, Mlflow, curves_line
 from curator.denoise.config import (
     DEFAULT_FACTOR_RANK,
+    ITEM_TEXT_SOURCES,
     NOISE_MIXES,
     TASKS,
     AdaptConfig,
@@ -29,6 +30,7 @@ console = output_console()
 
 Task = choices("Task", TASKS)
 NoiseMix = choices("NoiseMix", NOISE_MIXES)
+ItemText = choices("ItemText", ITEM_TEXT_SOURCES)
 
 
 def adapt(
@@ -73,6 +75,13 @@ def adapt(
     no_id_model: Annotated[
         bool, typer.Option("--no-id-model", help="Ablation: no ID model (item-id transformer) part.")
     ] = False,
+    item_text: Annotated[
+        ItemText,
+        typer.Option(
+            help="What the LLM part reads of an item: its text fields (title | year | genres ...), or its title "
+            "and the summary of its LLM profile (the folder's profiles/items.parquet, from `curator profile`)."
+        ),
+    ] = "fields",
     id_steps: Annotated[
         int,
         typer.Option(
@@ -114,6 +123,7 @@ def adapt(
             lora_rank=lora_rank,
             top_layers=top_layers,
             factor_rank=factor_rank,
+            item_text=ItemText(item_text).value,
         ),
         id_model=IdModelConfig(steps=id_steps),
     )

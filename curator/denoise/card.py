@@ -64,6 +64,14 @@ def _loading(meta: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _llm_part(config: dict[str, Any]) -> str:
+    """Whether the denoiser has an LLM part, and what it reads of an item (adapters made before --item-text:
+    the item's text fields)."""
+    if not config["use_text"]:
+        return "no"
+    return "yes, reading item profiles" if config.get("item_text") == "profiles" else "yes"
+
+
 def write_card(path: Path, meta: dict[str, Any]) -> None:
     """The card of an adapter whose denoiser.json holds `meta`."""
     heldout = meta["heldout"]
@@ -77,7 +85,7 @@ def write_card(path: Path, meta: dict[str, Any]) -> None:
         "",
         "Made by `curator adapt --task denoise`: LoRA on the top "
         f"{config['top_layers']} decoder layer(s) (r={config['lora_rank']}) + a per-position noise head "
-        f"(LLM part: {'yes' if config['use_text'] else 'no'}, collaborative part: "
+        f"(LLM part: {_llm_part(config)}, collaborative part: "
         f"{'yes' if config['use_collab'] else 'no'}, ID model part: "
         f"{'yes' if config.get('use_id_model') else 'no'}), isotonic calibration (every step on at least "
         f"{meta['calibration']['min_step_positions']} calibration positions), replacement ranker.",

@@ -40,6 +40,7 @@ from curator.denoise.catalog import check_catalog
 from curator.denoise.config import DenoiseConfig
 from curator.denoise.denoiser import denoiser_meta
 from curator.denoise.inference import ChunkScores, DenoiseRun, ScorePass, chunk_plan, load_run
+from curator.denoise.item_states import check_item_text
 from curator.denoise.noise_share import estimate_share, restate
 from curator.denoise.outlook import gate_outlook
 from curator.llm.adapters import adapter_folder
@@ -93,6 +94,7 @@ class Cleaning:
         self.catalog = check_catalog(
             adapter_folder(config.adapter), dataset, allow_foreign=config.allow_foreign_adapter
         )
+        check_item_text(dataset, denoiser_meta(adapter_folder(config.adapter))["config"].get("item_text", "fields"))
         self._run: DenoiseRun | None = None
 
     def model(self) -> DenoiseRun:

@@ -29,6 +29,8 @@ BASELINE_NAMES = (
     TEXT_BASELINE,
 )
 NOISE_MIXES = {"mixed": (0.5, 0.0), "uniform": (1.0, 1.0), "popularity": (0.0, 0.0)}
+# --item-text of `curator adapt`: what the LLM part reads of an item (curator.denoise.item_states.item_texts)
+ITEM_TEXT_SOURCES = ("fields", "profiles")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class DenoiserConfig:
     hidden: int = 64
     lora_rank: int = 8
     top_layers: int = 1  # decoder layers that carry the LoRA adapter (the rest are frozen and cached)
+    item_text: str = "fields"  # the item's text fields, or its title and LLM profile summary (ITEM_TEXT_SOURCES)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -107,6 +110,10 @@ class AdaptConfig:
             raise OptionError("a denoiser needs its LLM part, its collaborative part, or both")
         if self.id_model.steps < 1:
             raise OptionError(f"--id-steps {self.id_model.steps}: at least one step is needed")
+        if self.denoiser.item_text not in ITEM_TEXT_SOURCES:
+            raise OptionError(f"--item-text: '{self.denoiser.item_text}' is not one of {', '.join(ITEM_TEXT_SOURCES)}")
+        if self.denoiser.item_text == "profiles" and not self.denoiser.use_text:
+            raise OptionError("--item-text profiles is read by the LLM part, which --no-llm leaves out")
         if self.denoiser.factor_rank < 1:
             raise OptionError(f"--factor-rank {self.denoiser.factor_rank}: give at least 1")
 

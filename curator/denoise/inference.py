@@ -26,7 +26,7 @@ from curator.data.collaborative import TrainingInteractions, training_interactio
 from curator.data.dataset import Dataset
 from curator.denoise.context import CollaborativeStats
 from curator.denoise.denoiser import Denoiser, load_denoiser
-from curator.denoise.item_states import MAX_ITEM_TOKENS, ItemEncoder, item_texts
+from curator.denoise.item_states import ITEM_TOKENS, ItemEncoder, item_texts
 from curator.denoise.vector_cache import cached_vectors, vectors_key
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
@@ -89,12 +89,13 @@ def with_adapter(engine_config: EngineConfig, adapter: str) -> EngineConfig:
 @dataclass(frozen=True)
 class CatalogTexts:
     """What encoding the catalog's chunks needs: the texts, how to load the engine, the layers the adapter
-    reads. `engine` (the driver's, already loaded) is used in this process and never travels: a worker
-    elsewhere loads its own from `engine_config`."""
+    reads, the tokens read of a text. `engine` (the driver's, already loaded) is used in this process and
+    never travels: a worker elsewhere loads its own from `engine_config`."""
 
     texts: list[str]
     engine_config: EngineConfig
     top_layers: int
+    max_tokens: int
     engine: Engine | None = None
 
     def chunk(self, k: int) -> list[str]:
@@ -116,7 +117,7 @@ class CatalogEncoding:
         # Eager attention: torch's fused CPU attention splits its sums by thread, so the vectors' last bits
         # would depend on how many threads a worker has (1 per Ray worker, every core in one process).
         engine.model.set_attn_implementation("eager")
-        self.encoder = ItemEncoder(engine.model, engine.tokenizer, shared.top_layers)
+        self.encoder = ItemEncoder(engine.model, engine.tokenizer, shared.top_layers, shared.max_tokens)
 
     def __call__(self, k: int) -> pa.Table:
         vectors = self.encoder.encode(self.shared.chunk(k)).numpy()
@@ -140,8 +141,9 @@ def encode_items(
     vectors = torch.zeros(len(dataset.items), dim)
     if not denoiser.config.use_text:
         return vectors
-    texts = item_texts(dataset)
-    catalog = CatalogTexts([texts[i] for i in rows], engine_config, denoiser.config.top_layers, engine)
+    texts = item_texts(dataset, denoiser.config.item_text)
+    max_tokens = ITEM_TOKENS[denoiser.config.item_text]
+    catalog = CatalogTexts([texts[i] for i in rows], engine_config, denoiser.config.top_layers, max_tokens, engine)
 
     def encode() -> np.ndarray:
         encoded = np.zeros((len(catalog.texts), dim), dtype=np.float32)
@@ -152,7 +154,7 @@ def encode_items(
             progress.advance("item vectors", len(part))
         return encoded
 
-    key = vectors_key(engine.info, catalog.texts, MAX_ITEM_TOKENS)
+    key = vectors_key(engine.info, catalog.texts, max_tokens)
     vectors[torch.from_numpy(rows)] = torch.from_numpy(cached_vectors(key, encode))
     return vectors
 

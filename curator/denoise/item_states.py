@@ -6,6 +6,10 @@ of an item's text never changes: `ItemEncoder.trunk` computes it once per item, 
 runs only the top layers (with LoRA) over it. At inference `encode` runs the whole model; both give the
 same vectors (the top layers see the same input either way; tested).
 
+What the model reads of an item (`item_text` of the adapter's DenoiserConfig) is its text fields ("title |
+year | genres"), or its title and the summary of its LLM profile (`curator profile`), which is longer and
+so gets a larger token bound.
+
 Item texts are right-padded: with causal attention a real token never attends to the padding after it,
 so no attention mask is needed in the top layers and mean pooling over the real tokens is exact.
 """
@@ -15,18 +19,53 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import torch
 
 from curator.data.dataset import Dataset
+from curator.data.item_text import clean_text, item_fields
 from curator.data.item_text import item_texts as text_lines
+from curator.errors import InputError
+from curator.profile.config import PROFILE_FILE
 
-MAX_ITEM_TOKENS = 32  # an item's text is its title and a few fields: enough, and it bounds the cost
+# Tokens read of an item's text, by source: a title and a few fields fit in 32; a profile summary is one or
+# two sentences after the title. The bound is what keeps the cost per item fixed.
+ITEM_TOKENS = {"fields": 32, "profiles": 64}
 
 
-def item_texts(dataset: Dataset) -> list[str]:
-    """What the LLM reads of each item (curator.data.item_text.item_texts); an item without text is read as its id,
-    since a text of no tokens has no hidden state to pool."""
-    return [text or item for text, item in zip(text_lines(dataset), dataset.items["item_id"].to_pylist())]
+def item_texts(dataset: Dataset, source: str = "fields") -> list[str]:
+    """What the LLM reads of each item, in items-table order: its text fields (curator.data.item_text), or
+    (`source` "profiles") its title and its valid LLM profile's summary, its fields where it has no valid
+    profile. An item without text is read as its id, since a text of no tokens has no hidden state to pool."""
+    items = dataset.items["item_id"].to_pylist()
+    texts = text_lines(dataset)
+    if source == "profiles":
+        summaries = profile_summaries(dataset)
+        titles = {item: fields.get("title", "") for item, fields in item_fields(dataset).items()}
+        texts = [
+            " | ".join(part for part in (titles[item], summaries[item]) if part) if item in summaries else text
+            for item, text in zip(items, texts)
+        ]
+    return [text or item for text, item in zip(texts, items)]
+
+
+def check_item_text(dataset: Dataset, source: str) -> None:
+    """A clear error, before any model loads, when `dataset` lacks what `source` reads."""
+    if source == "profiles" and not (dataset.path / PROFILE_FILE["items"]).is_file():
+        raise InputError(
+            f"the adapter reads item profiles (--item-text profiles), and {dataset.path} has no "
+            f"{PROFILE_FILE['items']}: write them with `curator profile {dataset.path} --out FOLDER` and use FOLDER"
+        )
+
+
+def profile_summaries(dataset: Dataset) -> dict[str, str]:
+    """item_id -> the summary of its valid LLM profile (`profiles/items.parquet`)."""
+    check_item_text(dataset, "profiles")
+    table = pq.read_table(dataset.path / PROFILE_FILE["items"], columns=["item_id", "status", "summary"])
+    table = table.filter(pc.and_(pc.not_equal(table["status"], "failed"), pc.is_valid(table["summary"])))
+    summaries = zip(table["item_id"].to_pylist(), table["summary"].to_pylist())
+    return {item: clean_text(summary) for item, summary in summaries}
 
 
 def decoder(model):
@@ -50,9 +89,10 @@ class Trunk:
 
 
 class ItemEncoder:
-    def __init__(self, model, tokenizer, top_layers: int):
+    def __init__(self, model, tokenizer, top_layers: int, max_tokens: int = ITEM_TOKENS["fields"]):
         self.model = model
         self.tokenizer = tokenizer
+        self.max_tokens = max_tokens
         self.decoder = decoder(model)
         self.top_layers = top_layers
         self.first_top = len(self.decoder.layers) - top_layers
@@ -62,7 +102,7 @@ class ItemEncoder:
         self.tokenizer.padding_side = "right"
         try:
             return self.tokenizer(
-                list(texts), padding=True, truncation=True, max_length=MAX_ITEM_TOKENS, return_tensors="pt"
+                list(texts), padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
             )
         finally:
             self.tokenizer.padding_side = side
@@ -79,8 +119,8 @@ class ItemEncoder:
     def trunk(self, texts: Sequence[str], batch_size: int = 64, progress=None) -> Trunk:
         """The frozen layers' output for every text, once."""
         device = self.decoder.embed_tokens.weight.device
-        hidden = torch.zeros(len(texts), MAX_ITEM_TOKENS, self.decoder.config.hidden_size)
-        mask = torch.zeros(len(texts), MAX_ITEM_TOKENS, dtype=torch.bool)
+        hidden = torch.zeros(len(texts), self.max_tokens, self.decoder.config.hidden_size)
+        mask = torch.zeros(len(texts), self.max_tokens, dtype=torch.bool)
         for indices, batch in self._batches(texts, batch_size):
             out = self.decoder(
                 input_ids=batch.input_ids.to(device),

@@ -58,7 +58,7 @@ from curator.denoise.context import CollaborativeStats, sequence_features
 from curator.denoise.corruption import Corrupted, Corrupter
 from curator.denoise.denoiser import Denoiser, candidate_inputs
 from curator.denoise.id_model import IdModels, SequenceEvidence, cross_fitted, user_folds
-from curator.denoise.item_states import ItemEncoder, Trunk, item_texts
+from curator.denoise.item_states import ITEM_TOKENS, ItemEncoder, Trunk, item_texts
 from curator.denoise.model import NoiseHead, ReplacementRanker
 from curator.devices import resolve_device
 from curator.errors import OptionError
@@ -284,8 +284,10 @@ class Trainee:
         torch.manual_seed(derive_seed(config.seed, "adapt", "init"))  # LoRA's and the head's initial weights
         engine = load_engine(engine_config)
         model = _with_lora(engine.model, config.denoiser)
-        encoder = ItemEncoder(model, engine.tokenizer, config.denoiser.top_layers)
-        trunk = _cached_trunk(work, encoder, item_texts(dataset), progress) if config.denoiser.use_text else None
+        source = config.denoiser.item_text
+        encoder = ItemEncoder(model, engine.tokenizer, config.denoiser.top_layers, ITEM_TOKENS[source])
+        texts = item_texts(dataset, source)
+        trunk = _cached_trunk(work, encoder, texts, progress) if config.denoiser.use_text else None
         head = NoiseHead(config.denoiser, encoder.decoder.config.hidden_size)
         lora = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(

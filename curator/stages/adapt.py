@@ -17,8 +17,11 @@ from typing import Any
 
 from curator.data.dataset import Dataset
 from curator.denoise.config import AdaptConfig
+from curator.denoise.item_states import check_item_text
 from curator.denoise.training import adapt_curves, train_adapter, trainable
 from curator.llm.config import EngineConfig
+from curator.profile.alignment import file_digest
+from curator.profile.config import PROFILE_FILE
 from curator.run.distributed import ProcessGroup
 from curator.run.progress import LogFile
 from curator.run.stage import Stage, StageRun
@@ -42,12 +45,22 @@ class AdaptStage(Stage):
     def validate(self) -> None:
         self.config.validate()
         self.tracking.validate()
+        check_item_text(self.data, self.config.denoiser.item_text)
 
     def inputs(self) -> dict[str, Dataset]:
         return {"data": self.data}
 
     def options(self) -> dict[str, Any]:
-        return {**asdict(self.config), "engine": trainable(self.engine).to_dict()}
+        options = asdict(self.config)
+        if self.config.denoiser.item_text == "fields":  # the identity of runs from before --item-text existed
+            del options["denoiser"]["item_text"]
+        return {**options, "engine": trainable(self.engine).to_dict()}
+
+    def versions(self) -> dict[str, Any]:
+        # The profiles are not part of the dataset's content hash: new profiles are a new adapter.
+        if self.config.denoiser.item_text != "profiles":
+            return {}
+        return {"item_profiles": file_digest(self.data.path / PROFILE_FILE["items"])}
 
     def produce(self, run: StageRun) -> dict[str, Any]:
         # Progress goes to OUT.partial/adapt.log too (plain lines), and the log into the adapter at the end.
