@@ -286,8 +286,9 @@ class Trainee:
         model = _with_lora(engine.model, config.denoiser)
         source = config.denoiser.item_text
         encoder = ItemEncoder(model, engine.tokenizer, config.denoiser.top_layers, ITEM_TOKENS[source])
-        texts = item_texts(dataset, source)
-        trunk = _cached_trunk(work, encoder, texts, progress) if config.denoiser.use_text else None
+        trunk = (
+            _cached_trunk(work, encoder, item_texts(dataset, source), progress) if config.denoiser.use_text else None
+        )
         head = NoiseHead(config.denoiser, encoder.decoder.config.hidden_size)
         lora = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(
