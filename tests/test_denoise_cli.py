@@ -19,7 +19,8 @@ from curator.data.splits import training_mask
 from curator.denoise.budget import MIN_POSITIONS
 from curator.denoise.calibration import MIN_STEP_POSITIONS
 from curator.denoise.card import write_card
-from curator.denoise.item_states import ITEM_TOKENS, ItemEncoder, item_texts
+from curator.denoise.config import ITEM_TEXT_TOKENS
+from curator.denoise.item_states import ItemEncoder, item_texts
 from curator.denoise.noise_share import restate
 
 from builders import first_users, retitled
@@ -538,8 +539,8 @@ def test_the_llm_part_can_read_item_profiles_and_the_adapter_asks_for_them(setup
     assert texts["50"] == "Star Wars | About 50." and fields["50"].startswith("Star Wars | 1977 | Action")
     assert texts["1"] == fields["1"]  # no valid profile: its fields
     tokenizer = tiny_tokenizer()
-    long = ItemEncoder(tiny_llama(tokenizer), tokenizer, 1, ITEM_TOKENS["profiles"]).trunk(["word " * 100])
-    assert long.hidden.shape[1] == ITEM_TOKENS["profiles"] == 64 and long.mask.all()
+    long = ItemEncoder(tiny_llama(tokenizer), tokenizer, 1, ITEM_TEXT_TOKENS["profiles"]).trunk(["word " * 100])
+    assert long.hidden.shape[1] == ITEM_TEXT_TOKENS["profiles"] == 64 and long.mask.all()
 
     options = ("--model", setup / "tiny", "--max-steps", 3, "--users-per-step", 4, "--id-steps", 5)
     made = run("adapt", profiled.path, *options, "--item-text", "profiles", "--out", setup / "profile-adapter")

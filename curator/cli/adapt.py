@@ -16,7 +16,7 @@ from curator.cli.output import precision
 from curator.cli.tracking_options import LogDir, Mlflow, curves_line
 from curator.denoise.config import (
     DEFAULT_FACTOR_RANK,
-    ITEM_TEXT_SOURCES,
+    ITEM_TEXT_TOKENS,
     NOISE_MIXES,
     TASKS,
     AdaptConfig,
@@ -30,7 +30,7 @@ console = output_console()
 
 Task = choices("Task", TASKS)
 NoiseMix = choices("NoiseMix", NOISE_MIXES)
-ItemText = choices("ItemText", ITEM_TEXT_SOURCES)
+ItemText = choices("ItemText", ITEM_TEXT_TOKENS)
 
 
 def adapt(

@@ -91,10 +91,9 @@ class Cleaning:
         self.work, self.progress, self.executor = work, progress, executor
         self.chunks = chunk_plan(len(dataset.users))
         # Before anything is loaded: an adapter made for another catalog is refused unless allowed.
-        self.catalog = check_catalog(
-            adapter_folder(config.adapter), dataset, allow_foreign=config.allow_foreign_adapter
-        )
-        check_item_text(dataset, denoiser_meta(adapter_folder(config.adapter))["config"].get("item_text", "fields"))
+        folder = adapter_folder(config.adapter)
+        self.catalog = check_catalog(folder, dataset, allow_foreign=config.allow_foreign_adapter)
+        check_item_text(dataset, denoiser_meta(folder)["config"].get("item_text", "fields"))
         self._run: DenoiseRun | None = None
 
     def model(self) -> DenoiseRun:

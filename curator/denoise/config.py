@@ -29,8 +29,10 @@ BASELINE_NAMES = (
     TEXT_BASELINE,
 )
 NOISE_MIXES = {"mixed": (0.5, 0.0), "uniform": (1.0, 1.0), "popularity": (0.0, 0.0)}
-# --item-text of `curator adapt`: what the LLM part reads of an item (curator.denoise.item_states.item_texts)
-ITEM_TEXT_SOURCES = ("fields", "profiles")
+# --item-text of `curator adapt`: what the LLM part reads of an item (curator.denoise.item_states.item_texts), and
+# the tokens it reads of it: a title and a few fields fit in 32; a profile summary is one or two sentences after
+# the title. The bound is what keeps the cost per item fixed.
+ITEM_TEXT_TOKENS = {"fields": 32, "profiles": 64}
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class DenoiserConfig:
     hidden: int = 64
     lora_rank: int = 8
     top_layers: int = 1  # decoder layers that carry the LoRA adapter (the rest are frozen and cached)
-    item_text: str = "fields"  # the item's text fields, or its title and LLM profile summary (ITEM_TEXT_SOURCES)
+    item_text: str = "fields"  # the item's text fields, or its title and LLM profile summary (ITEM_TEXT_TOKENS)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,8 +112,8 @@ class AdaptConfig:
             raise OptionError("a denoiser needs its LLM part, its collaborative part, or both")
         if self.id_model.steps < 1:
             raise OptionError(f"--id-steps {self.id_model.steps}: at least one step is needed")
-        if self.denoiser.item_text not in ITEM_TEXT_SOURCES:
-            raise OptionError(f"--item-text: '{self.denoiser.item_text}' is not one of {', '.join(ITEM_TEXT_SOURCES)}")
+        if self.denoiser.item_text not in ITEM_TEXT_TOKENS:
+            raise OptionError(f"--item-text: '{self.denoiser.item_text}' is not one of {', '.join(ITEM_TEXT_TOKENS)}")
         if self.denoiser.item_text == "profiles" and not self.denoiser.use_text:
             raise OptionError("--item-text profiles is read by the LLM part, which --no-llm leaves out")
         if self.denoiser.factor_rank < 1:

@@ -24,9 +24,10 @@ import torch
 
 from curator.data.collaborative import TrainingInteractions, training_interactions
 from curator.data.dataset import Dataset
+from curator.denoise.config import ITEM_TEXT_TOKENS
 from curator.denoise.context import CollaborativeStats
 from curator.denoise.denoiser import Denoiser, load_denoiser
-from curator.denoise.item_states import ITEM_TOKENS, ItemEncoder, item_texts
+from curator.denoise.item_states import ItemEncoder, item_texts
 from curator.denoise.vector_cache import cached_vectors, vectors_key
 from curator.llm.adapters import adapter_folder
 from curator.llm.config import EngineConfig
@@ -142,7 +143,7 @@ def encode_items(
     if not denoiser.config.use_text:
         return vectors
     texts = item_texts(dataset, denoiser.config.item_text)
-    max_tokens = ITEM_TOKENS[denoiser.config.item_text]
+    max_tokens = ITEM_TEXT_TOKENS[denoiser.config.item_text]
     catalog = CatalogTexts([texts[i] for i in rows], engine_config, denoiser.config.top_layers, max_tokens, engine)
 
     def encode() -> np.ndarray:

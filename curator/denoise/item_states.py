@@ -24,14 +24,11 @@ import pyarrow.parquet as pq
 import torch
 
 from curator.data.dataset import Dataset
-from curator.data.item_text import clean_text, item_fields
+from curator.data.item_text import clean_text
 from curator.data.item_text import item_texts as text_lines
+from curator.denoise.config import ITEM_TEXT_TOKENS
 from curator.errors import InputError
 from curator.profile.config import PROFILE_FILE
-
-# Tokens read of an item's text, by source: a title and a few fields fit in 32; a profile summary is one or
-# two sentences after the title. The bound is what keeps the cost per item fixed.
-ITEM_TOKENS = {"fields": 32, "profiles": 64}
 
 
 def item_texts(dataset: Dataset, source: str = "fields") -> list[str]:
@@ -42,10 +39,10 @@ def item_texts(dataset: Dataset, source: str = "fields") -> list[str]:
     texts = text_lines(dataset)
     if source == "profiles":
         summaries = profile_summaries(dataset)
-        titles = {item: fields.get("title", "") for item, fields in item_fields(dataset).items()}
+        titles = [clean_text(title) if title else "" for title in dataset.items["title"].to_pylist()]
         texts = [
-            " | ".join(part for part in (titles[item], summaries[item]) if part) if item in summaries else text
-            for item, text in zip(items, texts)
+            " | ".join(part for part in (title, summaries[item]) if part) if item in summaries else text
+            for item, title, text in zip(items, titles, texts)
         ]
     return [text or item for text, item in zip(texts, items)]
 
@@ -89,7 +86,7 @@ class Trunk:
 
 
 class ItemEncoder:
-    def __init__(self, model, tokenizer, top_layers: int, max_tokens: int = ITEM_TOKENS["fields"]):
+    def __init__(self, model, tokenizer, top_layers: int, max_tokens: int = ITEM_TEXT_TOKENS["fields"]):
         self.model = model
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens

@@ -53,12 +53,12 @@ from curator.denoise.budget import AFTER_TRAINING_SHARE, ID_MODEL_SHARE, MIN_POS
 from curator.denoise.calibration import Calibration
 from curator.denoise.card import write_card
 from curator.denoise.catalog import write_catalog
-from curator.denoise.config import NOISE_MIXES, AdaptConfig, DenoiserConfig
+from curator.denoise.config import ITEM_TEXT_TOKENS, NOISE_MIXES, AdaptConfig, DenoiserConfig
 from curator.denoise.context import CollaborativeStats, sequence_features
 from curator.denoise.corruption import Corrupted, Corrupter
 from curator.denoise.denoiser import Denoiser, candidate_inputs
 from curator.denoise.id_model import IdModels, SequenceEvidence, cross_fitted, user_folds
-from curator.denoise.item_states import ITEM_TOKENS, ItemEncoder, Trunk, item_texts
+from curator.denoise.item_states import ItemEncoder, Trunk, item_texts
 from curator.denoise.model import NoiseHead, ReplacementRanker
 from curator.devices import resolve_device
 from curator.errors import OptionError
@@ -285,7 +285,7 @@ class Trainee:
         engine = load_engine(engine_config)
         model = _with_lora(engine.model, config.denoiser)
         source = config.denoiser.item_text
-        encoder = ItemEncoder(model, engine.tokenizer, config.denoiser.top_layers, ITEM_TOKENS[source])
+        encoder = ItemEncoder(model, engine.tokenizer, config.denoiser.top_layers, ITEM_TEXT_TOKENS[source])
         trunk = (
             _cached_trunk(work, encoder, item_texts(dataset, source), progress) if config.denoiser.use_text else None
         )
