@@ -1,4 +1,4 @@
-"""`curator denoise` on one process and on Ray: users/s, Ray's overhead, peak memory per process.
+"""`curator denoise`, or a part of its work, on one process and on Ray: speed, Ray's overhead, peak memory.
 
 Each run is the real stage (`run_stage(DenoiseStage)`: load, collaborative evidence, the score pass, the
 decide pass, the output) in a fresh child process, on MovieLens-100K (or `--data`, e.g. a synthetic
@@ -14,9 +14,18 @@ from the user cache by every run). For each run: wall seconds, users/s over
 the whole stage, users/s of the score pass once its first chunk is back (the steady rate, without start-up),
 the driver's peak RSS and the largest peak RSS of a Ray worker process (sampled every 0.2 s).
 
+`--part evidence` times the denoiser's collaborative evidence alone (curator.denoise.evidence_chunks: the
+item x item co-occurrence in row blocks, the five folds' SVDs), `--part fraud-features` the fake-user
+detector's collaborative features of the data (curator.fraud.features_collaborative: the pair features and
+the user-user products in blocks of users), each as the stages compute them on each engine: in a fresh
+child, the data's training interactions, the executor opened and its workers up (in a real run they start
+while the driver loads its model), then the part through it: seconds (`part_s`), and the driver's and the
+largest Ray worker's peak RSS. Nothing is encoded, no adapter is read.
+
 Machine notes: the runs share the machine with whatever else runs; compare runs of one invocation only.
 
-    python -P benchmarks/scale.py [--users 943] [--data DIR] [--out benchmarks/results/scale.json]
+    python -P benchmarks/scale.py [--part denoise|evidence|fraud-features] [--users 943] [--data DIR]
+                                  [--out FILE.json]
 """
 
 import argparse
@@ -121,9 +130,64 @@ def child(args) -> dict:
     }
 
 
-def run_child(name: str, data: Path, work: Path) -> dict:
+class Ready:
+    """A worker that computes nothing: one chunk of it per worker brings a pool up."""
+
+    def __init__(self, shared):
+        pass
+
+    def __call__(self, k):
+        import pyarrow as pa
+
+        return pa.table({"k": [k]})
+
+
+def child_part(args) -> dict:
+    """One part of the work (--part evidence or fraud-features) on --data through the run's engine, in this
+    fresh process: its figures."""
+    import torch
+
+    from curator.data.collaborative import training_interactions
+    from curator.data.dataset import read_dataset
+    from curator.denoise.config import DenoiserConfig
+    from curator.denoise.context import CollaborativeStats
+    from curator.fraud.features_collaborative import collaborative_features
+    from curator.run.executor import ChunkJob, ExecutorConfig, open_executor
+
+    spec = RUNS[args.child]
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
+    data = read_dataset(args.data)
+    train = training_interactions(data)
+    sampler = RaySampler()
+    if spec["engine"] == "ray":
+        sampler.start()
+    with open_executor(ExecutorConfig(spec["engine"], workers=spec.get("workers"))) as executor:
+        # The executor hands each worker its first chunks in turn: 2 a worker reach every one of them.
+        list(executor.run(ChunkJob(None, Ready), range(2 * (spec.get("workers") or 1))))
+        started = time.perf_counter()
+        if args.part == "evidence":
+            stats = CollaborativeStats.of(train, DenoiserConfig().factor_rank, executor)
+            figures = {"cooccurrence_nonzeros": int(stats.together.nnz)}
+        else:
+            figures = {"features": len(collaborative_features(data, executor).names)}
+        seconds = time.perf_counter() - started
+    sampler.stop.set()
+    return {
+        "run": args.child,
+        "users": len(data.users),
+        "items": len(data.items),
+        "training_interactions": len(train.item),
+        **figures,
+        "part_s": round(seconds, 2),
+        "driver_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "ray_worker_peak_rss_mib": round(sampler.peak / 2**20) or None,
+    }
+
+
+def run_child(name: str, data: Path, work: Path, part: str = "denoise") -> dict:
     done = subprocess.run(
-        [sys.executable, "-P", __file__, "--child", name, "--data", str(data), "--work", str(work)],
+        [sys.executable, "-P", __file__, "--child", name, "--part", part, "--data", str(data), "--work", str(work)],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -164,28 +228,30 @@ def main() -> None:
     parser.add_argument("--runs", default=",".join(RUNS))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scale.json")
     parser.add_argument("--cached", action="store_true", help="the catalog's vectors are cached: no warm-up run")
+    parser.add_argument("--part", choices=("denoise", "evidence", "fraud-features"), default="denoise")
     parser.add_argument("--child", choices=list(RUNS))
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args)))
+        print(json.dumps((child if args.part == "denoise" else child_part)(args)))
         return
     args.work.mkdir(parents=True, exist_ok=True)
     data = benchmark_data(args)
-    if not args.cached:  # encodes the catalog into the user cache (if it is not there yet)
+    if args.part == "denoise" and not args.cached:  # encodes the catalog into the user cache (if it is not there yet)
         warm = run_child("local-1t", data, args.work)
         print(f"warm-up (local-1t, catalog encoded if not cached): {warm['wall_s']} s", flush=True)
     results = []
     for name in args.runs.split(","):
-        result = run_child(name, data, args.work)
+        result = run_child(name, data, args.work, args.part)
         results.append(result)
         print(json.dumps(result), flush=True)
         shutil.rmtree(args.work / name, ignore_errors=True)
+    timed = "wall_s" if args.part == "denoise" else "part_s"
     reference = next((r for r in results if r["run"] == "local-1t"), None)
     for result in results:
         if reference:
-            result["wall_vs_local_1t"] = round(result["wall_s"] / reference["wall_s"], 3)
+            result[f"{timed}_vs_local_1t"] = round(result[timed] / reference[timed], 3)
     report = {
-        "benchmark": "denoise --engine local|ray (benchmarks/scale.py)",
+        "benchmark": f"{args.part} --engine local|ray (benchmarks/scale.py --part {args.part})",
         "data": str(data),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_1min": os.getloadavg()[0]},
         "note": "ran beside other jobs on a shared 2-core machine: compare the runs of this file only",

@@ -1,9 +1,23 @@
-"""Small datasets built in tests."""
+"""Small datasets built in tests, and an executor that returns chunks out of order."""
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from curator.data.dataset import write_dataset
+from curator.run.executor import Executor, LocalExecutor
+
+
+class Backwards(Executor):
+    """Every chunk in this process in reverse order, as a pool of workers may return them; records what it
+    computed (worker class name, chunk)."""
+
+    def __init__(self):
+        self.computed = []
+
+    def run(self, job, chunks):
+        for k, table in LocalExecutor().run(job, list(reversed(chunks))):
+            self.computed.append((job.worker.__name__, k))
+            yield k, table
 
 
 def tiny_dataset(path, sequences: dict[str, list[str]]):

@@ -21,9 +21,10 @@ from curator.denoise.context import (
     window,
 )
 from curator.denoise.corruption import CORRUPTION_RATE, Corrupter
+from curator.denoise.evidence_chunks import UserItems
 from curator.evaluation.detection import auroc
 
-from builders import tiny_dataset
+from builders import Backwards, tiny_dataset
 
 
 def test_cosine_leaves_the_user_out(tmp_path):
@@ -108,6 +109,23 @@ def test_swapped_items_stand_out_on_movielens(movielens):
     # clearly lower on each.
     for name in ("local_mean", "factor_local_mean"):
         assert auroc(truth, 1 - features[:, FEATURES.index(name)].clip(0, 1)) > 0.75, name
+
+
+def test_the_evidence_is_computed_in_chunks_by_the_executor_in_any_order(movielens):
+    train = training_interactions(movielens)
+    executor = Backwards()
+    stats = CollaborativeStats.of(train, factor_rank=8, executor=executor)
+    # MovieLens-100K's 1,682 items: 27 blocks of 64 co-occurrence rows (the last one short), after the folds.
+    assert executor.computed == [("EvidenceChunk", k) for k in reversed(range(FACTOR_FOLDS + 27))]
+    users = UserItems.of(train, 8).users
+    expected = (users.T @ users).toarray()
+    assert stats.together.dtype == np.float32 and np.array_equal(stats.together.toarray(), expected)
+    assert np.array_equal(stats.users_of, np.asarray(users.sum(axis=0)).ravel())
+    # The same bytes as in order in one process: what every engine and worker count must give.
+    in_order = CollaborativeStats.of(train, factor_rank=8)
+    assert stats.factors.tobytes() == in_order.factors.tobytes()
+    for name in ("data", "indices", "indptr"):
+        assert getattr(stats.together, name).tobytes() == getattr(in_order.together, name).tobytes()
 
 
 def test_factors_never_see_the_user_they_judge(movielens):

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from scipy.stats import poisson
 from sklearn.metrics import roc_auc_score
 
-from curator.data.collaborative import training_interactions
+from curator.data.collaborative import training_interactions, user_item_matrix
 from curator.data.dataset import read_dataset
 from curator.data.ledger import apply_ledger, read_ledger, revert_ledger
 from curator.fraud.actions import reweight_factor
@@ -42,6 +42,7 @@ from curator.inject.config import FAKE_USERS_LABELS, InjectConfig
 from curator.run.stage import run_stage
 from curator.stages.defend import DefendStage
 
+from builders import Backwards
 from builders import injected as inject
 from conftest import run_cli as run
 
@@ -85,6 +86,21 @@ def test_collaborative_features_tell_random_fillers_apart(attacked):
     # uniform fillers are unpopular and do not go together
     assert roc_auc_score(truth, -column["pop_mean"]) > 0.95
     assert roc_auc_score(truth, -column["cooc_coherence"]) > 0.95
+
+
+def test_the_user_blocks_are_chunks_of_the_executor_in_any_order(attacked, monkeypatch):
+    dataset, _ = attacked
+    whole = collaborative_features(dataset)  # one block: MovieLens-100K has fewer users than USER_BLOCK
+    matrix = user_item_matrix(training_interactions(dataset))
+    excess = partner_excess(matrix, 0.75)
+    monkeypatch.setattr("curator.fraud.features_collaborative.USER_BLOCK", 100)
+    executor = Backwards()
+    blocks = collaborative_features(dataset, executor)
+    users = len(dataset.users)
+    blocks_of_users = list(reversed(range(-(-users // 100))))
+    assert executor.computed == [(worker, k) for worker in ("PairBlock", "OverlapBlock") for k in blocks_of_users]
+    assert blocks.names == whole.names and blocks.values.tobytes() == whole.values.tobytes()
+    assert partner_excess(matrix, 0.75, Backwards()).tobytes() == excess.tobytes()
 
 
 def test_text_features_see_genre_coherence(movielens, genre_vectors, tmp_path):

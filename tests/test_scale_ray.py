@@ -128,6 +128,20 @@ def test_a_killed_ray_worker_is_retried_and_every_chunk_comes_back(local_ray, tm
     assert all(results[k]["square"].to_pylist() == [k * k] * 3 for k in range(6))
 
 
+def test_the_collaborative_evidence_computed_on_ray_workers_is_the_local_evidence(movielens, local_ray):
+    from curator.data.collaborative import training_interactions
+    from curator.denoise.context import CollaborativeStats
+
+    # 5 folds and 27 blocks of co-occurrence rows, shared by 2 workers
+    train = training_interactions(movielens)
+    local = CollaborativeStats.of(train, factor_rank=8)
+    with open_executor(ExecutorConfig("ray", workers=2)) as executor:
+        distributed = CollaborativeStats.of(train, factor_rank=8, executor=executor)
+    for name in ("data", "indices", "indptr"):
+        assert getattr(distributed.together, name).tobytes() == getattr(local.together, name).tobytes()
+    assert distributed.factors.tobytes() == local.factors.tobytes()
+
+
 def test_the_local_engine_never_imports_ray(setup):
     code = (
         "import sys\n"

@@ -98,7 +98,9 @@ def defend(
     ] = None,
     model: Annotated[Optional[str], typer.Option(help=f"The --denoiser's base model: {MODEL_HELP}")] = None,
     device: Annotated[Device, typer.Option(help="Where the --denoiser's model runs.")] = "auto",
-    engine: Annotated[EngineKind, typer.Option(help=f"For the --denoiser signal. {ENGINE_HELP}")] = "local",
+    engine: Annotated[
+        EngineKind, typer.Option(help=f"For the users' blocks of evidence and the --denoiser signal. {ENGINE_HELP}")
+    ] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help=RAY_ADDRESS_HELP)] = None,
     ray_cpus: Annotated[Optional[int], typer.Option(help=RAY_CPUS_HELP)] = None,
     ray_workers: Annotated[Optional[int], typer.Option(help=RAY_WORKERS_HELP)] = None,

@@ -36,14 +36,14 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.sparse.linalg import svds
-from threadpoolctl import threadpool_limits
 
-from curator.data.collaborative import TrainingInteractions, item_cooccurrence, user_item_matrix
+from curator.data.collaborative import TrainingInteractions
+from curator.denoise.evidence_chunks import FACTOR_FOLDS, collaborative_evidence
+from curator.run.executor import Executor
+from curator.run.progress import Progress
 
 LOCAL_WINDOW = 5
 LENGTH_SCALE = np.log1p(1000.0)
-FACTOR_FOLDS = 5
 FEATURES = (
     "local_mean",
     "local_max",
@@ -67,9 +67,16 @@ class CollaborativeStats:
     factors: np.ndarray  # (FACTOR_FOLDS, items, rank) unit rows fitted without the fold's users (0: unseen)
 
     @classmethod
-    def of(cls, train: TrainingInteractions, factor_rank: int) -> CollaborativeStats:
-        together = item_cooccurrence(train).astype(np.float32).tocsr()
-        return cls(together, together.diagonal().astype(np.float32), fold_factors(train, factor_rank))
+    def of(
+        cls,
+        train: TrainingInteractions,
+        factor_rank: int,
+        executor: Executor | None = None,
+        progress: Progress | None = None,
+    ) -> CollaborativeStats:
+        """Computed in chunks by `executor` (curator.denoise.evidence_chunks; default: this process)."""
+        together, factors = collaborative_evidence(train, factor_rank, executor, progress)
+        return cls(together, together.diagonal().astype(np.float32), factors)
 
     @property
     def num_items(self) -> int:
@@ -97,37 +104,6 @@ class CollaborativeStats:
         with np.errstate(divide="ignore", invalid="ignore"):
             cosine = counts / np.outer(norms_rows, norms_columns)
         return np.nan_to_num(cosine, nan=0.0, posinf=0.0, neginf=0.0).clip(0.0, 1.0)
-
-
-def fold_factors(train: TrainingInteractions, rank: int) -> np.ndarray:
-    """(FACTOR_FOLDS, items, rank) float32: for each fold, unit item vectors from a rank-`rank` truncated
-    SVD of D_u^-1/2 X D_i^-1/2 over the other folds' users (X: users x items, 1 = has it). An item none of
-    them has, and the columns past a fold's attainable rank, are zero."""
-    users = user_item_matrix(train)
-    fold_of_user = np.arange(train.num_users) % FACTOR_FOLDS
-    factors = np.zeros((FACTOR_FOLDS, train.num_items, rank), dtype=np.float32)
-    for fold in range(FACTOR_FOLDS):
-        others = users[fold_of_user != fold]
-        user_degree = np.asarray(others.sum(axis=1)).ravel()
-        item_degree = np.asarray(others.sum(axis=0)).ravel()
-        normalised = (
-            sp.diags(1 / np.sqrt(np.maximum(user_degree, 1)))
-            @ others
-            @ sp.diags(1 / np.sqrt(np.maximum(item_degree, 1)))
-        ).tocsc()
-        k = min(rank, min(normalised.shape) - 1)
-        if k < 1:
-            continue
-        # A fixed start vector: ARPACK's default is random, and the factors must not vary between runs.
-        start = np.full(min(normalised.shape), 1 / np.sqrt(min(normalised.shape)))
-        # One BLAS thread: the matrix is small, and OpenBLAS's own pool, once woken, keeps competing with
-        # torch's threads for the cores and slowed every later torch operation several times over.
-        with threadpool_limits(limits=1, user_api="blas"):
-            _, singular, right = svds(normalised, k=k, v0=start)
-        vectors = right.T * singular  # (items, k)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        factors[fold, :, :k] = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-    return factors
 
 
 def window(length: int, position: int) -> np.ndarray:

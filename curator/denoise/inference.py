@@ -1,12 +1,12 @@
 """A trained denoiser loaded for scoring: the item vectors, the collaborative evidence, and p per user.
 
 `load_run` loads everything a pass over a dataset's users needs (`DenoiseRun`): the denoise adapter's head,
-the collaborative statistics of the data's training interactions (computed once, by the driver) and the
-LLM vector of every item some training sequence holds. The vectors are encoded in fixed chunks of
-ITEM_CHUNK items by an executor (curator.run.executor: in this process, or on Ray actors that each load
-the LLM once) and kept in the user cache (curator.denoise.vector_cache), so a second run over the same
-catalog does not encode it again. A chunk's vectors depend on its texts only, so every engine and any
-number of workers give the same bytes.
+the collaborative statistics of the data's training interactions (computed once, in chunks by the
+executor: curator.denoise.evidence_chunks) and the LLM vector of every item some training sequence holds.
+The vectors are encoded in fixed chunks of ITEM_CHUNK items by an executor (curator.run.executor: in this
+process, or on Ray actors that each load the LLM once) and kept in the user cache
+(curator.denoise.vector_cache), so a second run over the same catalog does not encode it again. A chunk's
+vectors depend on its texts only, so every engine and any number of workers give the same bytes.
 
 A `DenoiseRun` holds no LLM: it is what every scoring worker shares (through Ray's object store on
 `--engine ray`). `curator denoise` (curator.denoise.cleaning) and the fraud detector's denoiser signal
@@ -167,7 +167,7 @@ def load_run(
     or proposed; the others stay zero), the catalog encoded through `executor` (default: this process)."""
     engine, denoiser = load_model(adapter, engine_config)
     train = training_interactions(dataset)
-    stats = CollaborativeStats.of(train, denoiser.config.factor_rank)
+    stats = CollaborativeStats.of(train, denoiser.config.factor_rank, executor, progress)
     rows = np.flatnonzero(stats.users_of > 0)
     vectors = encode_items(dataset, engine, with_adapter(engine_config, adapter), denoiser, rows, progress, executor)
     return DenoiseRun(dataset, denoiser, train, stats, vectors)

@@ -55,6 +55,7 @@ from curator.fraud.config import DetectorConfig
 from curator.fraud.evidence import SHARED_INPUTS, Evidence, user_evidence
 from curator.fraud.features import UserSignal
 from curator.fraud.simulate import with_simulated_attack
+from curator.run.executor import Executor
 from curator.run.progress import Progress, Silent
 from curator.seeds import derive_seed
 
@@ -126,8 +127,10 @@ def simulate_attacks(
     vectors: np.ndarray | None,
     signals: Sequence[UserSignal] = (),
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> list[Simulation]:
-    """One simulation per attack type and budget of `config`, each from its own seed."""
+    """One simulation per attack type and budget of `config`, each from its own seed; the evidence's user-user
+    products are chunks of `executor` (default: this process)."""
     progress = progress or Silent()
     progress.start(SIMULATIONS_TASK, total=len(config.attacks) * len(config.budgets))
     simulations = []
@@ -135,11 +138,8 @@ def simulate_attacks(
         for budget in config.budgets:
             rng = np.random.default_rng(derive_seed(config.seed, "fraud", "simulate", attack, budget))
             copy, is_fake = with_simulated_attack(dataset, attack, budget, config.targets, rng)
-            simulations.append(
-                Simulation(
-                    attack, budget, user_evidence(copy, vectors, signals, config.seed, config.group_inputs), is_fake
-                )
-            )
+            evidence = user_evidence(copy, vectors, signals, config.seed, config.group_inputs, executor)
+            simulations.append(Simulation(attack, budget, evidence, is_fake))
             progress.advance(SIMULATIONS_TASK)
     return simulations
 

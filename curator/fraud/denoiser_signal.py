@@ -8,8 +8,9 @@ share): the calibrator compares the data with its simulated copies, so all of th
 
 The calibrator needs the signal on every simulated copy of the data as well as on the data itself, so it
 is a UserSignal (a function of a dataset). The engine, the adapter and the items' vectors are loaded on
-the first call, once (copies share the data's items); each dataset then costs one scoring pass over its
-users, in chunks on the executor it is given (curator.run.executor: this process, or Ray workers).
+the first call, once (copies share the data's items); each dataset then costs its collaborative evidence
+and one scoring pass over its users, in chunks on the executor it is given (curator.run.executor: this
+process, or Ray workers).
 """
 
 from __future__ import annotations
@@ -61,6 +62,6 @@ class DenoiserSignal:
             raise InputError("the denoiser signal was set up for another catalog (the items differ)")
         denoiser, vectors = self._load()
         train = training_interactions(dataset)
-        stats = CollaborativeStats.of(train, denoiser.config.factor_rank)
+        stats = CollaborativeStats.of(train, denoiser.config.factor_rank, self.executor, self.progress)
         scores = user_probabilities(DenoiseRun(dataset, denoiser, train, stats, vectors), self.executor)
         return per_user_mean_and_max(scores["user"].to_numpy(), scores["p"].to_numpy(), train.num_users, PREFIX)

@@ -15,6 +15,7 @@ from curator.fraud.calibrator import Calibrator, fit_calibrator, fit_mixture, po
 from curator.fraud.config import DetectorConfig
 from curator.fraud.evidence import Evidence, user_evidence
 from curator.fraud.features import UserSignal
+from curator.run.executor import Executor
 from curator.run.progress import Progress
 
 
@@ -45,12 +46,16 @@ def detect(
     vectors: np.ndarray | None,
     signals: Sequence[UserSignal] = (),
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> Detection:
-    """`vectors`: item text vectors (features_text.item_vectors), or None for collaborative signals only."""
+    """`vectors`: item text vectors (features_text.item_vectors), or None for collaborative signals only. The
+    evidence's user-user products are chunks of `executor` (default: this process)."""
     config.validate()
     vectors = vectors if config.use_text else None
-    calibrator = fit_calibrator(simulate_attacks(dataset, config, vectors, signals, progress), config.seed)
-    return judge(dataset, calibrator, user_evidence(dataset, vectors, signals, config.seed, config.group_inputs))
+    simulations = simulate_attacks(dataset, config, vectors, signals, progress, executor)
+    calibrator = fit_calibrator(simulations, config.seed)
+    evidence = user_evidence(dataset, vectors, signals, config.seed, config.group_inputs, executor)
+    return judge(dataset, calibrator, evidence)
 
 
 def judge(dataset: Dataset, calibrator: Calibrator, evidence: Evidence) -> Detection:

@@ -43,6 +43,7 @@ from curator.fraud.baselines import pca_suspicion
 from curator.fraud.features import FeatureTable, UserSignal, per_user_mean_and_max
 from curator.fraud.features_collaborative import PAIR_TOP, collaborative_features, partner_excess
 from curator.fraud.features_text import text_features
+from curator.run.executor import Executor
 from curator.seeds import derive_seed
 
 GROUP_FEATURES = ("pair_lift_max", "pair_lift_top")
@@ -71,11 +72,12 @@ def user_evidence(
     signals: Sequence[UserSignal] = (),
     seed: int = 0,
     group_inputs: bool = False,
+    executor: Executor | None = None,
 ) -> Evidence:
     """Features and calibrator inputs of every user of `dataset`; text features only when item `vectors`
-    are given (one row per item)."""
+    are given (one row per item). The user-user products are chunks of `executor` (default: this process)."""
     num_users = len(dataset.users)
-    collaborative = collaborative_features(dataset)
+    collaborative = collaborative_features(dataset, executor)
     features = collaborative
     inputs = {"collab_distance": log_distance(collaborative.values, derive_seed(seed, "fraud", "collab"))}
     if vectors is not None:
@@ -96,7 +98,7 @@ def user_evidence(
     inputs.update(zip(HOLDER_INPUTS, holder_anomaly(dataset, inputs["collab_distance"])))
     if group_inputs:  # off by default: measured to cost the default kinds' 5% recall (docs/fraud.md)
         matrix = user_item_matrix(training_interactions(dataset))
-        inputs.update({name: partner_excess(matrix, q) for name, q in zip(GROUP_INPUTS, RARE_QUANTILES)})
+        inputs.update({name: partner_excess(matrix, q, executor) for name, q in zip(GROUP_INPUTS, RARE_QUANTILES)})
     return Evidence(features, FeatureTable.from_columns(inputs, num_users))
 
 

@@ -22,7 +22,10 @@ user never vouches for itself (a fake user's target gets no credit for the fake'
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import pyarrow as pa
 import scipy.sparse as sp
 from scipy.stats import poisson
 
@@ -34,6 +37,7 @@ from curator.data.collaborative import (
 )
 from curator.data.dataset import Dataset
 from curator.fraud.features import FeatureTable
+from curator.run.executor import ChunkJob, Executor, LocalExecutor
 
 TOP_SHARE = 0.1  # "the most popular items": this fraction of the catalog
 NEIGHBOURS = 10
@@ -41,19 +45,24 @@ PAIR_TOP = 3  # pairs averaged by pair_lift_top: three targets already make thre
 # partner_excess reads the user's this-many-th closest partner: a 1% attack on MovieLens-100K has 9 fakes, each
 # with 8 partners holding the same targets; a real user's few closest neighbours are its taste
 PARTNERS = 4
-USER_BLOCK = 2048  # users per block of the user-user products: bounds memory at USER_BLOCK x users
+# users per block of the pair features and the user-user products (a chunk of the executor): bounds a worker's
+# memory at USER_BLOCK x users floats
+USER_BLOCK = 2048
 
 
-def collaborative_features(dataset: Dataset) -> FeatureTable:
+def collaborative_features(dataset: Dataset, executor: Executor | None = None) -> FeatureTable:
+    """Every user's features; the pair features and the user-user products a block of users at a time, each
+    block a chunk of `executor` (default: this process: on `--engine ray` the workers compute them)."""
+    executor = executor or LocalExecutor()
     train = training_interactions(dataset)
     matrix = user_item_matrix(train)  # repeats of an item count once from here on
     popularity = np.asarray(matrix.sum(axis=0)).ravel()
     columns = {
         "log_length": np.log1p(matrix.getnnz(axis=1)),
         **_popularity_features(matrix, popularity),
-        **_pair_features(matrix, popularity),
+        **_pair_features(matrix, popularity, executor),
         "transition_seen": _transitions_seen(train),
-        **_overlap_features(matrix, popularity),
+        **_overlap_features(matrix, popularity, executor),
         **_rating_features(dataset, train),
     }
     return FeatureTable.from_columns(columns, train.num_users)
@@ -83,7 +92,7 @@ def _popularity_features(matrix: sp.csr_matrix, popularity: np.ndarray) -> dict[
     }
 
 
-def _pair_features(matrix: sp.csr_matrix, popularity: np.ndarray) -> dict[str, np.ndarray]:
+def _pair_features(matrix: sp.csr_matrix, popularity: np.ndarray, executor: Executor) -> dict[str, np.ndarray]:
     """Over the pairs of a user's items, with c_ij users having both and n_i having i, the user left out:
 
     cooc_coherence  mean cosine c_ij / sqrt(n_i n_j)
@@ -91,24 +100,50 @@ def _pair_features(matrix: sp.csr_matrix, popularity: np.ndarray) -> dict[str, n
                     the two items were independent: items that go together far more often than their
                     popularity explains; the +1 keeps two rare items that met once from looking special
     pair_lift_top   mean of the PAIR_TOP highest: an attack's shared targets make several such pairs
+
+    A block of users is a chunk of `executor`.
     """
-    num_users = matrix.shape[0]
-    together = (matrix.T @ matrix).tocsr()
-    others = np.maximum(popularity - 1.0, 0.0)
-    columns = {name: np.zeros(num_users) for name in ("cooc_coherence", "pair_lift_max", "pair_lift_top")}
-    for user in range(num_users):
-        items = matrix.indices[matrix.indptr[user] : matrix.indptr[user + 1]]
-        if len(items) < 2:
-            continue
-        upper = np.triu_indices(len(items), 1)
-        shared = together[items][:, items].toarray()[upper] - 1.0
-        n_i, n_j = others[items][upper[0]], others[items][upper[1]]
-        norms = np.sqrt(n_i * n_j)
-        columns["cooc_coherence"][user] = np.divide(shared, norms, out=np.zeros_like(shared), where=norms > 0).mean()
-        lift = np.sort(np.log((shared + 1.0) / (n_i * n_j / max(num_users - 1, 1) + 1.0)))[::-1]
-        columns["pair_lift_max"][user] = lift[0]
-        columns["pair_lift_top"][user] = lift[:PAIR_TOP].mean()
-    return columns
+    shared = Pairs(matrix, (matrix.T @ matrix).tocsr(), np.maximum(popularity - 1.0, 0.0), USER_BLOCK)
+    return by_user_blocks(shared, PairBlock, matrix.shape[0], executor)
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """What every block of the pair features reads."""
+
+    matrix: sp.csr_matrix  # (users, items) 1 = has it
+    together: sp.csr_matrix  # (items, items) users having both
+    others: np.ndarray  # (items,) users having the item, less one: the user judged is left out
+    block: int  # users per chunk: the driver's plan, which the workers follow
+
+
+class PairBlock:
+    """A worker: the pair features of the users of block k."""
+
+    COLUMNS = ("cooc_coherence", "pair_lift_max", "pair_lift_top")
+
+    def __init__(self, shared: Pairs):
+        self.shared = shared
+
+    def __call__(self, k: int) -> pa.Table:
+        matrix, together, others = self.shared.matrix, self.shared.together, self.shared.others
+        num_users = matrix.shape[0]
+        block = user_block(k, self.shared.block, num_users)
+        columns = {name: np.zeros(len(block)) for name in self.COLUMNS}
+        for row, user in enumerate(block):
+            items = matrix.indices[matrix.indptr[user] : matrix.indptr[user + 1]]
+            if len(items) < 2:
+                continue
+            upper = np.triu_indices(len(items), 1)
+            in_common = together[items][:, items].toarray()[upper] - 1.0
+            n_i, n_j = others[items][upper[0]], others[items][upper[1]]
+            norms = np.sqrt(n_i * n_j)
+            cosine = np.divide(in_common, norms, out=np.zeros_like(in_common), where=norms > 0)
+            columns["cooc_coherence"][row] = cosine.mean()
+            lift = np.sort(np.log((in_common + 1.0) / (n_i * n_j / max(num_users - 1, 1) + 1.0)))[::-1]
+            columns["pair_lift_max"][row] = lift[0]
+            columns["pair_lift_top"][row] = lift[:PAIR_TOP].mean()
+        return pa.table(columns)
 
 
 def _transitions_seen(train: TrainingInteractions) -> np.ndarray:
@@ -130,26 +165,67 @@ def _transitions_seen(train: TrainingInteractions) -> np.ndarray:
     )
 
 
-def _overlap_features(matrix: sp.csr_matrix, popularity: np.ndarray) -> dict[str, np.ndarray]:
+def _overlap_features(matrix: sp.csr_matrix, popularity: np.ndarray, executor: Executor) -> dict[str, np.ndarray]:
     """rare_overlap and neighbour_sim, from user-user products computed a block of users at a time (the
-    full users x users matrix of a large dataset does not fit in memory)."""
+    full users x users matrix of a large dataset does not fit in memory), each block a chunk of `executor`."""
     num_users = matrix.shape[0]
     rarity = np.log(num_users / np.maximum(popularity, 1.0))
-    rare_weighted = (matrix @ sp.diags(rarity)).tocsr()
     lengths = matrix.getnnz(axis=1).astype(np.float64)
-    k = min(NEIGHBOURS, num_users - 1)
-    rare_overlap, neighbour_sim = np.zeros(num_users), np.zeros(num_users)
-    for start in range(0, num_users, USER_BLOCK):
-        block = np.arange(start, min(start + USER_BLOCK, num_users))
-        shared_rarity = (rare_weighted[block] @ matrix.T).toarray()
+    shared = Overlaps(matrix, (matrix @ sp.diags(rarity)).tocsr(), lengths, USER_BLOCK)
+    return by_user_blocks(shared, OverlapBlock, num_users, executor)
+
+
+@dataclass(frozen=True)
+class Overlaps:
+    """What every block of the overlap features reads."""
+
+    matrix: sp.csr_matrix  # (users, items) 1 = has it
+    rare_weighted: sp.csr_matrix  # the same, each item weighted by its rarity log(users / its users)
+    lengths: np.ndarray  # (users,) items of each user
+    block: int  # users per chunk: the driver's plan, which the workers follow
+
+
+class OverlapBlock:
+    """A worker: rare_overlap and neighbour_sim of the users of block k."""
+
+    COLUMNS = ("rare_overlap", "neighbour_sim")
+
+    def __init__(self, shared: Overlaps):
+        self.shared = shared
+
+    def __call__(self, k: int) -> pa.Table:
+        matrix, num_users = self.shared.matrix, self.shared.matrix.shape[0]
+        block = user_block(k, self.shared.block, num_users)
+        shared_rarity = (self.shared.rare_weighted[block] @ matrix.T).toarray()
         own = shared_rarity[np.arange(len(block)), block].copy()
         shared_rarity[np.arange(len(block)), block] = 0.0
-        rare_overlap[block] = np.divide(shared_rarity.max(axis=1), own, out=np.zeros(len(block)), where=own > 0)
-        if k > 0:
+        rare_overlap = np.divide(shared_rarity.max(axis=1), own, out=np.zeros(len(block)), where=own > 0)
+        neighbour_sim = np.zeros(len(block))
+        k_nearest = min(NEIGHBOURS, num_users - 1)
+        if k_nearest > 0:
+            lengths = self.shared.lengths
             cosine = (matrix[block] @ matrix.T).toarray() / np.sqrt(np.outer(lengths[block], lengths))
             cosine[np.arange(len(block)), block] = -np.inf
-            neighbour_sim[block] = -np.partition(-cosine, k - 1, axis=1)[:, :k].mean(axis=1)
-    return {"rare_overlap": rare_overlap, "neighbour_sim": neighbour_sim}
+            neighbour_sim = -np.partition(-cosine, k_nearest - 1, axis=1)[:, :k_nearest].mean(axis=1)
+        return pa.table(dict(zip(self.COLUMNS, (rare_overlap, neighbour_sim))))
+
+
+def user_block(k: int, size: int, num_users: int) -> np.ndarray:
+    """The users of block k of `size`."""
+    return np.arange(k * size, min((k + 1) * size, num_users))
+
+
+def by_user_blocks(
+    shared: Pairs | Overlaps | Partners,
+    worker: type[PairBlock | OverlapBlock | PartnerBlock],
+    num_users: int,
+    executor: Executor,
+) -> dict[str, np.ndarray]:
+    """(users,) per column of the tables `worker(shared)` returns for each block of `shared.block` users,
+    the blocks computed by `executor` in any order and joined in order."""
+    blocks = range(-(-num_users // shared.block))
+    tables = dict(executor.run(ChunkJob(shared, worker), blocks))
+    return {name: np.concatenate([tables[k][name].to_numpy() for k in blocks] or [[]]) for name in worker.COLUMNS}
 
 
 def _rating_features(dataset: Dataset, train: TrainingInteractions) -> dict[str, np.ndarray]:
@@ -180,10 +256,11 @@ def _rating_features(dataset: Dataset, train: TrainingInteractions) -> dict[str,
     }
 
 
-def partner_excess(matrix: sp.csr_matrix, rare_quantile: float) -> np.ndarray:
+def partner_excess(matrix: sp.csr_matrix, rare_quantile: float, executor: Executor | None = None) -> np.ndarray:
     """(users,) how unlikely by chance it is that the user's PARTNERS-th closest partner shares so many of its
     rare items: -log of the Poisson upper tail, rare items being those whose popularity is at most the
-    `rare_quantile` quantile of the interacted items'.
+    `rare_quantile` quantile of the interacted items'. Computed a block of users at a time, each block a
+    chunk of `executor` (default: this process).
 
     A promotion attack's fakes all hold its targets, so each has many partners that share the same rare
     items, whatever its fillers are (a copied real history, a walk along real transitions). Over the pairs
@@ -198,15 +275,36 @@ def partner_excess(matrix: sp.csr_matrix, rare_quantile: float) -> np.ndarray:
     rare = interacted & (popularity <= np.quantile(popularity[interacted], rare_quantile))
     rare_matrix = matrix[:, rare].tocsr()
     counts = rare_matrix.getnnz(axis=1).astype(np.float64)
-    relative_count = counts / max(counts.mean(), 1.0)
     expected = rare_matrix @ (popularity[rare] / num_users)  # (users,) shared with a partner of mean count
-    k = min(PARTNERS, num_users - 1)
-    excess = np.zeros(num_users)
-    for start in range(0, num_users, USER_BLOCK):
-        block = np.arange(start, min(start + USER_BLOCK, num_users))
-        shared = (rare_matrix[block] @ rare_matrix.T).toarray()  # (block, users)
-        chance = np.maximum(np.outer(expected[block], relative_count), 1e-6)
-        surprise = -poisson.logsf(shared - 1.0, chance)  # -log P(at least `shared` by chance)
+    shared = Partners(rare_matrix, expected, counts / max(counts.mean(), 1.0), USER_BLOCK)
+    return by_user_blocks(shared, PartnerBlock, num_users, executor or LocalExecutor())["excess"]
+
+
+@dataclass(frozen=True)
+class Partners:
+    """What every block of partner_excess reads."""
+
+    rare_matrix: sp.csr_matrix  # (users, rare items) 1 = has it
+    expected: np.ndarray  # (users,) rare items shared by chance with a partner of the mean rare-item count
+    relative_count: np.ndarray  # (users,) rare-item count over the mean
+    block: int  # users per chunk: the driver's plan, which the workers follow
+
+
+class PartnerBlock:
+    """A worker: partner_excess of the users of block k."""
+
+    COLUMNS = ("excess",)
+
+    def __init__(self, shared: Partners):
+        self.shared = shared
+
+    def __call__(self, k: int) -> pa.Table:
+        rare_matrix, num_users = self.shared.rare_matrix, self.shared.rare_matrix.shape[0]
+        block = user_block(k, self.shared.block, num_users)
+        in_common = (rare_matrix[block] @ rare_matrix.T).toarray()  # (block, users)
+        chance = np.maximum(np.outer(self.shared.expected[block], self.shared.relative_count), 1e-6)
+        surprise = -poisson.logsf(in_common - 1.0, chance)  # -log P(at least `shared` by chance)
         surprise[np.arange(len(block)), block] = -np.inf
-        excess[block] = -np.partition(-surprise, k - 1, axis=1)[:, k - 1] if k > 0 else 0.0
-    return excess
+        k_nearest = min(PARTNERS, num_users - 1)
+        excess = -np.partition(-surprise, k_nearest - 1, axis=1)[:, k_nearest - 1] if k_nearest > 0 else 0.0
+        return pa.table({"excess": np.broadcast_to(excess, len(block)).astype(np.float64)})

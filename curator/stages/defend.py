@@ -4,9 +4,10 @@ defense.
 Every user's p(fake) and suspicion score come from the detector (curator.fraud.detector: collaborative
 evidence, the LLM-derived text and denoiser signals, a calibrator fitted on simulated attacks of the data
 itself); the users the decision picks (BH at --fdr, or p(fake) >= --user-threshold) are dropped or
-down-weighted through the ledger (curator.fraud.defense). With `--denoiser`, the
-denoiser signal's per-user scoring (and its catalog encoding) runs on `execution`'s engine (`--engine ray`:
-Ray workers); `execution` is not part of the identity, since every engine gives the same bytes.
+down-weighted through the ledger (curator.fraud.defense). The evidence's user-user products (blocks of
+users) and, with `--denoiser`, the denoiser signal (its catalog encoding, collaborative evidence and
+per-user scoring) run on `execution`'s engine (`--engine ray`: Ray workers); `execution` is not part of the
+identity, since every engine gives the same bytes.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class DefendStage(Stage):
     config: DefendConfig
     out: Path
     denoiser_engine: EngineConfig | None = None  # the --denoiser's base model, where one is used
-    execution: ExecutorConfig = field(default_factory=ExecutorConfig)  # where the denoiser signal's chunks run
+    execution: ExecutorConfig = field(default_factory=ExecutorConfig)  # where the user blocks and the denoiser run
 
     def validate(self) -> None:
         self.config.validate()
@@ -59,9 +60,10 @@ class DefendStage(Stage):
         from curator.fraud.detector import detect
 
         vectors, embedding_model = self._item_vectors()
-        with open_executor(self.execution, preload=("curator.fraud.denoiser_signal",)) as executor:
+        preload = ("curator.fraud.features_collaborative", "curator.fraud.denoiser_signal")
+        with open_executor(self.execution, preload=preload) as executor:
             signals = self._signals(run, executor)
-            detection = detect(self.data, self.config.detector, vectors, signals, run.progress)
+            detection = detect(self.data, self.config.detector, vectors, signals, run.progress, executor)
         written = write_defended(
             run.folder,
             self.data,
