@@ -218,6 +218,23 @@ def test_shards_give_the_same_ledger_as_one_run(setup):
     assert not (setup / "sharded.partial").exists()
 
 
+def test_the_score_file_is_streamed_in_whole_row_groups_to_the_same_table(setup, monkeypatch):
+    assert denoise(setup, "row-groups-whole", "--threshold", 0.05, "--max-edits", 1).exit_code == 0
+    monkeypatch.setattr("curator.denoise.cleaning.ROW_GROUP", 1000)  # 150 users' ~15k rows: several groups
+    assert denoise(setup, "row-groups-1000", "--threshold", 0.05, "--max-edits", 1).exit_code == 0
+    whole, streamed = (
+        pq.ParquetFile(setup / name / "scores.parquet") for name in ("row-groups-whole", "row-groups-1000")
+    )
+    rows = whole.metadata.num_rows
+    assert rows > 3 * 1000 and whole.metadata.num_row_groups == 1
+    sizes = [streamed.metadata.row_group(k).num_rows for k in range(streamed.metadata.num_row_groups)]
+    assert sizes == [1000] * (rows // 1000) + ([rows % 1000] if rows % 1000 else [])
+    assert streamed.read().equals(whole.read()) and streamed.schema_arrow.metadata == whole.schema_arrow.metadata
+    assert read_ledger(read_dataset(setup / "row-groups-1000")).equals(
+        read_ledger(read_dataset(setup / "row-groups-whole"))
+    )
+
+
 def test_a_finished_denoise_run_again_is_a_no_op(setup):
     assert denoise(setup, "again", "--threshold", 0.05, "--max-edits", 1).exit_code == 0
     written = (setup / "again" / "scores.parquet").stat().st_mtime_ns

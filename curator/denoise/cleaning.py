@@ -15,11 +15,11 @@ from what the driver computed once and shares with every worker (ScorePass, Deci
 depends on its number and those only, so every engine, shard and worker count writes the same bytes. Once
 every chunk is scored, the share is estimated, the decisions are taken and the output is written: the
 cleaned dataset, its ledger (input + ledger = output, exactly) and `scores.parquet`, one row per training
-interaction. Before anything is loaded, the adapter's catalog is compared with the input's
-(curator.denoise.catalog): another catalog is refused unless allowed, and then p is marked uncalibrated.
-The output's JSON also holds what lower thresholds would edit (curator.denoise.outlook). The item vectors
-are kept in the user cache (curator.denoise.vector_cache), so a resumed run,
-or a second run with another threshold, does not encode the catalog again.
+interaction, streamed from the decided chunks a row group at a time. Before anything is loaded, the
+adapter's catalog is compared with the input's (curator.denoise.catalog): another catalog is refused unless
+allowed, and then p is marked uncalibrated. The output's JSON also holds what lower thresholds would edit
+(curator.denoise.outlook). The item vectors are kept in the user cache (curator.denoise.vector_cache), so a
+resumed run, or a second run with another threshold, does not encode the catalog again.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from curator.run.sharding import Shard
 from curator.run.workfolder import WorkFolder
 
 SCORES_FILE = "scores.parquet"
+ROW_GROUP = 1024 * 1024  # rows per row group of the score file: pyarrow's default for a whole table
 
 SCORES_SCHEMA = pa.schema(
     [
@@ -132,9 +133,9 @@ class Cleaning:
         per_user = np.bincount(fitted["user"].to_numpy(), minlength=len(self.dataset.users))
         return np.split(p, np.cumsum(per_user)[:-1]), share
 
-    def decide(self, p_of_user: list[np.ndarray]) -> pa.Table:
-        """The score table (SCORES_SCHEMA) of every chunk: those already in the work folder, the others
-        decided now from `p_of_user` (the restated p) and written there."""
+    def decide(self, p_of_user: list[np.ndarray]) -> None:
+        """Decide the chunks not yet in the work folder from `p_of_user` (the restated p), and write their
+        score tables (SCORES_SCHEMA) there."""
         undecided = [k for k in range(len(self.chunks)) if not self.work.has_chunk("decisions", k)]
         if undecided:
             self.model()  # before the decisions' bar, as in the score pass
@@ -149,16 +150,41 @@ class Cleaning:
             for k, table in self.executor.run(ChunkJob(shared, ChunkDecisions), undecided):
                 self.work.write_chunk("decisions", k, table)
                 self.progress.advance("decisions", len(self.chunks[k]))
-        return pa.concat_tables([self.work.read_chunk("decisions", k) for k in range(len(self.chunks))])
+
+    def score_file(self) -> tuple[Path, list[Edit], int]:
+        """Every chunk's score table (all decided) streamed into one Parquet file in the work folder, a row
+        group at a time (no process holds every user's scores); that file, the ledger's edits and its rows."""
+        schema = SCORES_SCHEMA.with_metadata({"p": self.catalog.p_meaning()})
+        edits: list[Edit] = []
+        rows = 0
+
+        def write(target: Path) -> None:
+            nonlocal rows
+            with pq.ParquetWriter(target, schema) as writer:
+                waiting = schema.empty_table()
+                for k in range(len(self.chunks)):
+                    table = self.work.read_chunk("decisions", k).replace_schema_metadata(schema.metadata)
+                    edits.extend(edits_of(table, self.config))
+                    rows += len(table)
+                    waiting = pa.concat_tables([waiting, table])
+                    # Whole row groups until the last chunk: the file pq.write_table makes of the whole table.
+                    ready = len(waiting) if k == len(self.chunks) - 1 else len(waiting) - len(waiting) % ROW_GROUP
+                    if ready:
+                        writer.write_table(waiting.slice(0, ready), row_group_size=ROW_GROUP)
+                        waiting = waiting.slice(ready)
+
+        self.work.write_file(SCORES_FILE, write)
+        return self.work.path / SCORES_FILE, edits, rows
 
     def write(self, folder: Path, *, name: str, command: list[str]) -> dict[str, Any]:
         """Restate, decide and write the cleaned dataset `name` into `folder` (every chunk scored); the
         ledger's counts and the share of noise."""
         p_of_user, share = self.restated()
-        scores = self.decide(p_of_user)
+        self.decide(p_of_user)
+        scores, edits, scored = self.score_file()
         ledger = build_ledger(
             self.dataset.tables,
-            edits_of(scores, self.config),
+            edits,
             stage="denoise",
             model=self.meta().get("base_model"),
             adapter=self.config.adapter,
@@ -177,9 +203,9 @@ class Cleaning:
             command,
             name=name,
             # The table says itself whether its scores are probabilities (not with a foreign adapter).
-            extra_files={SCORES_FILE: scores.replace_schema_metadata({"p": self.catalog.p_meaning()})},
+            extra_files={SCORES_FILE: scores},
         )
-        return {"edits": ledger_counts(ledger), "scored": len(scores), **found}
+        return {"edits": ledger_counts(ledger), "scored": scored, **found}
 
     def meta(self) -> dict[str, Any]:
         """What `curator adapt` recorded in the adapter folder (its calibration, its base model)."""
