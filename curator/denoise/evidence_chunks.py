@@ -136,7 +136,7 @@ def collaborative_evidence(
     return together, factors
 
 
-def joined_rows(columns: list[pa.ListArray], counts: list[pa.ListArray], size: int) -> sp.csr_matrix:
+def joined_rows(columns: list[pa.LargeListArray], counts: list[pa.LargeListArray], size: int) -> sp.csr_matrix:
     """The (size, size) float32 CSR matrix whose rows are the blocks' rows, in order."""
     if not columns:
         return sp.csr_matrix((size, size), dtype=np.float32)
