@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
@@ -29,6 +28,7 @@ from curator.data.item_text import item_texts as text_lines
 from curator.denoise.config import ITEM_TEXT_TOKENS
 from curator.errors import InputError
 from curator.profile.config import PROFILE_FILE
+from curator.profile.tasks import valid_summaries
 
 
 def item_texts(dataset: Dataset, source: str = "fields") -> list[str]:
@@ -60,9 +60,8 @@ def profile_summaries(dataset: Dataset) -> dict[str, str]:
     """item_id -> the summary of its valid LLM profile (`profiles/items.parquet`)."""
     check_item_text(dataset, "profiles")
     table = pq.read_table(dataset.path / PROFILE_FILE["items"], columns=["item_id", "status", "summary"])
-    table = table.filter(pc.and_(pc.not_equal(table["status"], "failed"), pc.is_valid(table["summary"])))
-    summaries = zip(table["item_id"].to_pylist(), table["summary"].to_pylist())
-    return {item: clean_text(summary) for item, summary in summaries}
+    summaries = valid_summaries(table).items()
+    return {item: clean_text(summary) for item, summary in summaries if summary is not None}
 
 
 def decoder(model):

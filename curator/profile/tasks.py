@@ -26,7 +26,7 @@ def user_tasks(
     dataset: Dataset, histories: dict[str, list[Interaction]], item_profiles: pa.Table
 ) -> dict[str, dict[str, Any]]:
     """user id -> the user prompt's data: the user's history, showing the valid ones of `item_profiles`."""
-    summaries = _summaries(item_profiles)
+    summaries = valid_summaries(item_profiles)
     titles = dict(zip(dataset.items["item_id"].to_pylist(), dataset.items["title"].to_pylist()))
     return {
         user: {"history": [_history_entry(entry, titles, summaries) for entry in history]}
@@ -44,7 +44,8 @@ def input_item_profiles(dataset: Dataset) -> pa.Table:
     return pq.read_table(file)
 
 
-def _summaries(item_profiles: pa.Table) -> dict[str, str]:
+def valid_summaries(item_profiles: pa.Table) -> dict[str, str]:
+    """item id -> the summary of its profile, for the valid ones (not failed) of `item_profiles`."""
     valid = item_profiles.filter(pc.not_equal(item_profiles["status"], "failed"))
     return dict(zip(valid["item_id"].to_pylist(), valid["summary"].to_pylist()))
 
