@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from curator.data.collaborative import TrainingInteractions, training_interactions
+from curator.data.collaborative import TrainingInteractions, item_cooccurrence, training_interactions
 from curator.denoise.config import NOISE_MIXES
 from curator.denoise.context import (
     FACTOR_FOLDS,
@@ -21,7 +21,6 @@ from curator.denoise.context import (
     window,
 )
 from curator.denoise.corruption import CORRUPTION_RATE, Corrupter
-from curator.denoise.evidence_chunks import UserItems
 from curator.evaluation.detection import auroc
 
 from builders import Backwards, tiny_dataset
@@ -117,10 +116,9 @@ def test_the_evidence_is_computed_in_chunks_by_the_executor_in_any_order(moviele
     stats = CollaborativeStats.of(train, factor_rank=8, executor=executor)
     # MovieLens-100K's 1,682 items: 27 blocks of 64 co-occurrence rows (the last one short), after the folds.
     assert executor.computed == [("EvidenceChunk", k) for k in reversed(range(FACTOR_FOLDS + 27))]
-    users = UserItems.of(train, 8).users
-    expected = (users.T @ users).toarray()
+    expected = item_cooccurrence(train).toarray()  # the one-product definition
     assert stats.together.dtype == np.float32 and np.array_equal(stats.together.toarray(), expected)
-    assert np.array_equal(stats.users_of, np.asarray(users.sum(axis=0)).ravel())
+    assert np.array_equal(stats.users_of, expected.diagonal())
     # The same bytes as in order in one process: what every engine and worker count must give.
     in_order = CollaborativeStats.of(train, factor_rank=8)
     assert stats.factors.tobytes() == in_order.factors.tobytes()
