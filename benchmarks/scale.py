@@ -89,10 +89,30 @@ class RaySampler(threading.Thread):
                     self.peak = max(self.peak, process.info["memory_info"].rss)
 
 
-def child(args) -> dict:
-    """One timed run (in this fresh process): its figures as JSON."""
+def started(spec: dict) -> RaySampler:
+    """This child set up as `spec` asks (its torch threads), and the sampler of the Ray workers' memory, running
+    only when the run has Ray workers (it sees every Ray worker of the machine)."""
     import torch
 
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
+    sampler = RaySampler()
+    if spec["engine"] == "ray":
+        sampler.start()
+    return sampler
+
+
+def peaks(sampler: RaySampler) -> dict:
+    """The peak RSS of this process (the driver) and of the largest Ray worker; stops the sampler."""
+    sampler.stop.set()
+    return {
+        "driver_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "ray_worker_peak_rss_mib": round(sampler.peak / 2**20) or None,
+    }
+
+
+def child(args) -> dict:
+    """One timed run (in this fresh process): its figures as JSON."""
     from curator.data.dataset import read_dataset
     from curator.denoise.config import DEFAULT_ADAPTER, DenoiseConfig
     from curator.denoise.denoiser import trained_quant
@@ -103,19 +123,15 @@ def child(args) -> dict:
     from curator.stages.denoise import DenoiseStage
 
     spec = RUNS[args.child]
-    if spec.get("threads"):
-        torch.set_num_threads(spec["threads"])
+    sampler = started(spec)
     data = read_dataset(args.data)
     execution = ExecutorConfig(spec["engine"], workers=spec.get("workers"))
     engine = EngineConfig(quant=trained_quant(adapter_folder(DEFAULT_ADAPTER)))
     stage = DenoiseStage(data, DenoiseConfig(), args.work / args.child, engine, execution=execution)
-    timeline, sampler = Timeline(), RaySampler()
-    if spec["engine"] == "ray":  # the sampler sees every Ray worker of the machine: only while this run has some
-        sampler.start()
-    started = time.perf_counter()
+    timeline = Timeline()
+    start = time.perf_counter()
     run_stage(stage, overwrite=True, progress=timeline)
-    wall = time.perf_counter() - started
-    sampler.stop.set()
+    wall = time.perf_counter() - start
     users = len(data.users)
     return {
         "run": args.child,
@@ -125,8 +141,7 @@ def child(args) -> dict:
         "users_per_s": round(users / wall, 1),
         "score_pass_steady_users_per_s": timeline.steady_rate("users"),
         "decide_pass_steady_users_per_s": timeline.steady_rate("decisions"),
-        "driver_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "ray_worker_peak_rss_mib": round(sampler.peak / 2**20) or None,
+        **peaks(sampler),
     }
 
 
@@ -145,8 +160,6 @@ class Ready:
 def child_part(args) -> dict:
     """One part of the work (--part evidence or fraud-features) on --data through the run's engine, in this
     fresh process: its figures."""
-    import torch
-
     from curator.data.collaborative import training_interactions
     from curator.data.dataset import read_dataset
     from curator.denoise.config import DenoiserConfig
@@ -155,24 +168,19 @@ def child_part(args) -> dict:
     from curator.run.executor import ChunkJob, ExecutorConfig, open_executor
 
     spec = RUNS[args.child]
-    if spec.get("threads"):
-        torch.set_num_threads(spec["threads"])
+    sampler = started(spec)
     data = read_dataset(args.data)
     train = training_interactions(data)
-    sampler = RaySampler()
-    if spec["engine"] == "ray":
-        sampler.start()
     with open_executor(ExecutorConfig(spec["engine"], workers=spec.get("workers"))) as executor:
         # The executor hands each worker its first chunks in turn: 2 a worker reach every one of them.
         list(executor.run(ChunkJob(None, Ready), range(2 * (spec.get("workers") or 1))))
-        started = time.perf_counter()
+        start = time.perf_counter()
         if args.part == "evidence":
             stats = CollaborativeStats.of(train, DenoiserConfig().factor_rank, executor)
             figures = {"cooccurrence_nonzeros": int(stats.together.nnz)}
         else:
             figures = {"features": len(collaborative_features(data, executor).names)}
-        seconds = time.perf_counter() - started
-    sampler.stop.set()
+        seconds = time.perf_counter() - start
     return {
         "run": args.child,
         "users": len(data.users),
@@ -180,8 +188,7 @@ def child_part(args) -> dict:
         "training_interactions": len(train.item),
         **figures,
         "part_s": round(seconds, 2),
-        "driver_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "ray_worker_peak_rss_mib": round(sampler.peak / 2**20) or None,
+        **peaks(sampler),
     }
 
 
