@@ -151,21 +151,18 @@ class Cleaning:
                 self.work.write_chunk("decisions", k, table)
                 self.progress.advance("decisions", len(self.chunks[k]))
 
-    def score_file(self) -> tuple[Path, list[Edit], int]:
+    def score_file(self) -> tuple[Path, list[Edit]]:
         """Every chunk's score table (all decided) streamed into one Parquet file in the work folder, a row
-        group at a time (no process holds every user's scores); that file, the ledger's edits and its rows."""
+        group at a time (no process holds every user's scores); that file and the ledger's edits."""
         schema = SCORES_SCHEMA.with_metadata({"p": self.catalog.p_meaning()})
         edits: list[Edit] = []
-        rows = 0
 
         def write(target: Path) -> None:
-            nonlocal rows
             with pq.ParquetWriter(target, schema) as writer:
                 waiting = schema.empty_table()
                 for k in range(len(self.chunks)):
                     table = self.work.read_chunk("decisions", k).replace_schema_metadata(schema.metadata)
                     edits.extend(edits_of(table, self.config))
-                    rows += len(table)
                     waiting = pa.concat_tables([waiting, table])
                     # Whole row groups until the last chunk: the file pq.write_table makes of the whole table.
                     ready = len(waiting) if k == len(self.chunks) - 1 else len(waiting) - len(waiting) % ROW_GROUP
@@ -174,14 +171,14 @@ class Cleaning:
                         waiting = waiting.slice(ready)
 
         self.work.write_file(SCORES_FILE, write)
-        return self.work.path / SCORES_FILE, edits, rows
+        return self.work.path / SCORES_FILE, edits
 
     def write(self, folder: Path, *, name: str, command: list[str]) -> dict[str, Any]:
         """Restate, decide and write the cleaned dataset `name` into `folder` (every chunk scored); the
         ledger's counts and the share of noise."""
         p_of_user, share = self.restated()
         self.decide(p_of_user)
-        scores, edits, scored = self.score_file()
+        scores, edits = self.score_file()
         ledger = build_ledger(
             self.dataset.tables,
             edits,
@@ -205,7 +202,7 @@ class Cleaning:
             # The table says itself whether its scores are probabilities (not with a foreign adapter).
             extra_files={SCORES_FILE: scores},
         )
-        return {"edits": ledger_counts(ledger), "scored": scored, **found}
+        return {"edits": ledger_counts(ledger), "scored": sum(map(len, p_of_user)), **found}
 
     def meta(self) -> dict[str, Any]:
         """What `curator adapt` recorded in the adapter folder (its calibration, its base model)."""
